@@ -1,0 +1,56 @@
+"""The ``sentikit`` command line: a thin layer that parses, calls the library, and renders.
+
+Each submodule registers its commands on :data:`sentikit.cli.app.app`; :func:`main`
+is the console-script entry point and the single place where errors become
+messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Sequence
+
+from ..config import DEBUG_ENV_VAR
+from ..errors import ExitCode, SentikitError
+from .app import app, err_console
+
+# Importing the command modules registers their commands on `app`.
+from . import local as _local  # noqa: F401,E402
+
+for _optional in ("serve", "image", "cloud", "monitor"):
+    try:
+        __import__(f"{__name__}.{_optional}")
+    except ModuleNotFoundError as _exc:  # a command module not written yet
+        if _exc.name != f"{__name__}.{_optional}":
+            raise
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; map sentikit errors to a one-line message and an exit code."""
+    warnings.showwarning = _show_warning
+    try:
+        # Typer's standalone mode renders usage errors itself and exits 2.
+        app(args=list(argv) if argv is not None else None, prog_name="sentikit")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except SentikitError as exc:
+        if os.environ.get(DEBUG_ENV_VAR):
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.OK)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

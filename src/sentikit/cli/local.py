@@ -1,0 +1,200 @@
+"""Commands of the local journey: init, train, models, evaluate, score, explain."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import output
+from ..config import CONFIG_FILE_NAME, Settings, read_api_key, write_starter_config
+from ..data import Dataset, default_training_files, load_dataset
+from ..evaluate import check_gates, evaluate_model, write_report
+from ..model import list_models, resolve_model
+from ..score import read_lines, score_file, score_texts
+from ..train import train_model
+from .app import JsonOption, ModelArgument, WorkspaceOption, app, settings
+
+FilesArgument = Annotated[
+    Optional[list[str]],
+    typer.Argument(help="Labelled data files (CSV, TSV, JSONL, headerless TSV, .gz), or - for stdin."),
+]
+TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column holding the text [default: auto].")]
+LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column holding the label [default: auto].")]
+NegativeMax = Annotated[
+    Optional[float], typer.Option("--negative-max", help="Ratings at or below this are negative (e.g. 2 for 1-5 stars).")
+]
+PositiveMin = Annotated[
+    Optional[float], typer.Option("--positive-min", help="Ratings at or above this are positive (e.g. 4 for 1-5 stars).")
+]
+Threshold = Annotated[
+    Optional[float], typer.Option("--threshold", "-t", help="Scores at or above this are labelled positive [default: 0.5].")
+]
+
+
+def _load(files: Optional[list[str]], text_column: Optional[str], label_column: Optional[str],
+          negative_max: Optional[float], positive_min: Optional[float]) -> Dataset:
+    return load_dataset(
+        files or default_training_files(),
+        text_column=text_column,
+        label_column=label_column,
+        negative_max=negative_max,
+        positive_min=positive_min,
+        stdin=sys.stdin,
+    )
+
+
+@app.command()
+def init(
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter sentikit.toml in the current directory.
+
+    Example:
+        sentikit init
+    """
+    path = write_starter_config(Path(CONFIG_FILE_NAME), force=force)
+    output.console.print(f"wrote {path}")
+
+
+@app.command()
+def train(
+    files: FilesArgument = None,
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name [default: sentiment].")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed [default: 42].")] = None,
+    validation: Annotated[float, typer.Option("--validation", help="Fraction held out for validation.")] = 0.1,
+    c: Annotated[Optional[float], typer.Option("--C", help="Inverse regularisation strength of the classifier.")] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    negative_max: NegativeMax = None,
+    positive_min: PositiveMin = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a model on labelled text and register it as a new version.
+
+    With no files, trains on the bundled corpus in data/.
+
+    Example:
+        sentikit train
+        sentikit train reviews.csv --text-column body --label-column stars --negative-max 2 --positive-min 4
+    """
+    s = settings(workspace=workspace, model_name=name, seed=seed)
+    dataset = _load(files, text_column, label_column, negative_max, positive_min)
+    with output.status("training") as say:
+        result = train_model(
+            dataset,
+            workspace=s.workspace_path,
+            name=s.model_name,
+            seed=s.seed,
+            validation_fraction=validation,
+            params={"C": c} if c is not None else None,
+            progress=say,
+        )
+    output.render_train(result, as_json=as_json)
+
+
+@app.command()
+def models(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List the registered models and their validation metrics.
+
+    Example:
+        sentikit models --json
+    """
+    s = settings(workspace=workspace)
+    output.render_models(list_models(s.workspace_path), as_json=as_json)
+
+
+@app.command()
+def evaluate(
+    files: Annotated[list[str], typer.Argument(help="Labelled data files to evaluate on, or - for stdin.")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION [default: latest].")] = None,
+    threshold: Threshold = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write PNG plots and index.html to this directory.")] = None,
+    min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exit 1 if accuracy is below this.")] = None,
+    min_auc: Annotated[Optional[float], typer.Option("--min-auc", help="Exit 1 if ROC AUC is below this.")] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    negative_max: NegativeMax = None,
+    positive_min: PositiveMin = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure a model on labelled data: metrics per file, optional plots, CI gates.
+
+    Example:
+        sentikit evaluate ../shared/datasets/sst2/dev.tsv --min-accuracy 0.85 --report report/
+    """
+    s = settings(workspace=workspace, threshold=threshold)
+    loaded = resolve_model(model, s.workspace_path, s.model_name)
+    dataset = load_dataset(files, text_column=text_column, label_column=label_column,
+                           negative_max=negative_max, positive_min=positive_min, min_rows=1,
+                           require_both_classes=False, stdin=sys.stdin)
+    result = evaluate_model(loaded, dataset, threshold=s.threshold)
+    if report is not None:
+        write_report(result, report)
+    output.render_evaluation(result, as_json=as_json)
+    check_gates(result, min_accuracy=min_accuracy, min_auc=min_auc)
+
+
+@app.command()
+def score(
+    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to score. With none (and no --input), reads lines from stdin.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION [default: latest].")] = None,
+    input_file: Annotated[Optional[str], typer.Option("--input", "-i", help="CSV/TSV/JSONL file to score (- for stdin); same format out with score and label added.")] = None,
+    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Where --input results go [default: stdout].")] = None,
+    text_column: TextColumn = None,
+    threshold: Threshold = None,
+    url: Annotated[Optional[str], typer.Option("--url", help="Score with a running sentikit server instead of a local model.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score texts from 0.0 (negative) to 1.0 (positive).
+
+    Example:
+        sentikit score "The host was lovely and the flat spotless"
+        sentikit score --input posts.csv --output scored.csv
+        cat posts.txt | sentikit score --json
+    """
+    s = settings(workspace=workspace, threshold=threshold)
+    scorer = _scorer(url, model, s)
+    if input_file is not None:
+        with output.counter("scoring") as advance:
+            summary = score_file(scorer, input_file, output_file, text_column=text_column,
+                                 threshold=s.threshold, stdin=sys.stdin, on_batch=advance)
+        output.render_file_summary(summary, as_json=as_json)
+        return
+    lines = texts if texts else read_lines(sys.stdin)
+    output.render_scores(score_texts(scorer, lines, threshold=s.threshold), as_json=as_json)
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION [default: latest].")] = None,
+    top: Annotated[int, typer.Option("--top", help="How many n-grams to show each way.", min=1)] = 10,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the words and phrases that pushed a text's score up or down.
+
+    Example:
+        sentikit explain "Great location but the room was filthy" --top 5
+    """
+    s = settings(workspace=workspace)
+    loaded = resolve_model(model, s.workspace_path, s.model_name)
+    if not text.strip():
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError("text is empty")
+    output.render_explanation(loaded.scorer.explain(text, top), as_json=as_json)
+
+
+def _scorer(url: Optional[str], model: Optional[str], s: Settings) -> Any:
+    if url:
+        from ..client import RemoteScorer
+
+        return RemoteScorer(url, api_key=read_api_key())
+    return resolve_model(model, s.workspace_path, s.model_name)

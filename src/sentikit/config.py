@@ -1,0 +1,255 @@
+"""Settings: resolved once, with precedence flag > environment > file > default.
+
+The file is ``sentikit.toml`` in the current directory (or the one named by
+``SENTIKIT_CONFIG``), or else the ``[tool.sentikit]`` table of ``pyproject.toml``.
+Top-level keys map to fields as they are; a table maps ``[server] port`` to the
+field ``server_port``. Every field can also be set as ``SENTIKIT_<FIELD>``
+(``SENTIKIT_SERVER_PORT=9000``). This module is the only reader of both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "SENTIKIT_"
+CONFIG_ENV_VAR = "SENTIKIT_CONFIG"
+API_KEY_ENV_VAR = "SENTIKIT_API_KEY"
+DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
+CONFIG_FILE_NAME = "sentikit.toml"
+# Azure's own conventional variable, honoured as a fallback for the subscription.
+AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
+
+SECTIONS = ("server", "azure", "container")
+# Keys that look like secrets are refused in the file: secrets live in the environment.
+_SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting sentikit reads, with its default."""
+
+    workspace: str = "models"
+    model_name: str = "sentiment"
+    seed: int = 42
+    threshold: float = 0.5
+    image: str = "sentikit-sentiment"
+    base_image: str = "python:3.11-slim"
+
+    server_host: str = "127.0.0.1"
+    server_port: int = 8000
+    server_workers: int = 1
+    server_max_text_chars: int = 10_000
+    server_max_batch: int = 1_000
+    server_max_body_bytes: int = 1_048_576
+    server_cors_origins: str = ""  # comma-separated; "*" allows any origin
+    server_access_log: bool = True
+
+    azure_subscription: str = ""
+    azure_resource_group: str = ""
+    azure_location: str = "westeurope"
+    azure_registry: str = ""
+    azure_arm_endpoint: str = "https://management.azure.com"
+    azure_authority: str = "login.microsoftonline.com"
+
+    container_name: str = "sentiment"
+    container_cpu: float = 1.0
+    container_memory: float = 1.5
+    container_port: int = 8000
+    container_dns_label: str = ""
+
+    source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
+
+    @property
+    def workspace_path(self) -> Path:
+        return Path(self.workspace)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.server_cors_origins.split(",") if o.strip()]
+
+
+_FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = _FIELD_TYPES[name]
+    try:
+        if kind in ("bool", bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind in ("int", int):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind in ("float", float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if not isinstance(value, (str, int, float)):
+            raise ValueError(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from None
+
+
+def find_config_file(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file in effect: ``$SENTIKIT_CONFIG``, ./sentikit.toml, or ./pyproject.toml."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(CONFIG_ENV_VAR)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{CONFIG_ENV_VAR} points to {path}, which does not exist")
+        return path
+    cwd = cwd or Path.cwd()
+    for name in (CONFIG_FILE_NAME, "pyproject.toml"):
+        if (cwd / name).is_file():
+            return cwd / name
+    return None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Flatten a sentikit.toml (or pyproject's [tool.sentikit]) into field values."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}: {exc}") from None
+    if path.name == "pyproject.toml":
+        document = document.get("tool", {}).get("sentikit", {})
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                flat[f"{key}_{sub_key}"] = sub_value
+        else:
+            flat[key] = value
+    for key, value in flat.items():
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            raise ConfigError(
+                f"{path}: '{key}' looks like a secret; secrets belong in environment variables, not in the file"
+            )
+        if key not in _FIELD_TYPES or key == "source":
+            raise ConfigError(f"{path}: unknown setting '{key.replace('_', '.', 1) if key.split('_')[0] in SECTIONS else key}'")
+        flat[key] = _coerce(key, value, str(path))
+    return flat
+
+
+def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Field values from ``SENTIKIT_*`` variables (and ``AZURE_SUBSCRIPTION_ID``)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if environ.get(AZURE_SUBSCRIPTION_ENV_VAR):
+        values["azure_subscription"] = environ[AZURE_SUBSCRIPTION_ENV_VAR]
+    for name in _FIELD_TYPES:
+        if name == "source":
+            continue
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, raw, ENV_PREFIX + name.upper())
+    return values
+
+
+def read_api_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The API key from ``SENTIKIT_API_KEY`` (secrets are never read from the file)."""
+    environ = os.environ if environ is None else environ
+    return environ.get(API_KEY_ENV_VAR) or None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve settings: ``overrides`` (flags; ``None`` values ignored) > env > file > defaults."""
+    path = find_config_file(cwd, environ)
+    values: dict[str, Any] = read_config_file(path) if path else {}
+    values.update(read_environment(environ))
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in _FIELD_TYPES:
+            raise ConfigError(f"unknown setting '{name}'")
+        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+    values["source"] = str(path) if path else ""
+    return Settings(**values)
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some fields changed (flags applied after loading)."""
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+STARTER_CONFIG = """\
+# sentikit configuration. Precedence: command-line flag > SENTIKIT_* environment > this file > default.
+# Every key can also be set in the environment, e.g. SENTIKIT_SERVER_PORT=9000.
+# Never put secrets here: the API key is read from SENTIKIT_API_KEY, Azure credentials from
+# the usual AZURE_* variables or `az login`.
+
+# Where trained models are registered (name/version/ directories).
+workspace = "models"
+# The model name used when a command is given no model.
+model_name = "sentiment"
+# Random seed for the validation split and the classifier: same data + seed = same model.
+seed = 42
+# Scores at or above this are labelled positive.
+threshold = 0.5
+# Docker image name used by `sentikit build`, and the base image it starts from.
+image = "sentikit-sentiment"
+base_image = "python:3.11-slim"
+
+[server]
+host = "127.0.0.1"
+port = 8000
+workers = 1
+max_text_chars = 10000      # longest single text accepted
+max_batch = 1000            # most texts in one POST /v1/score
+max_body_bytes = 1048576    # largest request body
+cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
+access_log = true
+
+[azure]
+subscription = ""           # or AZURE_SUBSCRIPTION_ID
+resource_group = ""
+location = "westeurope"
+registry = ""               # Azure Container Registry name (5-50 lowercase letters and digits)
+arm_endpoint = "https://management.azure.com"   # other clouds use other endpoints
+authority = "login.microsoftonline.com"
+
+[container]
+name = "sentiment"          # container group name
+cpu = 1.0
+memory = 1.5                # GiB
+port = 8000
+dns_label = ""              # public DNS label: <label>.<location>.azurecontainer.io
+"""
+
+
+def write_starter_config(path: Path, *, force: bool = False) -> Path:
+    """Write the commented starter ``sentikit.toml`` (atomically); refuse to overwrite unless ``force``."""
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists (use --force to overwrite)")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(STARTER_CONFIG, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

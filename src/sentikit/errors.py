@@ -1,0 +1,100 @@
+"""One error hierarchy for sentikit, and the exit code of each kind of error.
+
+Library functions raise these; ``sentikit.cli.main`` is the only place that turns
+them into a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Stable process exit codes (documented in the README's "Scripting & CI")."""
+
+    OK = 0
+    CHECK_FAILED = 1  # a gate or check failed: --min-accuracy, --fail-on-alert, smoke test
+    USAGE = 2  # user error: bad flag, bad file, bad name, bad data
+    ENVIRONMENT = 3  # the machine lacks something: no Docker engine, no Azure credentials
+    REMOTE = 4  # a remote service (registry, Azure, sentikit server) failed or refused
+    INTERRUPTED = 130
+
+
+class SentikitError(Exception):
+    """Base class for every error sentikit reports to a user."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+# --- user errors (exit 2) -------------------------------------------------
+class ConfigError(SentikitError):
+    """The configuration file or a setting is invalid."""
+
+
+class DataError(SentikitError):
+    """An input data file is missing, malformed or unusable."""
+
+
+class ModelNotFoundError(SentikitError):
+    """No model matches the given path, name or name:version."""
+
+
+class ModelIntegrityError(SentikitError):
+    """A model directory is incomplete or its checksum does not match."""
+
+
+class InvalidInputError(SentikitError):
+    """A value given by the user is invalid (empty text, bad name, bad threshold)."""
+
+
+# --- check failures (exit 1) ----------------------------------------------
+class CheckFailedError(SentikitError):
+    """A quality gate or a smoke test did not pass."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+# --- environment errors (exit 3) --------------------------------------------
+class EnvironmentNotReadyError(SentikitError):
+    """Something the command needs is missing from this machine."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class DockerUnavailableError(EnvironmentNotReadyError):
+    """No Docker engine can be reached."""
+
+
+class AzureAuthError(EnvironmentNotReadyError):
+    """No usable Azure credential was found."""
+
+
+# --- remote failures (exit 4) -----------------------------------------------
+class RemoteError(SentikitError):
+    """A remote service failed or refused the request."""
+
+    exit_code = ExitCode.REMOTE
+
+
+class ImageBuildError(RemoteError):
+    """The Docker engine could not build the image."""
+
+
+class RegistryError(RemoteError):
+    """A container registry refused a login or a push."""
+
+
+class RegistryAuthError(RegistryError):
+    """A container registry refused the credentials."""
+
+
+class AzureError(RemoteError):
+    """Azure Resource Manager refused or failed an operation."""
+
+
+class DeploymentError(RemoteError):
+    """A deployment did not reach a running, healthy state."""
+
+
+class ServerError(RemoteError):
+    """A sentikit server (``--url``) could not be reached or answered with an error."""

@@ -1,0 +1,209 @@
+"""Evaluation: metrics per input file, plots and an HTML report, and quality gates for CI."""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .data import Dataset
+from .errors import CheckFailedError, InvalidInputError
+from .model import SentimentModel
+
+METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+
+
+def compute_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict[str, Any]:
+    """Accuracy, precision, recall, F1, ROC AUC, log loss, Brier score and the confusion matrix.
+
+    Metrics that are undefined for the data (ROC AUC with one class) are ``None``.
+    """
+    import numpy
+    from sklearn import metrics as skm
+
+    y = numpy.asarray(labels, dtype=int)
+    p = numpy.asarray(scores, dtype=float)
+    predicted = (p >= threshold).astype(int)
+    both_classes = len(set(y.tolist())) == 2
+    tn, fp, fn, tp = (int(v) for v in skm.confusion_matrix(y, predicted, labels=[0, 1]).ravel())
+    return {
+        "rows": int(len(y)),
+        "positives": int(y.sum()),
+        "accuracy": float(skm.accuracy_score(y, predicted)),
+        "precision": float(skm.precision_score(y, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(y, predicted, zero_division=0)),
+        "f1": float(skm.f1_score(y, predicted, zero_division=0)),
+        "roc_auc": float(skm.roc_auc_score(y, p)) if both_classes else None,
+        "log_loss": float(skm.log_loss(y, numpy.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(y, p, pos_label=1)),
+        "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+    }
+
+
+@dataclass
+class FileMetrics:
+    """Metrics for one input file."""
+
+    path: str
+    metrics: dict[str, Any]
+
+
+@dataclass
+class EvaluationReport:
+    """What `sentikit evaluate` measured: overall and per file."""
+
+    model: str
+    threshold: float
+    metrics: dict[str, Any]
+    files: list[FileMetrics]
+    report_dir: Optional[str] = None
+    _labels: list[int] = field(default_factory=list, repr=False)
+    _scores: list[float] = field(default_factory=list, repr=False)
+
+
+def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float = 0.5) -> EvaluationReport:
+    """Score ``dataset`` with ``model`` (the same scorer `score` and `serve` use) and measure it."""
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"threshold must be between 0 and 1, got {threshold}")
+    scores = model.score(dataset.texts)
+    per_file = []
+    if len(dataset.files) > 1:
+        for index, source in enumerate(dataset.files):
+            rows = [i for i, origin in enumerate(dataset.origins) if origin == index]
+            per_file.append(
+                FileMetrics(
+                    source.path,
+                    compute_metrics([dataset.labels[i] for i in rows], [scores[i] for i in rows], threshold),
+                )
+            )
+    else:
+        per_file.append(FileMetrics(dataset.files[0].path, compute_metrics(dataset.labels, scores, threshold)))
+    overall = per_file[0].metrics if len(per_file) == 1 else compute_metrics(dataset.labels, scores, threshold)
+    return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores)
+
+
+def check_gates(report: EvaluationReport, *, min_accuracy: float | None, min_auc: float | None) -> None:
+    """Raise CheckFailedError when a metric is below its gate (exit code 1 for CI)."""
+    failures = []
+    accuracy, auc = report.metrics["accuracy"], report.metrics["roc_auc"]
+    if min_accuracy is not None and accuracy < min_accuracy:
+        failures.append(f"accuracy {accuracy:.4f} < {min_accuracy}")
+    if min_auc is not None and (auc is None or auc < min_auc):
+        failures.append(f"ROC AUC {'undefined' if auc is None else f'{auc:.4f}'} < {min_auc}")
+    if failures:
+        raise CheckFailedError("quality gate failed: " + "; ".join(failures))
+
+
+# --- the HTML/PNG report -------------------------------------------------------------------
+
+PLOTS = {
+    "roc.png": "ROC curve",
+    "precision_recall.png": "Precision-recall curve",
+    "calibration.png": "Calibration (reliability)",
+    "score_histogram.png": "Score distribution by true label",
+}
+
+
+def write_report(report: EvaluationReport, directory: Path) -> Path:
+    """Write PNG plots and an ``index.html`` that shows them; return the HTML path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    directory.mkdir(parents=True, exist_ok=True)
+    y = numpy.asarray(report._labels)
+    p = numpy.asarray(report._scores)
+    both = len(set(y.tolist())) == 2
+
+    def save(figure: Any, name: str) -> None:
+        fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
+        os.close(fd)
+        figure.savefig(tmp, dpi=110, bbox_inches="tight")
+        plt.close(figure)
+        os.replace(tmp, directory / name)
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    if both:
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"AUC = {report.metrics['roc_auc']:.3f}")
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC")
+    ax.legend(loc="lower right")
+    save(fig, "roc.png")
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    if both:
+        precision, recall, _ = precision_recall_curve(y, p)
+        ax.plot(recall, precision)
+    ax.set(xlabel="Recall", ylabel="Precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.02))
+    save(fig, "precision_recall.png")
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    if both:
+        fraction, mean_predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
+        ax.plot(mean_predicted, fraction, "o-", label=f"Brier = {report.metrics['brier']:.3f}")
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfectly calibrated")
+    ax.set(xlabel="Mean predicted score", ylabel="Fraction positive", title="Calibration")
+    ax.legend(loc="upper left")
+    save(fig, "calibration.png")
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    bins = numpy.linspace(0, 1, 21)
+    ax.hist(p[y == 0], bins=bins, alpha=0.6, label="negative", color="tab:red")
+    ax.hist(p[y == 1], bins=bins, alpha=0.6, label="positive", color="tab:green")
+    ax.axvline(report.threshold, color="black", linewidth=1, linestyle=":")
+    ax.set(xlabel="Score", ylabel="Texts", title="Scores by true label")
+    ax.legend()
+    save(fig, "score_histogram.png")
+
+    html_path = directory / "index.html"
+    fd, tmp = tempfile.mkstemp(suffix=".html", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(_render_html(report))
+    os.replace(tmp, html_path)
+    report.report_dir = str(directory)
+    return html_path
+
+
+def format_metric(value: Any) -> str:
+    """Metrics as shown to people: 4 decimals, '—' when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _render_html(report: EvaluationReport) -> str:
+    header = "".join(f"<th>{name}</th>" for name in ("file", "rows", *METRIC_NAMES))
+    rows = []
+    sections = report.files if len(report.files) == 1 else [*report.files, FileMetrics("all files", report.metrics)]
+    for item in sections:
+        cells = [html.escape(item.path), str(item.metrics["rows"])] + [format_metric(item.metrics[m]) for m in METRIC_NAMES]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    c = report.metrics["confusion"]
+    figures = "".join(
+        f'<figure><img src="{name}" alt="{html.escape(title)}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for name, title in PLOTS.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sentikit evaluation: {html.escape(report.model)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}}td:first-child{{text-align:left}}
+figure{{display:inline-block;margin:1rem}}img{{max-width:480px}}</style></head>
+<body><h1>Evaluation of {html.escape(report.model)}</h1>
+<p>Threshold {report.threshold}. Scores run from 0 (negative) to 1 (positive).</p>
+<table><tr>{header}</tr>{''.join(rows)}</table>
+<h2>Confusion matrix (all files)</h2>
+<table><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr>
+<tr><td>actual negative</td><td>{c['tn']}</td><td>{c['fp']}</td></tr>
+<tr><td>actual positive</td><td>{c['fn']}</td><td>{c['tp']}</td></tr></table>
+{figures}
+</body></html>
+"""

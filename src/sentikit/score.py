@@ -1,0 +1,184 @@
+"""Scoring texts: from arguments, stdin lines or whole files (streamed), with any scorer.
+
+A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
+:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.client.RemoteScorer`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO
+
+from .data import iter_records
+from .errors import InvalidInputError
+
+POSITIVE, NEGATIVE = "positive", "negative"
+BATCH_SIZE = 2048
+
+
+class Scorer(Protocol):
+    def score(self, texts: list[str]) -> list[float]: ...
+
+
+@dataclass
+class ScoreResult:
+    """One scored text."""
+
+    text: str
+    score: float
+    label: str
+
+
+@dataclass
+class FileScoreSummary:
+    """What `score --input` wrote."""
+
+    input: str
+    output: str
+    format: str
+    rows: int
+    positives: int
+    mean_score: Optional[float]
+
+
+def label_for(score: float, threshold: float) -> str:
+    """``positive`` when the score reaches the threshold, else ``negative``."""
+    return POSITIVE if score >= threshold else NEGATIVE
+
+
+def check_threshold(threshold: float) -> float:
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidInputError(f"threshold must be between 0 and 1, got {threshold}")
+    return threshold
+
+
+def score_texts(scorer: Scorer, texts: Sequence[str], *, threshold: float = 0.5) -> list[ScoreResult]:
+    """Score each text; an empty or blank text is a user error."""
+    check_threshold(threshold)
+    for position, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise InvalidInputError(f"text {position} is empty")
+    results: list[ScoreResult] = []
+    for batch in _batches(list(texts), BATCH_SIZE):
+        for text, value in zip(batch, scorer.score(batch)):
+            results.append(ScoreResult(text, value, label_for(value, threshold)))
+    return results
+
+
+def read_lines(stream: TextIO) -> list[str]:
+    """Non-blank lines of a text stream, without their line endings."""
+    return [line.rstrip("\r\n") for line in stream if line.strip()]
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _column_names(record: dict[str, Any]) -> tuple[str, str]:
+    """Output column names that do not clash with the input's own columns."""
+    if "score" in record or "label" in record:
+        return "sentikit_score", "sentikit_label"
+    return "score", "label"
+
+
+def score_file(
+    scorer: Scorer,
+    input_path: str,
+    output_path: Optional[str],
+    *,
+    text_column: Optional[str] = None,
+    threshold: float = 0.5,
+    stdin: Optional[TextIO] = None,
+    stdout: Optional[TextIO] = None,
+    on_batch: Optional[Callable[[int], None]] = None,
+) -> FileScoreSummary:
+    """Stream ``input_path`` (CSV, TSV, JSONL or headerless TSV) to ``output_path`` in the same format
+    with score and label added. ``None`` or ``-`` writes to stdout; a file is written to a
+    temporary name and renamed into place only when complete."""
+    check_threshold(threshold)
+    fmt, _column, records = iter_records(input_path, text_column=text_column, stdin=stdin)
+    to_stdout = output_path in (None, "-")
+    if not to_stdout and Path(output_path).resolve() == Path(input_path).resolve():  # type: ignore[arg-type]
+        raise InvalidInputError("--output must differ from --input (the input is read while the output is written)")
+    if to_stdout:
+        handle: TextIO = stdout or sys.stdout
+        tmp_name = None
+    else:
+        target = Path(output_path)  # type: ignore[arg-type]
+        if not target.parent.exists():
+            raise InvalidInputError(f"output directory {target.parent} does not exist")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        handle = io.open(fd, "w", encoding="utf-8", newline="")
+    rows = positives = 0
+    total = 0.0
+    try:
+        writer: Optional[Callable[[Any, float, str], None]] = None
+        for batch in _batches(records, BATCH_SIZE):
+            scores = scorer.score([text for _line, _record, text in batch])
+            for (_line, record, _text), value in zip(batch, scores):
+                label = label_for(value, threshold)
+                if writer is None:
+                    writer = _make_writer(fmt, handle, record)
+                writer(record, value, label)
+                rows += 1
+                positives += label == POSITIVE
+                total += value
+            if on_batch:
+                on_batch(len(batch))
+        handle.flush()
+        if tmp_name:
+            handle.close()
+            os.replace(tmp_name, output_path)  # type: ignore[arg-type]
+            tmp_name = None
+    finally:
+        if tmp_name:
+            handle.close()
+            os.unlink(tmp_name)
+    return FileScoreSummary(
+        input=input_path,
+        output=output_path if not to_stdout else "-",  # type: ignore[arg-type]
+        format=fmt,
+        rows=rows,
+        positives=positives,
+        mean_score=(total / rows) if rows else None,
+    )
+
+
+def _make_writer(fmt: str, handle: TextIO, first: Any) -> Callable[[Any, float, str], None]:
+    """A row writer for ``fmt`` that appends score and label to each record."""
+    if fmt == "jsonl":
+        score_key, label_key = _column_names(first)
+
+        def write_json(record: dict[str, Any], value: float, label: str) -> None:
+            handle.write(json.dumps({**record, score_key: round(value, 6), label_key: label}, ensure_ascii=False) + "\n")
+
+        return write_json
+    if fmt == "tsv-headerless":
+
+        def write_plain(record: list[str], value: float, label: str) -> None:
+            handle.write("\t".join([*record, f"{value:.6f}", label]) + "\n")
+
+        return write_plain
+    score_key, label_key = _column_names(first)
+    dict_writer = csv.DictWriter(
+        handle,
+        fieldnames=[*first.keys(), score_key, label_key],
+        delimiter="\t" if fmt == "tsv" else ",",
+        lineterminator="\n",
+    )
+    dict_writer.writeheader()
+
+    def write_row(record: dict[str, Any], value: float, label: str) -> None:
+        dict_writer.writerow({**record, score_key: f"{value:.6f}", label_key: label})
+
+    return write_row

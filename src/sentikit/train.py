@@ -1,0 +1,177 @@
+"""Training: build the scikit-learn pipeline, fit it, validate it, and register the result."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from . import __version__
+from .data import Dataset
+from .errors import DataError, InvalidInputError
+from .evaluate import compute_metrics
+from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
+
+# Chosen with bench/quality.py (leave-one-domain-out accuracy, SST-2 dev, calibration).
+DEFAULT_PARAMS: dict[str, Any] = {
+    "word_ngram_max": 2,  # word n-grams 1..N
+    "word_min_df": 2,
+    "char_ngrams": None,  # None, or [min, max] for char_wb n-grams
+    "char_min_df": 3,
+    "sublinear_tf": True,
+    "strip_accents": "unicode",
+    "max_features": None,
+    "C": 4.0,
+    "class_weight": None,
+    "max_iter": 2000,
+}
+
+ProgressCallback = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """A freshly registered model and what it took to get it."""
+
+    model: SentimentModel
+    metrics: dict[str, Any]
+    train_rows: int
+    validation_rows: int
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_params(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """DEFAULT_PARAMS with ``overrides`` applied; unknown keys are an error."""
+    params = dict(DEFAULT_PARAMS)
+    for key, value in (overrides or {}).items():
+        if key not in DEFAULT_PARAMS:
+            raise InvalidInputError(f"unknown training parameter '{key}' (known: {', '.join(DEFAULT_PARAMS)})")
+        params[key] = value
+    return params
+
+
+def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
+    """The text classification pipeline: TF-IDF word (and optional char) n-grams + logistic regression."""
+    import numpy
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    common = {"lowercase": True, "strip_accents": params["strip_accents"], "sublinear_tf": params["sublinear_tf"],
+              "dtype": numpy.float64}
+    parts = [
+        (
+            "word",
+            TfidfVectorizer(
+                analyzer="word",
+                ngram_range=(1, int(params["word_ngram_max"])),
+                min_df=params["word_min_df"],
+                max_features=params["max_features"],
+                **common,
+            ),
+        )
+    ]
+    if params.get("char_ngrams"):
+        low, high = params["char_ngrams"]
+        parts.append(
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(int(low), int(high)), min_df=params["char_min_df"], **common))
+        )
+    classifier = LogisticRegression(
+        C=float(params["C"]),
+        class_weight=params["class_weight"],
+        max_iter=int(params["max_iter"]),
+        solver="liblinear",
+        random_state=seed,
+    )
+    return Pipeline([("features", FeatureUnion(parts)), ("clf", classifier)])
+
+
+def stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of a stratified (train, validation) split."""
+    from sklearn.model_selection import train_test_split
+
+    indices = list(range(len(labels)))
+    train_idx, val_idx = train_test_split(indices, test_size=fraction, random_state=seed, stratify=labels)
+    return sorted(train_idx), sorted(val_idx)
+
+
+def train_model(
+    dataset: Dataset,
+    *,
+    workspace: Path,
+    name: str,
+    seed: int = 42,
+    validation_fraction: float = 0.1,
+    params: Optional[Mapping[str, Any]] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> TrainResult:
+    """Fit on a stratified split, validate, refit nothing, and register a new model version.
+
+    The model is fitted on the training part only, so the validation metrics in the
+    manifest are honest; the same data, parameters and seed give the same model.
+    """
+    import joblib
+    import numpy
+    import sklearn
+
+    from .engine import export_scorer
+
+    say = progress or (lambda message: None)
+    if not 0.0 < validation_fraction < 0.5:
+        raise InvalidInputError(f"validation fraction must be between 0 and 0.5, got {validation_fraction}")
+    resolved = resolve_params(params)
+    counts = dataset.counts()
+    smallest = min(counts.get(0, 0), counts.get(1, 0))
+    if smallest < 2 or round(len(dataset) * validation_fraction) < 2:
+        raise DataError(f"too few rows to hold out a validation split ({len(dataset)} rows, {smallest} in the smaller class)")
+
+    started = time.perf_counter()
+    train_idx, val_idx = stratified_split(dataset.labels, validation_fraction, seed)
+    train_part, val_part = dataset.subset(train_idx), dataset.subset(val_idx)
+    say(f"fitting on {len(train_part):,} rows")
+    pipeline = build_pipeline(resolved, seed)
+    pipeline.fit(train_part.texts, numpy.asarray(train_part.labels))
+    say(f"validating on {len(val_part):,} rows")
+    val_scores = [float(p) for p in pipeline.predict_proba(val_part.texts)[:, 1]]
+    metrics = compute_metrics(val_part.labels, val_scores)
+
+    def write_files(directory: Path) -> dict[str, Any]:
+        say("saving")
+        joblib.dump(pipeline, directory / PIPELINE_FILE, compress=3)
+        export_scorer(pipeline, directory / SCORER_FILE)
+        return {
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {
+                "sentikit": __version__,
+                "scikit-learn": sklearn.__version__,
+                "python": platform.python_version(),
+            },
+            "params": resolved,
+            "seed": seed,
+            "validation_fraction": validation_fraction,
+            "data": {
+                "files": [
+                    {"path": f.path, "sha256": f.sha256, "rows": f.rows, "skipped": f.skipped, "format": f.format}
+                    for f in dataset.files
+                ],
+                "rows": len(dataset),
+                "train_rows": len(train_part),
+                "validation_rows": len(val_part),
+                "class_counts": {str(k): v for k, v in sorted(counts.items())},
+            },
+            "metrics": metrics,
+        }
+
+    model = register_model(workspace, name, write_files)
+    return TrainResult(
+        model=model,
+        metrics=metrics,
+        train_rows=len(train_part),
+        validation_rows=len(val_part),
+        seconds=time.perf_counter() - started,
+        params=resolved,
+    )

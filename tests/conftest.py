@@ -1,0 +1,96 @@
+"""Shared fixtures: an isolated environment per test, a CLI driver, and a small real model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SENTIKIT_*/AZURE_* settings or config files leak into a test; cwd is a temp dir."""
+    for key in list(os.environ):
+        if key.startswith(("SENTIKIT_", "AZURE_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, stdin: str = "") -> CliResult:
+    """Run ``sentikit`` in process through the real entry point (error mapping included)."""
+    from sentikit.cli import main
+    from sentikit.output import console
+
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    old_file = console.file
+    console.file = err
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = old_stdin
+        console.file = old_file
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli() -> Any:
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def small_training_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real, small slice of the shared UCI data (600 rows), as a headerless TSV."""
+    rows = []
+    for name in ("amazon_cells_labelled.txt", "yelp_labelled.txt", "imdb_labelled.txt"):
+        lines = (SHARED_DATASETS / "uci-sentences" / name).read_text(encoding="utf-8").splitlines()
+        rows.extend(lines[:200])
+    path = tmp_path_factory.mktemp("data") / "small.tsv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory: pytest.TempPathFactory, small_training_file: Path) -> Path:
+    """A real model trained once per session on ``small_training_file``."""
+    from sentikit.data import load_dataset
+    from sentikit.train import train_model
+
+    workspace = tmp_path_factory.mktemp("workspace")
+    result = train_model(load_dataset([small_training_file]), workspace=workspace, name="sentiment", seed=7)
+    return result.model.path
+
+
+@pytest.fixture
+def trained_model(trained_model_dir: Path) -> Iterator[Any]:
+    from sentikit.model import load_model
+
+    yield load_model(trained_model_dir)
