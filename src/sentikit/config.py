@@ -26,6 +26,8 @@ else:  # pragma: no cover
 ENV_PREFIX = "SENTIKIT_"
 CONFIG_ENV_VAR = "SENTIKIT_CONFIG"
 API_KEY_ENV_VAR = "SENTIKIT_API_KEY"
+# The model the server (`python -m sentikit.serve`, the container) serves: a directory or NAME[:VERSION].
+MODEL_PATH_ENV_VAR = "SENTIKIT_MODEL_PATH"
 DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
 CONFIG_FILE_NAME = "sentikit.toml"
 # Azure's own conventional variable, honoured as a fallback for the subscription.
@@ -107,7 +109,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             raise ValueError(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from None
+        expected = {"bool": "true or false", "int": "an integer", "float": "a number"}.get(str(kind), "text")
+        raise ConfigError(f"{origin}: {name} must be {expected}, got {value!r}") from None
 
 
 def find_config_file(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -149,7 +152,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
                 f"{path}: '{key}' looks like a secret; secrets belong in environment variables, not in the file"
             )
         if key not in _FIELD_TYPES or key == "source":
-            raise ConfigError(f"{path}: unknown setting '{key.replace('_', '.', 1) if key.split('_')[0] in SECTIONS else key}'")
+            shown = key.replace("_", ".", 1) if key.split("_")[0] in SECTIONS else key
+            raise ConfigError(f"{path}: unknown setting '{shown}'")
         flat[key] = _coerce(key, value, str(path))
     return flat
 

@@ -161,7 +161,8 @@ def _fmt(value: Any) -> str:
 
 def _metrics_table(sections: list[tuple[str, dict[str, Any]]]) -> Table:
     names = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
-    table = Table("data", "rows", *names, box=box.SIMPLE)
+    headers = ("accuracy", "prec.", "recall", "F1", "ROC AUC", "log loss", "Brier")
+    table = Table("data", "rows", *headers, box=box.SIMPLE)
     for label, metrics in sections:
         table.add_row(label, f"{metrics['rows']:,}", *(_fmt(metrics.get(n)) for n in names))
     return table

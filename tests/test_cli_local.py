@@ -1,0 +1,137 @@
+"""The local journey driven as a user would: init, train, models, evaluate, score, explain."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+POSITIVE = "Great food and excellent service, I loved it"
+NEGATIVE = "Terrible and disappointing, the worst service, very bad"
+
+
+@pytest.fixture
+def workspace_with_model(cli, small_training_file: Path) -> Path:
+    result = cli("train", str(small_training_file), "--seed", "3", "--json")
+    assert result.exit_code == 0, result.stderr
+    return Path(result.json["path"])
+
+
+def test_train_registers_versions_and_is_reproducible(cli, small_training_file: Path) -> None:
+    first = cli("train", str(small_training_file), "--json")
+    second = cli("train", str(small_training_file), "--json")
+    assert first.exit_code == second.exit_code == 0
+    assert (first.json["model"], second.json["model"]) == ("sentiment:1", "sentiment:2")
+    one = json.loads((Path(first.json["path"]) / "manifest.json").read_text())
+    two = json.loads((Path(second.json["path"]) / "manifest.json").read_text())
+    assert one["files"] == two["files"]  # same data and seed: byte-identical model
+    assert one["metrics"] == two["metrics"]
+    listed = cli("models", "--json").json
+    assert [(m["name"], m["version"]) for m in listed] == [("sentiment", 1), ("sentiment", 2)]
+
+
+def test_train_human_output_names_the_model(cli, small_training_file: Path) -> None:
+    result = cli("train", str(small_training_file), "--name", "reviews")
+    assert result.exit_code == 0
+    assert result.stdout == "reviews:1\n"
+    assert "trained reviews:1" in result.stderr and "accuracy" in result.stderr
+
+
+def test_score_arguments_stdin_and_json(cli, workspace_with_model: Path) -> None:
+    single = cli("score", POSITIVE)
+    assert single.exit_code == 0
+    value, label = single.stdout.strip().split("\t")
+    assert float(value) > 0.5 and label == "positive"
+    both = cli("score", POSITIVE, NEGATIVE, "--json").json
+    assert [r["label"] for r in both] == ["positive", "negative"]
+    piped = cli("score", "--json", stdin=f"{POSITIVE}\n\n{NEGATIVE}\n").json
+    assert [r["score"] for r in piped] == [r["score"] for r in both]
+    strict = cli("score", POSITIVE, "--threshold", "0.9999", "--json").json
+    assert strict[0]["label"] == "negative"
+
+
+def test_score_file_keeps_format_and_adds_columns(cli, workspace_with_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "posts.csv"
+    source.write_text(f'id,text\n1,"{POSITIVE}"\n2,"{NEGATIVE}, ""really"""\n', encoding="utf-8")
+    out = tmp_path / "scored.csv"
+    result = cli("score", "--input", str(source), "--output", str(out))
+    assert result.exit_code == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,text,score,label"
+    assert lines[1].startswith(f"1,\"{POSITIVE}\",") and lines[1].endswith(",positive")
+    assert lines[2].endswith(",negative") and '""really""' in lines[2]
+    jsonl = tmp_path / "posts.jsonl"
+    jsonl.write_text(json.dumps({"id": 7, "text": NEGATIVE}) + "\n")
+    streamed = cli("score", "--input", str(jsonl))
+    record = json.loads(streamed.stdout)
+    assert record["id"] == 7 and record["label"] == "negative" and 0 <= record["score"] < 0.5
+
+
+def test_evaluate_table_json_report_and_gates(cli, workspace_with_model: Path, small_training_file: Path, tmp_path: Path) -> None:
+    report_dir = tmp_path / "report"
+    result = cli("evaluate", str(small_training_file), "--json", "--report", str(report_dir))
+    assert result.exit_code == 0, result.stderr
+    metrics = result.json["metrics"]
+    assert set(metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier", "confusion"}
+    assert metrics["rows"] == 600
+    for name in ("index.html", "roc.png", "precision_recall.png", "calibration.png", "score_histogram.png"):
+        assert (report_dir / name).stat().st_size > 1000
+    assert 'src="roc.png"' in (report_dir / "index.html").read_text()
+    failed = cli("evaluate", str(small_training_file), "--min-accuracy", "1.01")
+    assert failed.exit_code == 1
+    assert "quality gate failed: accuracy" in failed.stderr
+    passed = cli("evaluate", str(small_training_file), "--min-accuracy", "0.5", "--min-auc", "0.5")
+    assert passed.exit_code == 0 and "accuracy" in passed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["score", "   "], 2, "error: text 1 is empty"),
+        (["score", "hi", "--threshold", "2"], 2, "threshold must be between 0 and 1"),
+        (["score", "hi", "--model", "nope"], 2, "no model named 'nope'"),
+        (["evaluate", "missing.csv"], 2, "missing.csv"),
+        (["train", "--frobnicate"], 2, "No such option"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(cli, workspace_with_model: Path, args, code, message) -> None:
+    result = cli(*args)
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_score_without_any_model_says_how_to_train(cli) -> None:
+    result = cli("score", "hello")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: no model named 'sentiment' in workspace models (train one with `sentikit train`)"
+
+
+def test_init_writes_starter_config_once(cli) -> None:
+    assert cli("init").exit_code == 0
+    assert Path("sentikit.toml").read_text().startswith("# sentikit configuration")
+    again = cli("init")
+    assert again.exit_code == 2 and "already exists (use --force to overwrite)" in again.stderr
+
+
+def test_config_file_and_env_reach_commands(cli, small_training_file: Path, monkeypatch) -> None:
+    Path("sentikit.toml").write_text('workspace = "ws-from-file"\nmodel_name = "tweets"\n')
+    assert cli("train", str(small_training_file)).exit_code == 0
+    assert Path("ws-from-file/tweets/1/manifest.json").is_file()
+    monkeypatch.setenv("SENTIKIT_WORKSPACE", "ws-from-env")
+    assert cli("train", str(small_training_file)).exit_code == 0
+    assert Path("ws-from-env/tweets/1/manifest.json").is_file()
+
+
+def test_real_subprocess_train_then_score(small_training_file: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIKIT_")}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "sentikit", *args], cwd=tmp_path, env=env,
+                                       capture_output=True, text=True, timeout=120)
+    trained = run("train", str(small_training_file))
+    assert trained.returncode == 0, trained.stderr
+    scored = run("score", POSITIVE)
+    assert scored.returncode == 0 and scored.stdout.endswith("\tpositive\n")
+    bad = run("evaluate", str(tmp_path / "nope.tsv"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
