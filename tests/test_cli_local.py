@@ -135,3 +135,16 @@ def test_real_subprocess_train_then_score(small_training_file: Path, tmp_path: P
     assert scored.returncode == 0 and scored.stdout.endswith("\tpositive\n")
     bad = run("evaluate", str(tmp_path / "nope.tsv"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_explain_contributions_sum_to_the_logit(cli, workspace_with_model: Path) -> None:
+    import math
+
+    data = cli("explain", NEGATIVE, "--top", "3", "--json").json
+    total = data["intercept"] + sum(item["contribution"] for item in data["contributions"])
+    assert total == pytest.approx(data["logit"], abs=1e-9)
+    assert data["score"] == pytest.approx(1 / (1 + math.exp(-data["logit"])), abs=1e-12)
+    assert len(data["positives"]) <= 3 and len(data["negatives"]) == 3
+    assert data["score"] == pytest.approx(cli("score", NEGATIVE, "--json").json[0]["score"], abs=1e-6)
+    table = cli("explain", NEGATIVE, "--top", "3")
+    assert table.exit_code == 0 and "down" in table.stdout and "contribution" in table.stdout

@@ -17,8 +17,13 @@ from rich.table import Table
 
 # stdout carries data (scores, --json documents); people-facing tables, progress and
 # messages go to stderr so that `sentikit score ... > out.txt` stays clean.
-console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False)
-out_console = Console(no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True)
+_NO_COLOR = bool(os.environ.get("NO_COLOR")) or None
+console = Console(stderr=True, no_color=_NO_COLOR, highlight=False)
+out_console = Console(no_color=_NO_COLOR, highlight=False)
+# Piped tables are read by people in logs and CI output: do not squeeze them to 80 columns.
+for _c in (console, out_console):
+    if not _c.is_terminal and "COLUMNS" not in os.environ:
+        _c.width = 160
 
 
 def to_jsonable(value: Any) -> Any:
@@ -145,11 +150,10 @@ def render_explanation(explanation: Any, *, as_json: bool) -> None:
         emit_json(data)
         return
     out_console.print(f"score {data['score']:.4f}  (logit {data['logit']:+.4f} = intercept {data['intercept']:+.4f} + contributions)")
-    table = Table("n-gram", "contribution", box=box.SIMPLE)
-    for ngram, value in data["positive"]:
-        table.add_row(ngram, f"[green]{value:+.4f}[/]")
-    for ngram, value in data["negative"]:
-        table.add_row(ngram, f"[red]{value:+.4f}[/]")
+    table = Table("pushed", "n-gram", "contribution", box=box.SIMPLE)
+    for direction, key, colour in (("up", "positives", "green"), ("down", "negatives", "red")):
+        for item in data[key]:
+            table.add_row(direction, item["ngram"], f"[{colour}]{item['contribution']:+.4f}[/]")
     out_console.print(table)
 
 
@@ -162,7 +166,10 @@ def _fmt(value: Any) -> str:
 def _metrics_table(sections: list[tuple[str, dict[str, Any]]]) -> Table:
     names = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
     headers = ("accuracy", "prec.", "recall", "F1", "ROC AUC", "log loss", "Brier")
-    table = Table("data", "rows", *headers, box=box.SIMPLE)
+    table = Table(box=box.SIMPLE)
+    table.add_column("data", overflow="fold")
+    for header in ("rows", *headers):
+        table.add_column(header, justify="right")
     for label, metrics in sections:
         table.add_row(label, f"{metrics['rows']:,}", *(_fmt(metrics.get(n)) for n in names))
     return table

@@ -1,0 +1,38 @@
+"""Every command is documented: help text with an example, and a mention in the README."""
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from sentikit.cli import app
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+COMMANDS = sorted(command.name or command.callback.__name__ for command in app.registered_commands)
+
+
+def test_the_journey_is_all_there() -> None:
+    expected = {"init", "train", "models", "evaluate", "score", "explain", "serve", "openapi", "build", "push",
+                "deploy", "status", "logs", "delete", "monitor"}
+    assert expected <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_has_summary_and_example(name: str, cli) -> None:
+    result = cli(name, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.stdout, f"`sentikit {name} --help` shows no example"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_is_in_the_readme(name: str) -> None:
+    assert re.search(rf"sentikit {name}\b", README), f"README.md never shows `sentikit {name}`"
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    assert "pip install -e . && sentikit train && sentikit score" in blocks[0]
+    assert blocks[1].strip() == "bash scripts/test.sh"
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "scripts/test.sh" in ci
