@@ -90,6 +90,14 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
     return Pipeline([("features", FeatureUnion(parts)), ("clf", classifier)])
 
 
+def _portable_path(path: str) -> str:
+    """Paths under the current directory are recorded relative to it, so manifests travel."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Indices of a stratified (train, validation) split."""
     from sklearn.model_selection import train_test_split
@@ -155,7 +163,7 @@ def train_model(
             "validation_fraction": validation_fraction,
             "data": {
                 "files": [
-                    {"path": f.path, "sha256": f.sha256, "rows": f.rows, "skipped": f.skipped, "format": f.format}
+                    {"path": _portable_path(f.path), "sha256": f.sha256, "rows": f.rows, "skipped": f.skipped, "format": f.format}
                     for f in dataset.files
                 ],
                 "rows": len(dataset),

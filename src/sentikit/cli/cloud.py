@@ -1,0 +1,346 @@
+"""Commands that ship the model: push, deploy, status, logs, delete (--target azure|local)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Any, Callable, Iterator, Optional
+
+import typer
+from rich.markup import escape
+
+from .. import output
+from ..config import Settings
+from ..deployment import Deployment
+from ..errors import InvalidInputError
+from .app import JsonOption, app, settings
+
+TARGETS = ("azure", "local")
+
+Subscription = Annotated[
+    Optional[str], typer.Option("--subscription", help="Azure subscription id \\[default: config, or AZURE_SUBSCRIPTION_ID].")
+]
+ResourceGroup = Annotated[Optional[str], typer.Option("--resource-group", "-g", help="Azure resource group \\[default: config].")]
+ArmEndpoint = Annotated[
+    Optional[str],
+    typer.Option("--arm-endpoint", help="Azure Resource Manager endpoint, for other clouds \\[default: https://management.azure.com]."),
+]
+Authority = Annotated[
+    Optional[str], typer.Option("--authority", help="Azure AD authority host \\[default: login.microsoftonline.com].")
+]
+Name = Annotated[Optional[str], typer.Option("--name", "-n", help="Deployment (container group) name \\[default: sentiment].")]
+Target = Annotated[
+    Optional[str],
+    typer.Option("--target", help="azure or local \\[default: azure when a subscription is configured, else local]."),
+]
+
+
+def _azure_settings(**flags: Any) -> Settings:
+    return settings(**flags)
+
+
+def _target(target: Optional[str], s: Settings) -> str:
+    chosen = (target or ("azure" if s.azure_subscription else "local")).lower()
+    if chosen not in TARGETS:
+        raise InvalidInputError(f"invalid --target '{target}': choose azure or local")
+    return chosen
+
+
+def _context(s: Settings) -> Any:
+    from ..azure_clients import context_from_settings
+
+    return context_from_settings(s)
+
+
+@contextmanager
+def _progress(initial: str, quiet: bool) -> Iterator[Callable[[str, Optional[float]], None]]:
+    """A spinner (terminal only) fed by the library's ``(message, fraction)`` callbacks."""
+    if quiet:
+        yield lambda message, fraction: None
+        return
+    with output.status(initial) as update:
+        yield lambda message, fraction: update(escape(message if fraction is None else f"{message} {fraction:.0%}"))
+
+
+def _env_secret(name: str, option: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise InvalidInputError(f"{option} {name}: that environment variable is not set or empty")
+    return value
+
+
+def _render_deployment(result: Deployment, *, as_json: bool, headline: str = "") -> None:
+    if as_json:
+        output.emit_json(result)
+        return
+    detail = result.detail
+    say = output.console.print
+    say(escape(headline or f"{result.name} ({result.target}): {result.state}"), soft_wrap=True)
+    if result.url:
+        say(f"  url:   {escape(result.url)}", soft_wrap=True)
+    if result.image:
+        say(f"  image: {escape(result.image)}", soft_wrap=True)
+    for key in ("resource_group", "location", "provisioning_state", "cpu", "memory_gb"):
+        if detail.get(key) not in (None, ""):
+            say(f"  {key.replace('_', ' ')}: {escape(str(detail[key]))}", soft_wrap=True)
+    smoke = detail.get("smoke_test")
+    if isinstance(smoke, dict):
+        say(f"  smoke test: /readyz ok, score {smoke.get('score')} for \"{escape(str(smoke.get('text')))}\"", soft_wrap=True)
+    for container in detail.get("containers", []) or []:
+        if not isinstance(container, dict):
+            continue
+        say(f"  container {escape(str(container.get('name')))}: {escape(str(container.get('state')))}"
+            f" (restarts: {container.get('restart_count')})", soft_wrap=True)
+        for event in container.get("events", []) or []:
+            say(f"    {escape(str(event.get('type')))} {escape(str(event.get('name')))}: {escape(str(event.get('message')))}",
+                soft_wrap=True)
+    if result.url:
+        print(result.url)
+
+
+@app.command()
+def push(
+    image: Annotated[Optional[str], typer.Argument(help="Local image NAME[:TAG] \\[default: the configured image name].")] = None,
+    registry: Annotated[Optional[str], typer.Option("--registry", "-r", help="Azure Container Registry name (5-50 lowercase letters/digits) \\[default: config].")] = None,
+    resource_group: ResourceGroup = None,
+    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Region for a new registry \\[default: westeurope].")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Create the registry if it does not exist.")] = False,
+    sku: Annotated[str, typer.Option("--sku", help="SKU of a new registry: Basic, Standard or Premium.")] = "Basic",
+    repository: Annotated[Optional[str], typer.Option("--repository", help="Repository in the registry \\[default: the image name].")] = None,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Tag in the registry \\[default: the image's tag].")] = None,
+    auth: Annotated[str, typer.Option("--auth", help="ACR login: auto (Azure AD token, else admin user), token, or admin.")] = "auto",
+    registry_url: Annotated[Optional[str], typer.Option("--registry-url", help="Push to any registry (HOST[:PORT]) instead of ACR.")] = None,
+    username: Annotated[Optional[str], typer.Option("--username", "-u", help="User name for --registry-url.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the --registry-url password from stdin.")] = False,
+    password_env: Annotated[Optional[str], typer.Option("--password-env", help="Name of the environment variable holding the --registry-url password.")] = None,
+    subscription: Subscription = None,
+    arm_endpoint: ArmEndpoint = None,
+    authority: Authority = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Push an image to Azure Container Registry (created with --create), or to any registry.
+
+    ACR logins use your Azure identity (token exchange) or, when enabled, the registry's admin user.
+
+    Example:
+        sentikit push sentikit-sentiment:1 --registry mysentiacr --resource-group rg --create
+        echo "$PASS" | sentikit push sentikit-sentiment:1 --registry-url registry.example.com --username ci --password-stdin
+    """
+    from ..push import auth_description, push_to_acr, push_to_registry, validate_registry_name
+
+    s = _azure_settings(azure_registry=registry, azure_resource_group=resource_group, azure_location=location,
+                        azure_subscription=subscription, azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    image = image or s.image
+    with _progress("pushing", as_json) as progress:
+        if registry_url:
+            if password_stdin and password_env:
+                raise InvalidInputError("use either --password-stdin or --password-env, not both")
+            secret = sys.stdin.readline().rstrip("\r\n") if password_stdin else (
+                _env_secret(password_env, "--password-env") if password_env else "")
+            result = push_to_registry(image, registry_url=registry_url, username=username or "", password=secret,
+                                      repository=repository, tag=tag, on_progress=progress)
+        else:
+            if not s.azure_registry:
+                raise InvalidInputError("no registry: pass --registry NAME (Azure) or --registry-url URL (any registry)")
+            validate_registry_name(s.azure_registry)  # cheap checks before any Azure call
+            result = push_to_acr(image, _context(s), resource_group=s.azure_resource_group, registry=s.azure_registry,
+                                 create=create, sku=sku, location=s.azure_location, repository=repository, tag=tag,
+                                 auth=auth, on_progress=progress)
+    if as_json:
+        output.emit_json(result)
+        return
+    if registry_url is None:
+        output.console.print(f"registry {escape(s.azure_registry)}: {'created' if result.registry_created else 'exists'}"
+                             f" ({escape(result.registry)})", soft_wrap=True)
+    output.console.print(f"authenticated with {auth_description(result.auth_method)}", soft_wrap=True)
+    output.console.print(f"pushed {escape(result.reference)}\ndigest {escape(result.digest)}", soft_wrap=True)
+    print(f"{result.reference}@{result.digest}")
+
+
+@app.command()
+def deploy(
+    name: Name = None,
+    resource_group: ResourceGroup = None,
+    image: Annotated[Optional[str], typer.Option("--image", help="Image to run, e.g. myacr.azurecr.io/sentikit-sentiment:1.")] = None,
+    cpu: Annotated[Optional[float], typer.Option("--cpu", help="CPU cores \\[default: 1.0].")] = None,
+    memory: Annotated[Optional[float], typer.Option("--memory", help="Memory in GB \\[default: 1.5].")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", "-p", help="Port the server listens on and exposes \\[default: 8000].")] = None,
+    dns_label: Annotated[Optional[str], typer.Option("--dns-label", help="Public DNS label: LABEL.REGION.azurecontainer.io.")] = None,
+    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region \\[default: westeurope].")] = None,
+    env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Environment variable NAME=VALUE (repeatable).")] = None,
+    secure_env: Annotated[Optional[list[str]], typer.Option("--secure-env", help="Secret variable NAME=VALUE, or NAME to take the value from this environment (repeatable).")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the API key; it reaches the container as secure SENTIKIT_API_KEY.")] = None,
+    registry: Annotated[Optional[str], typer.Option("--registry", "-r", help="ACR to pull a private image from (its admin user).")] = None,
+    registry_username: Annotated[Optional[str], typer.Option("--registry-username", help="User name for a private image on another registry.")] = None,
+    registry_password_env: Annotated[Optional[str], typer.Option("--registry-password-env", help="Environment variable holding that registry's password.")] = None,
+    restart_policy: Annotated[str, typer.Option("--restart-policy", help="Always, OnFailure or Never.")] = "Always",
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once Azure accepted the request.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for provisioning.")] = 900.0,
+    smoke: Annotated[bool, typer.Option("--smoke-test/--no-smoke-test", help="Check /readyz and score one text after deploying.")] = True,
+    target: Target = None,
+    subscription: Subscription = None,
+    arm_endpoint: ArmEndpoint = None,
+    authority: Authority = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy the image to Azure Container Instances (or the local Docker engine), wait, and smoke-test it.
+
+    Re-running with the same --name updates the deployment in place.
+
+    Example:
+        sentikit deploy --name sentiment --resource-group rg --image mysentiacr.azurecr.io/sentikit-sentiment:1 --registry mysentiacr --dns-label sentiment-demo --api-key-env SENTIKIT_API_KEY
+    """
+    from ..deploy import ContainerSpec, parse_env_pairs
+
+    s = _azure_settings(container_name=name, azure_resource_group=resource_group, container_cpu=cpu,
+                        container_memory=memory, container_port=port, container_dns_label=dns_label,
+                        azure_location=location, azure_subscription=subscription, azure_arm_endpoint=arm_endpoint,
+                        azure_authority=authority)
+    plain = parse_env_pairs(env or [], "--env")
+    secure = {item.partition("=")[0]: (item.partition("=")[2] if "=" in item else _env_secret(item, "--secure-env"))
+              for item in (secure_env or [])}
+    api_key = _env_secret(api_key_env, "--api-key-env") if api_key_env else ""
+    if _target(target, s) == "local":
+        _deploy_local(s, image=image, port=port, env=plain, secure_env=secure, api_key=api_key, wait=not no_wait,
+                      timeout=timeout, smoke=smoke, as_json=as_json)
+        return
+    from ..deploy import deploy as deploy_to_aci
+    from ..push import RegistryLogin, normalize_registry_url
+
+    login = None
+    if registry_username:
+        if not image or "/" not in image:
+            raise InvalidInputError("--registry-username needs --image with a registry host")
+        login = RegistryLogin(normalize_registry_url(image.split("/", 1)[0]), registry_username,
+                              _env_secret(registry_password_env or "", "--registry-password-env"), "password")
+    if not image:
+        raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
+    spec = ContainerSpec(name=s.container_name, resource_group=s.azure_resource_group, image=image,
+                         location=s.azure_location, cpu=s.container_cpu, memory_gb=s.container_memory,
+                         port=s.container_port, dns_label=s.container_dns_label, env=plain, secure_env=secure,
+                         api_key=api_key, registry_login=login, restart_policy=restart_policy).validate()
+    with _progress(f"deploying {s.container_name}", as_json) as progress:
+        result = deploy_to_aci(_context(s), spec, wait=not no_wait, timeout=timeout, smoke_test=smoke,
+                               registry=registry, on_progress=progress)
+    verb = result.detail.get("action", "deployed")
+    headline = (f"{result.name}: {verb}, {result.state}" + ("" if result.detail.get("waited") else
+                f" (not waiting; follow with `sentikit status --name {result.name} -g {spec.resource_group}`)"))
+    _render_deployment(result, as_json=as_json, headline=headline)
+
+
+def _local_module() -> Any:
+    try:
+        from .. import local_deploy
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.endswith("local_deploy"):
+            raise InvalidInputError("--target local is not available in this build of sentikit") from None
+        raise
+    return local_deploy
+
+
+def _deploy_local(s: Settings, *, image: Optional[str], port: Optional[int], env: dict[str, str],
+                  secure_env: dict[str, str], api_key: str, wait: bool, timeout: float, smoke: bool,
+                  as_json: bool) -> None:
+    from ..config import API_KEY_ENV_VAR
+    from ..deploy import run_smoke_test
+
+    local = _local_module()
+    secure = {**secure_env, **({API_KEY_ENV_VAR: api_key} if api_key else {})}
+    with _progress(f"deploying {s.container_name} locally", as_json) as progress:
+        result = local.deploy_local(image or s.image, name=s.container_name, port=port, env=env, secure_env=secure,
+                                    wait_seconds=min(timeout, 300) if wait else 0,
+                                    progress=lambda message: progress(message, None))
+        if wait and smoke and result.url:
+            result.detail["smoke_test"] = run_smoke_test(result.url, api_key=api_key, timeout=30)
+    _render_deployment(result, as_json=as_json)
+
+
+@app.command()
+def status(
+    name: Name = None,
+    resource_group: ResourceGroup = None,
+    target: Target = None,
+    subscription: Subscription = None,
+    arm_endpoint: ArmEndpoint = None,
+    authority: Authority = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a deployment's state, URL, and its containers' events.
+
+    Example:
+        sentikit status --name sentiment --resource-group rg
+    """
+    s = _azure_settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
+                        azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    if _target(target, s) == "local":
+        result = _local_module().local_status(s.container_name)
+    else:
+        from ..deploy import deployment_status
+
+        result = deployment_status(_context(s), resource_group=_group(s), name=s.container_name)
+    _render_deployment(result, as_json=as_json)
+
+
+@app.command()
+def logs(
+    name: Name = None,
+    resource_group: ResourceGroup = None,
+    tail: Annotated[Optional[int], typer.Option("--tail", min=1, help="Only the last N lines.")] = None,
+    target: Target = None,
+    subscription: Subscription = None,
+    arm_endpoint: ArmEndpoint = None,
+    authority: Authority = None,
+) -> None:
+    """Print the logs of a deployment's container.
+
+    Example:
+        sentikit logs --name sentiment --resource-group rg --tail 50
+    """
+    s = _azure_settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
+                        azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    if _target(target, s) == "local":
+        text = _local_module().local_logs(s.container_name, tail=tail)
+    else:
+        from ..deploy import deployment_logs
+
+        text = deployment_logs(_context(s), resource_group=_group(s), name=s.container_name, tail=tail)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+
+
+@app.command()
+def delete(
+    name: Name = None,
+    resource_group: ResourceGroup = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    target: Target = None,
+    subscription: Subscription = None,
+    arm_endpoint: ArmEndpoint = None,
+    authority: Authority = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a deployment (asks first unless --yes).
+
+    Example:
+        sentikit delete --name sentiment --resource-group rg --yes
+    """
+    s = _azure_settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
+                        azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    chosen = _target(target, s)
+    where = "the local Docker engine" if chosen == "local" else f"resource group {_group(s)}"
+    if not yes:
+        typer.confirm(f"Delete deployment '{s.container_name}' from {where}?", abort=True, err=True)
+    if chosen == "local":
+        removed = _local_module().delete_local(s.container_name)
+        result = Deployment(name=s.container_name, target="local", state="Deleted" if removed else "NotFound")
+    else:
+        from ..deploy import delete_deployment
+
+        result = delete_deployment(_context(s), resource_group=_group(s), name=s.container_name)
+    _render_deployment(result, as_json=as_json)
+
+
+def _group(s: Settings) -> str:
+    if not s.azure_resource_group:
+        raise InvalidInputError("a resource group is needed: pass --resource-group or set azure.resource_group in sentikit.toml")
+    return s.azure_resource_group

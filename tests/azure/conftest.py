@@ -1,0 +1,242 @@
+"""Fixtures for the Azure tests: the ARM stand-in, a test credential, and a small serving image.
+
+The shared Docker fixtures (``docker_client``, ``base_image``, ``registry``) come from
+``tests/_docker_fixtures.py``; they skip without an engine, and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import secrets
+import sys
+import tarfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+_here = Path(__file__).parent
+# --import-mode=importlib: load the stand-in module by path (conftest imports do not work).
+_spec = importlib.util.spec_from_file_location("sentikit_tests_arm_standin", _here / "arm_standin.py")
+arm_standin = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+sys.modules[_spec.name] = arm_standin  # type: ignore[union-attr]
+_spec.loader.exec_module(arm_standin)  # type: ignore[union-attr]
+ArmStandIn = arm_standin.ArmStandIn
+
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+RESOURCE_GROUP = "rg-sentikit"
+TEST_LABEL = "io.sentikit.test"
+
+PROBE_SERVER = r'''
+import json, os, signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+KEY = os.environ.get("SENTIKIT_API_KEY", "")
+PORT = int(os.environ.get("SENTIKIT_SERVER_PORT", "8000"))
+VERSION = os.environ.get("PROBE_VERSION", "1")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def send(self, code, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path in ("/healthz", "/readyz"):
+            self.send(200, {"status": "ok"})
+        else:
+            self.send(404, {"error": {"code": "not_found", "message": self.path}})
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path != "/v1/score":
+            return self.send(404, {"error": {"code": "not_found", "message": self.path}})
+        if KEY and self.headers.get("Authorization") != "Bearer " + KEY:
+            return self.send(401, {"error": {"code": "unauthorized", "message": "API key required"}})
+        texts = json.loads(body)["texts"]
+        self.send(200, {"scores": [0.875] * len(texts), "labels": [1] * len(texts),
+                        "model": {"name": "probe", "version": VERSION}})
+
+    def log_message(self, fmt, *args):
+        sys.stdout.write("probe %s %s %s\n" % (self.command, self.path, args[1] if len(args) > 1 else ""))
+        sys.stdout.flush()
+
+
+signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
+print("probe %s listening on %d (api key %s)" % (VERSION, PORT, "set" if KEY else "unset"), flush=True)
+ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()
+'''
+
+
+@dataclass
+class StandInCredential:
+    """A TokenCredential whose tokens the stand-in accepts (production's ``credential=`` parameter)."""
+
+    standin: Any
+    scopes: list[tuple[str, ...]] = field(default_factory=list)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        self.scopes.append(scopes)
+        return AccessToken(self.standin.issue_token(), int(time.time()) + 3600)
+
+
+@pytest.fixture
+def make_standin(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Build and start an ARM stand-in; ``docker=True`` wires the real engine and local registry."""
+    started: list[Any] = []
+
+    def make(*, docker: bool = False, **kwargs: Any) -> Any:
+        if docker:
+            client = request.getfixturevalue("docker_client")
+            registry = request.getfixturevalue("registry")
+            kwargs.setdefault("docker_client", client)
+            kwargs.setdefault("registry_host", registry.host)
+            kwargs.setdefault("registry_admin", (registry.username, registry.password))
+        kwargs.setdefault("resource_groups", {RESOURCE_GROUP})
+        kwargs.setdefault("client_id", str(uuid.uuid4()))
+        kwargs.setdefault("client_secret", "sp-secret-" + secrets.token_urlsafe(12))
+        standin = ArmStandIn(tmp_path / f"tls{len(started)}", subscription=SUBSCRIPTION, tenant=TENANT, **kwargs)
+        started.append(standin.start())
+        return standin
+
+    yield make
+    for standin in started:
+        standin.stop()
+
+
+@pytest.fixture
+def arm(make_standin: Callable[..., Any]) -> Any:
+    """An ARM stand-in without Docker (registries, errors, auth)."""
+    return make_standin()
+
+
+@pytest.fixture
+def arm_docker(make_standin: Callable[..., Any]) -> Any:
+    """An ARM stand-in whose registries are the real local registry and whose groups run on Docker."""
+    return make_standin(docker=True)
+
+
+@pytest.fixture
+def credential(arm: Any) -> StandInCredential:
+    return StandInCredential(arm)
+
+
+def context_for(standin: Any, credential: Any | None = None) -> Any:
+    """An AzureContext pointing at ``standin``, trusting its CA, with a test credential."""
+    from sentikit.azure_clients import azure_context
+
+    return azure_context(
+        subscription=SUBSCRIPTION,
+        arm_endpoint=standin.endpoint,
+        authority=standin.authority,
+        credential=credential or StandInCredential(standin),
+        connection_verify=str(standin.ca_path),
+    )
+
+
+@pytest.fixture
+def context_factory() -> Callable[..., Any]:
+    """``context_factory(standin)``: an AzureContext for another stand-in."""
+    return context_for
+
+
+@pytest.fixture
+def ctx(arm: Any, credential: StandInCredential) -> Any:
+    return context_for(arm, credential)
+
+
+@pytest.fixture
+def azure_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], dict[str, str]]:
+    """Configure the *environment* for CLI runs against a stand-in: a service principal, the
+    stand-in as ARM endpoint and authority, and its CA trusted (requests and urllib/ssl)."""
+
+    def apply(standin: Any) -> dict[str, str]:
+        values = {
+            "AZURE_CLIENT_ID": standin.client_id,
+            "AZURE_TENANT_ID": standin.tenant,
+            "AZURE_CLIENT_SECRET": standin.client_secret,
+            "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION,
+            # Only the environment service principal: the tests must never probe IMDS or run `az`.
+            "AZURE_TOKEN_CREDENTIALS": "EnvironmentCredential",
+            "SENTIKIT_AZURE_ARM_ENDPOINT": standin.endpoint,
+            "SENTIKIT_AZURE_AUTHORITY": standin.authority,
+            "REQUESTS_CA_BUNDLE": str(standin.ca_path),
+            "SSL_CERT_FILE": str(standin.ca_path),
+        }
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        return values
+
+    return apply
+
+
+def _build(client: Any, tag: str, files: dict[str, bytes]) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    for chunk in client.api.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, decode=True):
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+
+
+@pytest.fixture(scope="session")
+def probe_image(docker_client: Any, base_image: str) -> Iterator[str]:
+    """A tiny stdlib server with sentikit's health and score routes (honours SENTIKIT_API_KEY/_SERVER_PORT)."""
+    run = uuid.uuid4().hex[:8]
+    tag = f"sentikit-test-probe:{run}"
+    dockerfile = (
+        f"FROM {base_image}\nLABEL {TEST_LABEL}={run}\nCOPY probe.py /probe.py\n"
+        'CMD ["python3", "-u", "/probe.py"]\n'
+    )
+    _build(docker_client, tag, {"Dockerfile": dockerfile.encode(), "probe.py": PROBE_SERVER.encode()})
+    yield tag
+    # Pushes and the stand-in's pulls left registry-qualified tags on the same image: drop them all.
+    try:
+        tags = docker_client.images.get(tag).tags
+    except Exception:
+        tags = [tag]
+    for name in tags:
+        try:
+            docker_client.images.remove(name, force=True)
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="session")
+def pushed_probe(docker_client: Any, registry: Any, probe_image: str) -> str:
+    """The probe image pushed to the local registry; returns its reference there."""
+    target = f"{registry.host}/sentikit/probe"
+    tag = probe_image.split(":")[1]
+    docker_client.images.get(probe_image).tag(target, tag=tag)
+    for chunk in docker_client.images.push(target, tag=tag, stream=True, decode=True,
+                                           auth_config={"username": registry.username, "password": registry.password}):
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
+    docker_client.images.remove(f"{target}:{tag}", force=True)  # the stand-in must pull it
+    return f"{target}:{tag}"
+
+
+@pytest.fixture
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,120 @@
+"""Pushing for real to a local registry: through the ACR flow (ARM stand-in whose registry's
+loginServer is the local registry) and through --registry-url."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.request
+from typing import Any
+
+import pytest
+
+from sentikit.errors import RegistryAuthError
+from sentikit.push import ACR_TOKEN_USERNAME, exchange_aad_token
+
+RG = "rg-sentikit"
+pytestmark = pytest.mark.docker
+
+
+def _manifest_digest(registry: Any, repository: str, tag: str) -> str:
+    import base64
+
+    request = urllib.request.Request(
+        f"{registry.url}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode(),
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(response.headers["Docker-Content-Digest"])
+
+
+def test_push_creates_acr_and_pushes_with_admin_credentials(
+    cli: Any, make_standin: Any, azure_env: Any, registry: Any, probe_image: str
+) -> None:
+    arm = make_standin(docker=True)
+    azure_env(arm)
+    # A new registry has its admin user disabled; enable it by seeding the 'created' registry later.
+    result = cli("push", probe_image, "--registry", "sentiacr01", "-g", RG, "--create", "--sku", "Basic",
+                 "--repository", "sentikit/sentiment", "--tag", "v1", "--auth", "admin")
+    # Created without the admin user, so --auth admin must refuse with a hint, after creating it.
+    assert result.exit_code == 4, result.stderr
+    assert "admin user of registry 'sentiacr01' is disabled" in result.stderr
+    assert [c.status for c in arm.calls("PUT", "/registries/sentiacr01")] == [201]
+
+    arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
+    result = cli("push", probe_image, "--registry", "sentiacr01", "-g", RG, "--create",
+                 "--repository", "sentikit/sentiment", "--tag", "v1", "--json")
+    assert result.exit_code == 0, result.stderr
+    pushed = result.json
+    assert pushed["reference"] == f"{registry.host}/sentikit/sentiment:v1"
+    assert pushed["auth_method"] == "admin-credentials"  # auto: token exchange unavailable → admin user
+    assert pushed["registry_created"] is False
+    assert pushed["digest"] == _manifest_digest(registry, "sentikit/sentiment", "v1")
+    assert len(arm.calls("PUT", "/registries/sentiacr01")) == 1  # reused, not re-created
+    assert arm.calls("POST", "/registries/sentiacr01/listCredentials")
+    assert registry.password not in result.stdout + result.stderr
+
+
+def test_push_human_output_says_how_it_authenticated(
+    cli: Any, make_standin: Any, azure_env: Any, registry: Any, probe_image: str
+) -> None:
+    arm = make_standin(docker=True)
+    azure_env(arm)
+    arm.seed_registry(RG, "sentiacr02", admin_user_enabled=True)
+    result = cli("push", probe_image, "--registry", "sentiacr02", "-g", RG, "--repository", "sentikit/human", "--tag", "v2")
+    assert result.exit_code == 0, result.stderr
+    digest = _manifest_digest(registry, "sentikit/human", "v2")
+    assert result.stdout == f"{registry.host}/sentikit/human:v2@{digest}\n"
+    assert "authenticated with admin credentials" in result.stderr
+    assert f"registry sentiacr02: exists ({registry.host})" in result.stderr
+    assert registry.password not in result.stderr
+
+
+def test_push_to_any_registry_with_password_from_stdin_or_env(
+    cli: Any, registry: Any, probe_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = cli("push", probe_image, "--registry-url", registry.url, "--username", registry.username,
+                 "--password-stdin", "--repository", "plain/probe", "--tag", "s1", "--json", stdin=registry.password + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["reference"] == f"{registry.host}/plain/probe:s1"
+    assert result.json["auth_method"] == "password"
+    assert result.json["digest"] == _manifest_digest(registry, "plain/probe", "s1")
+
+    monkeypatch.setenv("REG_PASS", registry.password)
+    result = cli("push", probe_image, "--registry-url", registry.host, "-u", registry.username,
+                 "--password-env", "REG_PASS", "--repository", "plain/probe", "--tag", "s2")
+    assert result.exit_code == 0, result.stderr
+    assert registry.password not in result.stdout + result.stderr
+
+
+def test_wrong_password_is_a_registry_auth_error(cli: Any, registry: Any, probe_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REG_PASS", "wrong-password-123")
+    result = cli("push", probe_image, "--registry-url", registry.host, "-u", registry.username, "--password-env", "REG_PASS")
+    assert result.exit_code == 4
+    assert f"registry {registry.host} refused the login (user name and password)" in result.stderr
+    assert "wrong-password-123" not in result.stderr
+
+
+def test_missing_local_image_is_a_user_error(cli: Any, registry: Any, docker_client: Any) -> None:
+    result = cli("push", "sentikit-no-such-image:0", "--registry-url", registry.host, "-u", "x", "--password-stdin", stdin="p\n")
+    assert result.exit_code == 2
+    assert "no local image 'sentikit-no-such-image:0'" in result.stderr
+
+
+def test_token_exchange_follows_the_bearer_challenge(arm: Any) -> None:
+    """The ACR auth flow of `az acr login`: GET /v2/ challenge → POST <realm host>/oauth2/exchange."""
+    aad = arm.issue_token()
+    context = ssl.create_default_context(cafile=str(arm.ca_path))
+    refresh = exchange_aad_token(arm.authority, aad, tenant="tenant-1", context=context)
+    assert refresh in arm.refresh_tokens
+    exchange = arm.calls("POST", "/oauth2/exchange")[0]
+    assert exchange.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert exchange.body == {"grant_type": "access_token", "service": arm.authority, "access_token": aad, "tenant": "tenant-1"}
+    assert ACR_TOKEN_USERNAME == "00000000-0000-0000-0000-000000000000"
+
+    with pytest.raises(RegistryAuthError, match="refused the Azure AD token"):
+        exchange_aad_token(arm.authority, "not-a-token", context=context)
