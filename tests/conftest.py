@@ -13,6 +13,9 @@ from typing import Any, Iterator
 
 import pytest
 
+# Docker engine, base image, local registry and built-image fixtures (tests/docker, tests/azure).
+pytest_plugins = ["_docker_fixtures"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

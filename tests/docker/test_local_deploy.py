@@ -1,0 +1,101 @@
+"""deploy --target local: deploy_local, local_status, local_logs, delete_local on the real engine."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from sentikit.build import BuiltImage
+from sentikit.errors import DeploymentError, InvalidInputError
+from sentikit.local_deploy import DEPLOYMENT_LABEL, delete_local, deploy_local, local_logs, local_status
+
+from _docker_fixtures import RUN_ID, free_port
+
+pytestmark = pytest.mark.docker
+
+NAME = f"sentikit-test-{RUN_ID}"
+
+
+def _score(url: str, text: str, key: str | None = None) -> Any:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(f"{url}/v1/score", data=json.dumps({"texts": [text]}).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model: Any, docker_client: Any) -> None:
+    messages: list[str] = []
+    port = free_port()
+    try:
+        deployment = deploy_local(app_image.tag, name=NAME, port=port, env={"SENTIKIT_THRESHOLD": "0.3"},
+                                  secure_env={"SENTIKIT_API_KEY": "s3cret-key"}, progress=messages.append)
+        assert deployment.url == f"http://127.0.0.1:{port}"
+        assert deployment.state == "Running"
+        assert deployment.target == "local"
+        assert deployment.image == app_image.tag
+        assert deployment.detail["env"] == ["SENTIKIT_THRESHOLD"]
+        assert deployment.detail["secure_env"] == ["SENTIKIT_API_KEY"]
+        assert "s3cret-key" not in repr(deployment)
+        assert messages[-1] == f"waiting for {deployment.url}/readyz"
+
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _score(deployment.url, "lovely")
+        assert info.value.code == 401
+        body = _score(deployment.url, "lovely", key="s3cret-key")
+        assert body["scores"] == pytest.approx(trained_model.score(["lovely"]), abs=1e-9)
+        assert body["threshold"] == 0.3
+
+        container = docker_client.containers.get(NAME)
+        assert container.labels[DEPLOYMENT_LABEL] == NAME
+        assert container.attrs["HostConfig"]["PortBindings"]["8000/tcp"][0]["HostIp"] == "127.0.0.1"
+
+        status = local_status(NAME)
+        assert (status.state, status.url, status.detail["status"]) == ("Running", deployment.url, "running")
+        assert "Uvicorn running on http://0.0.0.0:8000" in local_logs(NAME)
+        assert len(local_logs(NAME, tail=1).strip().splitlines()) == 1
+
+        # Re-deploying replaces the container; without --port the engine picks a free one.
+        again = deploy_local(app_image.tag, name=NAME, progress=messages.append)
+        assert f"replacing the running deployment {NAME}" in messages
+        assert again.detail["container_id"] != deployment.detail["container_id"]
+        assert again.url != deployment.url
+        assert _score(again.url, "lovely")["scores"] == body["scores"]  # no key any more
+    finally:
+        removed = delete_local(NAME)
+    assert removed is True
+    assert delete_local(NAME) is False
+    assert local_status(NAME).state == "NotFound"
+    with pytest.raises(InvalidInputError, match=f"no local deployment named '{NAME}'"):
+        local_logs(NAME)
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_logs(app_image: BuiltImage) -> None:
+    name = f"{NAME}-broken"
+    try:
+        with pytest.raises(DeploymentError) as info:
+            deploy_local(app_image.tag, name=name, env={"SENTIKIT_MODEL_PATH": "/nowhere"}, wait_seconds=30)
+        assert f"container {name} exited before it was ready" in str(info.value)
+        assert "/nowhere" in str(info.value)
+    finally:
+        delete_local(name)
+
+
+def test_refuses_to_replace_a_foreign_container(base_image: str, docker_client: Any, app_image: BuiltImage) -> None:
+    name = f"{NAME}-foreign"
+    docker_client.containers.create(base_image, name=name, command=["true"])
+    try:
+        with pytest.raises(InvalidInputError, match="was not created by sentikit"):
+            deploy_local(app_image.tag, name=name)
+    finally:
+        docker_client.containers.get(name).remove(force=True)
+
+
+def test_unknown_image_and_bad_name_are_user_errors(docker_client: Any) -> None:
+    with pytest.raises(InvalidInputError, match="build it with `sentikit build --tag sentikit-none:0`"):
+        deploy_local("sentikit-none:0", name=f"{NAME}-none")
+    with pytest.raises(InvalidInputError, match="invalid deployment name"):
+        deploy_local("x", name="Bad Name")

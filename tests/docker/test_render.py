@@ -1,0 +1,167 @@
+"""Dockerfile rendering (pure) and the build context; no Docker engine needed."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentikit.build import (
+    DockerContext,
+    build_sentikit_wheel,
+    image_labels,
+    load_template,
+    prepare_context,
+    render_dockerfile,
+    serving_requirements,
+    validate_tag,
+)
+from sentikit.errors import InvalidInputError, ModelIntegrityError
+from sentikit.model import load_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+EXPECTED = r'''# Rendered by `sentikit build` from sentikit's Dockerfile.template.
+# Stage "deps": the serving dependencies in a venv (cached while they do not change).
+# Stage "app": sentikit's own wheel without dependencies; pip and setuptools removed.
+# Final stage: the base image plus that venv and the model, run as a non-root user.
+
+FROM registry.example/python:3.11-slim AS deps
+LABEL sentikit.stage=deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY wheelhouse/ /wheels/
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/python -m pip install --no-index --find-links /wheels --requirement /wheels/requirements.txt
+
+FROM deps AS app
+COPY dist/ /tmp/dist/
+RUN /opt/venv/bin/python -m pip install --no-index --no-deps /tmp/dist/*.whl \
+ && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
+ && rm -rf /tmp/dist
+
+FROM registry.example/python:3.11-slim
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app --shell /usr/sbin/nologin sentikit
+COPY --from=app /opt/venv /opt/venv
+COPY model/ /app/model/
+WORKDIR /app
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SENTIKIT_MODEL_PATH=/app/model \
+    SENTIKIT_SERVER_HOST=0.0.0.0 \
+    SENTIKIT_SERVER_PORT=9000
+USER 10001:10001
+EXPOSE 9000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['SENTIKIT_SERVER_PORT'] + '/healthz', timeout=2)"]
+ENTRYPOINT ["python", "-m", "sentikit.serve"]
+LABEL io.sentikit.model.metrics="{\"accuracy\":0.9}" \
+      org.opencontainers.image.title="say \"hi\" to \$HOME"
+'''
+
+
+def test_render_matches_character_for_character() -> None:
+    context = DockerContext(
+        base_image="registry.example/python:3.11-slim",
+        labels={"org.opencontainers.image.title": 'say "hi" to $HOME', "io.sentikit.model.metrics": '{"accuracy":0.9}'},
+        port=9000,
+    )
+    assert render_dockerfile(load_template(), context) == EXPECTED
+
+
+def test_render_pypi_with_host_ca_keeps_the_ca_in_the_deps_stage() -> None:
+    context = DockerContext(base_image="b", labels={}, dependencies="pypi", host_ca=True)
+    assert render_dockerfile("FROM {{ base_image }}\n{{ install_dependencies }}\n{{labels}}", context) == (
+        "FROM b\n"
+        "COPY requirements.txt host-ca.pem /tmp/\n"
+        "RUN python3 -m venv /opt/venv \\\n"
+        " && PIP_CERT=/tmp/host-ca.pem /opt/venv/bin/python -m pip install --requirement /tmp/requirements.txt\n"
+    )
+
+
+def test_render_refuses_unknown_fields() -> None:
+    with pytest.raises(InvalidInputError, match=r"unknown field \{\{ model_sha \}\}"):
+        render_dockerfile("FROM {{ model_sha }}", DockerContext(base_image="b", labels={}))
+
+
+def test_packaged_template_is_the_top_level_file() -> None:
+    assert load_template() == (REPO / "Dockerfile.template").read_text(encoding="utf-8")
+
+
+def test_serving_requirements_are_pinned_and_exclude_cli_dependencies() -> None:
+    requirements = serving_requirements()
+    names = {r.split("==")[0] for r in requirements}
+    assert {"starlette", "uvicorn"} <= names
+    assert all("==" in r for r in requirements)
+    assert not names & {"scikit-learn", "scipy", "numpy", "joblib", "typer", "rich", "docker", "azure-identity",
+                        "matplotlib"}
+
+
+@pytest.mark.parametrize("tag", ["sentiment:1", "127.0.0.1:5000/team/sentiment:v1.2", "myacr.azurecr.io/s"])
+def test_valid_tags(tag: str) -> None:
+    assert validate_tag(tag) == tag
+
+
+@pytest.mark.parametrize("tag", ["Sentiment:1", "sentiment:", "a b", ":1", "sentiment:-x"])
+def test_invalid_tags(tag: str) -> None:
+    with pytest.raises(InvalidInputError, match="invalid image tag"):
+        validate_tag(tag)
+
+
+def test_labels_carry_oci_metadata_and_the_model(trained_model: Any) -> None:
+    labels = image_labels(trained_model, base_image="python:3.11-slim")
+    assert labels["io.sentikit.model.name"] == "sentiment"
+    assert labels["io.sentikit.model.version"] == str(trained_model.version)
+    assert labels["io.sentikit.model.checksum"] == f"sha256:{trained_model.checksum}"
+    assert json.loads(labels["io.sentikit.model.metrics"]) == trained_model.metrics
+    assert labels["org.opencontainers.image.created"] == trained_model.manifest["created"]
+    assert labels["org.opencontainers.image.base.name"] == "python:3.11-slim"
+
+
+def test_sentikit_wheel_contains_the_template(tmp_path: Path) -> None:
+    wheel = build_sentikit_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        assert "sentikit/serve.py" in names
+        template = archive.read("sentikit/templates/Dockerfile.template").decode()
+    assert template == load_template()
+
+
+def test_prepare_context_writes_a_complete_offline_context(trained_model_dir: Path, tmp_path: Path) -> None:
+    prepared = prepare_context(load_model(trained_model_dir), tmp_path / "ctx", base_image="python:3.11-slim")
+    files = sorted(str(p.relative_to(prepared.path)) for p in prepared.path.rglob("*") if p.is_file())
+    assert "Dockerfile" in files and ".dockerignore" in files
+    assert [f for f in files if f.startswith("model/")] == ["model/manifest.json", "model/scorer.json"]
+    assert [f for f in files if f.startswith("dist/")] == ["dist/sentikit-0.1.0-py3-none-any.whl"]
+    requirements = (prepared.path / "wheelhouse" / "requirements.txt").read_text().split()
+    assert requirements == serving_requirements()
+    wheels = {f.split("/")[1].split("-")[0].lower().replace("_", "-") for f in files if f.endswith(".whl")
+              and f.startswith("wheelhouse/")}
+    assert wheels == {r.split("==")[0] for r in requirements}
+    assert (prepared.path / "Dockerfile").read_text() == prepared.dockerfile
+
+
+def test_prepare_context_refuses_a_model_without_exported_scorer(trained_model_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "model"
+    broken.mkdir()
+    for name in ("manifest.json", "pipeline.joblib"):
+        (broken / name).write_bytes((trained_model_dir / name).read_bytes())
+    with pytest.raises(ModelIntegrityError, match="no scorer.json"):
+        prepare_context(load_model(broken), tmp_path / "ctx")
+
+
+def test_cli_render_only_writes_the_context(cli: Any, trained_model_dir: Path, tmp_path: Path) -> None:
+    result = cli("build", str(trained_model_dir), "--render-only", str(tmp_path / "ctx"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["dockerfile"] == str(tmp_path / "ctx" / "Dockerfile")
+    assert result.json["labels"]["io.sentikit.model.name"] == "sentiment"
+    assert (tmp_path / "ctx" / "Dockerfile").read_text().startswith("# Rendered by `sentikit build`")
+
+
+def test_cli_bad_model_path_is_a_user_error(cli: Any, tmp_path: Path) -> None:
+    result = cli("build", str(tmp_path / "no-such-model"), "--tag", "x:1")
+    assert result.exit_code == 2
+    assert "no-such-model is not a sentikit model directory" in result.stderr
