@@ -1,0 +1,87 @@
+"""Commands of the REST API: serve, openapi."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import output
+from ..config import read_api_key
+from ..model import resolve_model
+from .app import ModelArgument, WorkspaceOption, app, settings
+
+
+@app.command()
+def serve(
+    model: ModelArgument = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="Interface to listen on \\[default: 127.0.0.1].")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", "-p", help="Port \\[default: 8000].")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes \\[default: 1].")] = None,
+    max_text_chars: Annotated[
+        Optional[int], typer.Option("--max-text-chars", min=1, help="Longest text accepted \\[default: 10000].")
+    ] = None,
+    max_batch: Annotated[
+        Optional[int], typer.Option("--max-batch", min=1, help="Most texts per POST /v1/score \\[default: 1000].")
+    ] = None,
+    max_body_bytes: Annotated[
+        Optional[int], typer.Option("--max-body-bytes", min=1, help="Largest request body \\[default: 1048576].")
+    ] = None,
+    cors_origins: Annotated[
+        Optional[str], typer.Option("--cors-origins", help="Comma-separated browser origins allowed, or '*' \\[default: none].")
+    ] = None,
+    threshold: Annotated[
+        Optional[float], typer.Option("--threshold", "-t", help="Scores at or above this are labelled positive \\[default: 0.5].")
+    ] = None,
+    access_log: Annotated[
+        Optional[bool], typer.Option("--access-log/--no-access-log", help="Log every request \\[default: on].")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Serve a model over HTTP until Ctrl-C or SIGTERM.
+
+    Set SENTIKIT_API_KEY to require an API key (bearer token or X-API-Key header).
+
+    Example:
+        sentikit serve sentiment:1 --port 8000 --workers 2
+    """
+    from ..serve import run_server
+
+    s = settings(
+        workspace=workspace, server_host=host, server_port=port, server_workers=workers,
+        server_max_text_chars=max_text_chars, server_max_batch=max_batch, server_max_body_bytes=max_body_bytes,
+        server_cors_origins=cors_origins, server_access_log=access_log, threshold=threshold,
+    )
+    loaded = resolve_model(model, Path(s.workspace), s.model_name)
+    api_key = read_api_key()
+    output.console.print(
+        f"serving [bold]{loaded.reference}[/] ({loaded.path}) on http://{s.server_host}:{s.server_port} "
+        f"- docs at /docs{', API key required' if api_key else ''}",
+        soft_wrap=True,
+    )
+    run_server(loaded, s, api_key=api_key)
+
+
+@app.command()
+def openapi(
+    output_file: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the document to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the REST API's OpenAPI 3.1 document (for generating clients).
+
+    Example:
+        sentikit openapi --output openapi.json
+    """
+    from ..openapi import openapi_document
+    from ..serve import ServerLimits
+
+    s = settings()
+    document = json.dumps(openapi_document(limits=ServerLimits.from_settings(s)), indent=2) + "\n"
+    if output_file is None:
+        typer.echo(document, nl=False)
+    else:
+        output_file.write_text(document, encoding="utf-8")
+        output.console.print(f"wrote {output_file}")

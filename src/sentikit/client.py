@@ -1,0 +1,94 @@
+"""A client for a running sentikit server: the same ``score(texts)`` as a local model.
+
+Example::
+
+    from sentikit.client import RemoteScorer
+
+    with RemoteScorer("http://127.0.0.1:8000") as remote:
+        remote.score(["lovely flat", "awful host"])   # [0.97, 0.04]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import httpx
+
+from .config import API_KEY_ENV_VAR
+from .errors import ServerError
+
+DEFAULT_BATCH = 1_000
+
+
+class RemoteScorer:
+    """Score texts with a sentikit server's ``POST /v1/score``, in batches the server accepts."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, batch_size: int | None = None) -> None:
+        if not url.startswith(("http://", "https://")):
+            url = "http://" + url
+        self.url = url.rstrip("/")
+        self.batch_size = batch_size
+        headers = {"User-Agent": "sentikit-client", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._has_key = bool(api_key)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._info: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"RemoteScorer({self.url!r})"
+
+    def __enter__(self) -> RemoteScorer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def model_info(self) -> dict[str, Any]:
+        """``GET /v1/model``: the served model's manifest, threshold and limits."""
+        if self._info is None:
+            self._info = self._request("GET", "/v1/model")
+        return self._info
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        """Probability of positive sentiment for each text, in order."""
+        texts = list(texts)
+        if not texts:
+            return []
+        size = self.batch_size or int(self.model_info().get("limits", {}).get("max_batch", DEFAULT_BATCH))
+        scores: list[float] = []
+        for start in range(0, len(texts), size):
+            answer = self._request("POST", "/v1/score", json={"texts": texts[start : start + size]})
+            scores.extend(float(s) for s in answer["scores"])
+        return scores
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ServerError(f"cannot connect to a sentikit server at {self.url} (is `sentikit serve` running?)") from None
+        except httpx.TimeoutException:
+            raise ServerError(f"the sentikit server at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ServerError(f"request to {self.url}{path} failed: {exc}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code == 401:
+            if self._has_key:
+                raise ServerError(f"the sentikit server at {self.url} rejected the API key (check {API_KEY_ENV_VAR})")
+            raise ServerError(f"the sentikit server at {self.url} requires an API key: set {API_KEY_ENV_VAR}")
+        if response.is_error:
+            message = body["error"]["message"] if _is_error(body) else response.text[:200].strip()
+            raise ServerError(f"the sentikit server at {self.url} answered {response.status_code}: {message}")
+        if body is None:
+            raise ServerError(f"{self.url}{path} did not answer with JSON; is it a sentikit server?")
+        return body
+
+
+def _is_error(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("error"), dict) and "message" in body["error"]

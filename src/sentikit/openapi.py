@@ -1,0 +1,343 @@
+"""The REST API's OpenAPI 3.1 document (hand-written data) and its self-contained docs page.
+
+Kept as data rather than generated from types so the server needs no schema library;
+``tests/serve`` checks that every route is documented and every response matches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .serve import ServerLimits
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_MODEL_REF = {
+    "type": "object",
+    "required": ["name", "version"],
+    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+}
+
+
+def _error_responses(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "Missing, empty or malformed input",
+        401: "Missing or invalid API key",
+        413: "Text, batch or body over the server's limit",
+        415: "Body is not JSON (Content-Type must be application/json)",
+        422: "Well-formed JSON with wrong types or unknown fields",
+        501: "The model's scorer cannot explain scores",
+        503: "The model is still loading",
+    }
+    return {
+        str(s): {"description": reasons[s], "content": {"application/json": {"schema": _ERROR}}} for s in statuses
+    }
+
+
+def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for a server with these limits (defaults when None)."""
+    from .serve import ServerLimits
+
+    limits = limits or ServerLimits()
+    text_param = {
+        "name": "text",
+        "in": "query",
+        "required": True,
+        "description": "The text to score (URL-encoded).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars},
+    }
+    plain_score = {
+        "200": {
+            "description": "The probability of positive sentiment, as plain text (read it with parseFloat).",
+            "content": {"text/plain": {"schema": {"type": "string", "example": "0.9731"}}},
+        },
+        **_error_responses(400, 401, 413),
+    }
+    secured = [{"bearer": []}, {"apiKey": []}] if api_key else []
+    public: list[dict[str, Any]] = [{}]
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sentikit sentiment API",
+            "version": __version__,
+            "description": "Scores run from 0.0 (negative) to 1.0 (positive). Errors are "
+            '`{"error": {"code": "...", "message": "..."}}` with a 4xx status. When the server has an '
+            "API key (SENTIKIT_API_KEY), send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`; "
+            "/healthz, /readyz, /docs and /openapi.json need none.",
+        },
+        "paths": {
+            "/analyze": {
+                "get": {
+                    "operationId": "analyze",
+                    "summary": "Score one text (plain-text answer, tutorial-compatible)",
+                    "parameters": [text_param],
+                    "responses": plain_score,
+                }
+            },
+            "/predict": {
+                "get": {
+                    "operationId": "predict",
+                    "summary": "Alias of /analyze (the tutorial's desktop client uses it)",
+                    "parameters": [text_param],
+                    "responses": plain_score,
+                }
+            },
+            "/v1/score": {
+                "post": {
+                    "operationId": "score",
+                    "summary": "Score a batch of texts",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "One score and label per text, in order.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreResponse"}}},
+                        },
+                        **_error_responses(400, 401, 413, 415, 422),
+                    },
+                }
+            },
+            "/v1/explain": {
+                "post": {
+                    "operationId": "explain",
+                    "summary": "The n-grams that pushed one text's score up or down",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExplainRequest"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "The scorer's explanation (contributions sum with the intercept to the logit).",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Explanation"}}},
+                        },
+                        **_error_responses(400, 401, 413, 415, 422, 501),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Liveness: the process answers",
+                    "security": public,
+                    "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"status": {"const": "ok"}}}}}}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "summary": "Readiness: the model is loaded and warm",
+                    "security": public,
+                    "responses": {
+                        "200": {"description": "Ready", "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {"status": {"const": "ready"}, "model": _MODEL_REF}}}}},
+                        **_error_responses(503),
+                    },
+                }
+            },
+            "/v1/model": {
+                "get": {
+                    "operationId": "model",
+                    "summary": "The served model's manifest (no host paths), threshold and limits",
+                    "responses": {
+                        "200": {"description": "Model information", "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/ModelInfo"}}}},
+                        **_error_responses(401),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics of this worker process",
+                    "responses": {
+                        "200": {"description": "Prometheus text exposition format 0.0.4",
+                                "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        **_error_responses(401),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": public,
+                    "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {
+                        "type": "object"}}}}},
+                }
+            },
+            "/docs": {
+                "get": {
+                    "operationId": "docs",
+                    "summary": "Interactive documentation (self-contained HTML)",
+                    "security": public,
+                    "responses": {"200": {"description": "HTML page", "content": {"text/html": {"schema": {
+                        "type": "string"}}}}},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        }
+                    },
+                },
+                "ScoreRequest": {
+                    "type": "object",
+                    "required": ["texts"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "texts": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": limits.max_batch,
+                            "items": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars},
+                        },
+                        "threshold": {"type": "number", "minimum": 0, "maximum": 1,
+                                      "description": "Label cut-off for this request (default: the server's)."},
+                    },
+                },
+                "ScoreResponse": {
+                    "type": "object",
+                    "required": ["scores", "labels", "threshold", "model"],
+                    "properties": {
+                        "scores": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
+                        "labels": {"type": "array", "items": {"enum": ["positive", "negative"]}},
+                        "threshold": {"type": "number"},
+                        "model": _MODEL_REF,
+                    },
+                },
+                "ExplainRequest": {
+                    "type": "object",
+                    "required": ["text"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "text": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars},
+                        "top": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
+                    },
+                },
+                "Explanation": {
+                    "type": "object",
+                    "required": ["text", "score", "logit", "intercept", "contributions", "positives", "negatives",
+                                 "model"],
+                    "properties": {
+                        "text": {"type": "string"},
+                        "score": {"type": "number"},
+                        "logit": {"type": "number", "description": "intercept + sum of all contributions"},
+                        "intercept": {"type": "number"},
+                        "contributions": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"}},
+                        "positives": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"},
+                                      "description": "The top n-grams pushing the score up."},
+                        "negatives": {"type": "array", "items": {"$ref": "#/components/schemas/Contribution"},
+                                      "description": "The top n-grams pushing the score down."},
+                        "model": _MODEL_REF,
+                    },
+                },
+                "Contribution": {
+                    "type": "object",
+                    "required": ["ngram", "contribution"],
+                    "properties": {"ngram": {"type": "string"}, "contribution": {"type": "number"}},
+                },
+                "ModelInfo": {
+                    "type": "object",
+                    "required": ["model", "reference", "threshold", "limits", "sentikit"],
+                    "properties": {
+                        "model": {"type": "object", "description": "The model manifest: name, version, "
+                                  "versions, params, data (file names, checksums, rows), metrics."},
+                        "reference": {"type": "string", "example": "sentiment:3"},
+                        "threshold": {"type": "number"},
+                        "limits": {
+                            "type": "object",
+                            "properties": {
+                                "max_text_chars": {"type": "integer"},
+                                "max_batch": {"type": "integer"},
+                                "max_body_bytes": {"type": "integer"},
+                            },
+                        },
+                        "sentikit": {"type": "string"},
+                    },
+                },
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
+    if secured:
+        document["security"] = secured
+    return document
+
+
+# Everything inline: the page must work offline and load nothing from the internet.
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>sentikit API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:15px/1.45 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}
+code,pre,textarea,input{font:13px ui-monospace,monospace}
+textarea,input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.4rem}
+section{border:1px solid #ddd;border-radius:6px;padding:.8rem 1rem;margin:1rem 0}
+pre{background:#f6f6f6;padding:.6rem;overflow:auto;max-height:24rem}
+button{padding:.3rem .9rem;margin-top:.4rem}.m{font-weight:bold;color:#06c}
+</style></head><body>
+<h1>sentikit API</h1>
+<p>Scores run from 0.0 (negative) to 1.0 (positive). Machine-readable description:
+<a href="openapi.json">openapi.json</a>.</p>
+<label>API key (only if the server has one) <input type="password" id="key" autocomplete="off"></label>
+<section><h2><span class="m">GET</span> /analyze?text=</h2>
+<input type="text" id="one" value="The host was lovely and the flat spotless">
+<button onclick="analyze()">Score</button><pre id="one-out"></pre></section>
+<section><h2><span class="m">POST</span> /v1/score</h2><p>One text per line.</p>
+<textarea id="many" rows="4">Great service, would come back
+The room was dirty and the staff rude</textarea>
+<button onclick="batch()">Score all</button><pre id="many-out"></pre></section>
+<section><h2><span class="m">POST</span> /v1/explain</h2>
+<input type="text" id="ex" value="not bad at all, really good value">
+<button onclick="explain()">Explain</button><pre id="ex-out"></pre></section>
+<section><h2>Endpoints</h2><pre id="paths">loading openapi.json…</pre></section>
+<script>
+const base = location.pathname.replace(/docs\\/?$/, "");
+function headers(json) {
+  const h = {}; const k = document.getElementById("key").value;
+  if (k) h["Authorization"] = "Bearer " + k;
+  if (json) h["Content-Type"] = "application/json";
+  return h;
+}
+async function show(id, response) {
+  const text = await response.text(); let shown = text;
+  try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) {}
+  document.getElementById(id).textContent = response.status + " " + response.statusText + "\\n" + shown;
+}
+async function call(id, path, body) {
+  try {
+    const init = body === undefined ? {headers: headers(false)}
+      : {method: "POST", headers: headers(true), body: JSON.stringify(body)};
+    await show(id, await fetch(base + path, init));
+  } catch (e) { document.getElementById(id).textContent = String(e); }
+}
+function analyze() { call("one-out", "analyze?text=" + encodeURIComponent(document.getElementById("one").value)); }
+function batch() {
+  const texts = document.getElementById("many").value.split("\\n").filter(t => t.trim());
+  call("many-out", "v1/score", {texts});
+}
+function explain() { call("ex-out", "v1/explain", {text: document.getElementById("ex").value, top: 10}); }
+fetch(base + "openapi.json").then(r => r.json()).then(doc => {
+  const lines = [];
+  for (const [path, ops] of Object.entries(doc.paths))
+    for (const [method, op] of Object.entries(ops)) lines.push(method.toUpperCase().padEnd(5) + path.padEnd(15) + op.summary);
+  document.getElementById("paths").textContent = lines.join("\\n");
+}).catch(e => { document.getElementById("paths").textContent = String(e); });
+</script></body></html>
+"""

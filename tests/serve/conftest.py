@@ -1,0 +1,140 @@
+"""Fixtures for the REST API: in-process apps, real `sentikit serve` processes on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers httpx2 for its TestClient; httpx still works.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from sentikit.model import SentimentModel, load_model
+from sentikit.serve import ServerLimits, create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def model_dir(trained_model_dir: Path) -> Path:
+    """The session's real trained model (pipeline, exported scorer, manifest)."""
+    assert (trained_model_dir / "scorer.json").is_file()
+    return trained_model_dir
+
+
+@pytest.fixture
+def model(model_dir: Path) -> SentimentModel:
+    return load_model(model_dir)
+
+
+AppClient = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(model: SentimentModel) -> Iterator[AppClient]:
+    """``make_client(limits=..., api_key=..., cors_origins=...)``: a started in-process app."""
+    clients: list[TestClient] = []
+
+    def make(**options: Any) -> TestClient:
+        client = TestClient(create_app(model, **options), raise_server_exceptions=False)
+        client.__enter__()  # runs the lifespan: model loaded and warmed
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: AppClient) -> TestClient:
+    return make_client(limits=ServerLimits(max_text_chars=200, max_batch=5, max_body_bytes=4096))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()
+
+
+@dataclass
+class Server:
+    """A real server process and where it listens."""
+
+    process: subprocess.Popen[str]
+    url: str
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> tuple[int, str]:
+        """Send ``sig`` (0: none, just wait), wait, and return (exit code, everything written to stderr)."""
+        if sig and self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            _, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, err = self.process.communicate()
+            raise AssertionError(f"server did not exit within {timeout}s:\n{err}") from None
+        return self.process.returncode, err
+
+
+
+StartServer = Callable[..., Server]
+
+
+@pytest.fixture
+def start_server() -> Iterator[StartServer]:
+    """``start_server(*args, env=..., module=False)``: ``sentikit serve ARGS`` (or ``python -m sentikit.serve``)
+    on a free 127.0.0.1 port, returned once /readyz answers 200."""
+    servers: list[Server] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, module: bool = False, wait: bool = True) -> Server:
+        port = free_port()
+        environ = {**os.environ, **(env or {}), "NO_COLOR": "1"}
+        if module:
+            environ["SENTIKIT_SERVER_PORT"] = str(port)
+            command = [sys.executable, "-m", "sentikit.serve"]
+        else:
+            command = [sys.executable, "-m", "sentikit", "serve", *args, "--port", str(port)]
+        process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        server = Server(process, f"http://127.0.0.1:{port}")
+        servers.append(server)
+        if wait:
+            _wait_ready(server)
+        return server
+
+    yield start
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
+
+
+def _wait_ready(server: Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.process.communicate()[1]}")
+        try:
+            with urllib.request.urlopen(server.url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{server.url} was not ready within {timeout}s")

@@ -1,0 +1,314 @@
+"""Every endpoint and every client error of the REST API, in process (real model, real app)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sentikit.model import SentimentModel
+from sentikit.openapi import openapi_document
+from sentikit.serve import ServerLimits
+
+ROUTES = {
+    ("GET", "/analyze"), ("GET", "/predict"), ("POST", "/v1/score"), ("POST", "/v1/explain"), ("GET", "/healthz"),
+    ("GET", "/readyz"), ("GET", "/v1/model"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
+}
+
+
+def error_of(response: Any) -> tuple[int, str]:
+    """(status, code) of an error response, checking the JSON error shape."""
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"]
+    return response.status_code, body["error"]["code"]
+
+
+# --- GET /analyze and /predict ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["/analyze", "/predict"])
+def test_analyze_returns_the_score_as_plain_text(client: Any, model: SentimentModel, route: str) -> None:
+    text = "The host was lovely and the flat spotless 😀"
+    response = client.get(route, params={"text": text})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert float(response.text) == model.score([text])[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", (400, "missing_text")),
+        ("?other=1", (400, "missing_text")),
+        ("?text=", (400, "empty_text")),
+        ("?text=%20%20%0A", (400, "empty_text")),
+        ("?text=" + "a" * 201, (413, "text_too_long")),
+    ],
+)
+def test_analyze_rejects_bad_text(client: Any, query: str, expected: tuple[int, str]) -> None:
+    assert error_of(client.get("/analyze" + query)) == expected
+
+
+def test_analyze_accepts_text_at_the_limit(client: Any) -> None:
+    assert client.get("/analyze", params={"text": "a" * 200}).status_code == 200
+
+
+# --- POST /v1/score -----------------------------------------------------------------------
+
+
+def test_score_batch(client: Any, model: SentimentModel) -> None:
+    texts = ["Great service, would come back", "The room was dirty and the staff rude"]
+    response = client.post("/v1/score", json={"texts": texts})
+    assert response.status_code == 200
+    scores = model.score(texts)
+    assert response.json() == {
+        "scores": scores,
+        "labels": ["positive" if s >= 0.5 else "negative" for s in scores],
+        "threshold": 0.5,
+        "model": {"name": model.name, "version": model.version},
+    }
+    assert scores[0] > 0.5 > scores[1]
+
+
+def test_score_threshold_from_server_and_request(make_client: Any, model: SentimentModel) -> None:
+    texts = ["Great service, would come back", "The room was dirty and the staff rude"]
+    scores = model.score(texts)
+    everything_negative = make_client(threshold=1.0).post("/v1/score", json={"texts": texts}).json()
+    assert everything_negative["labels"] == ["negative", "negative"] and everything_negative["threshold"] == 1.0
+    per_request = make_client(threshold=1.0).post("/v1/score", json={"texts": texts, "threshold": 0}).json()
+    assert per_request["labels"] == ["positive", "positive"] and per_request["scores"] == scores
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, (400, "missing_field")),
+        ({"texts": []}, (400, "empty_batch")),
+        ({"texts": "just one"}, (422, "invalid_type")),
+        ({"texts": {"a": 1}}, (422, "invalid_type")),
+        ({"texts": None}, (422, "invalid_type")),
+        ({"texts": ["ok", 3]}, (422, "invalid_type")),
+        ({"texts": ["ok", None]}, (422, "invalid_type")),
+        ({"texts": ["ok", ["nested"]]}, (422, "invalid_type")),
+        ({"texts": ["ok", ""]}, (400, "empty_text")),
+        ({"texts": ["ok", " \t\n"]}, (400, "empty_text")),
+        ({"texts": ["ok"] * 6}, (413, "batch_too_large")),
+        ({"texts": ["a" * 201]}, (413, "text_too_long")),
+        ({"texts": ["ok"], "threshold": 1.5}, (422, "invalid_threshold")),
+        ({"texts": ["ok"], "threshold": -0.1}, (422, "invalid_threshold")),
+        ({"texts": ["ok"], "threshold": "0.5"}, (422, "invalid_threshold")),
+        ({"texts": ["ok"], "threshold": True}, (422, "invalid_threshold")),
+        ({"text": "singular"}, (422, "unknown_field")),
+        ({"texts": ["ok"], "extra": 1}, (422, "unknown_field")),
+    ],
+)
+def test_score_rejects_bad_bodies(client: Any, body: Any, expected: tuple[int, str]) -> None:
+    assert error_of(client.post("/v1/score", json=body)) == expected
+
+
+def test_score_error_messages_name_the_problem(client: Any) -> None:
+    assert client.post("/v1/score", json={"texts": ["ok", 3]}).json()["error"]["message"] == (
+        "texts[1] must be a string, got a number"
+    )
+    assert client.post("/v1/score", json={"text": "x"}).json()["error"]["message"] == (
+        "unknown field 'text' (allowed: texts, threshold); did you mean 'texts'?"
+    )
+    assert client.post("/v1/score", json={"texts": ["a" * 201]}).json()["error"]["message"] == (
+        "texts[0] has 201 characters; the limit is 200"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", (400, "invalid_json")),
+        (b"{", (400, "invalid_json")),
+        (b'{"texts": ["a",]}', (400, "invalid_json")),
+        (b"\xff\xfe\x00garbage", (400, "invalid_json")),
+        (b'{"texts": ["ok"], "threshold": NaN}', (422, "invalid_threshold")),
+        (b"[" * 1500 + b"]" * 1500, (400, "invalid_json")),  # nesting deeper than the parser's recursion limit
+        (b'["a list"]', (422, "invalid_type")),
+        (b'"a string"', (422, "invalid_type")),
+        (b"null", (422, "invalid_type")),
+    ],
+)
+def test_score_rejects_malformed_json(client: Any, content: bytes, expected: tuple[int, str]) -> None:
+    response = client.post("/v1/score", content=content, headers={"content-type": "application/json"})
+    assert error_of(response) == expected
+
+
+def test_score_rejects_integers_too_long_to_convert(make_client: Any) -> None:
+    body = b'{"texts": ["ok"], "threshold": ' + b"1" * 5000 + b"}"
+    response = make_client().post("/v1/score", content=body, headers={"content-type": "application/json"})
+    assert error_of(response) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_score_requires_json_content_type(client: Any, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/v1/score", content=b'{"texts": ["ok"]}', headers=headers)
+    assert error_of(response) == (415, "unsupported_media_type")
+
+
+def test_score_accepts_json_with_charset(client: Any) -> None:
+    response = client.post("/v1/score", content=b'{"texts": ["ok"]}',
+                           headers={"content-type": "application/json; charset=utf-8"})
+    assert response.status_code == 200
+
+
+def test_body_over_the_limit_is_refused_by_content_length(client: Any) -> None:
+    body = json.dumps({"texts": ["x" * 100] * 50}).encode()
+    assert len(body) > 4096
+    assert error_of(client.post("/v1/score", content=body, headers={"content-type": "application/json"})) == (
+        413, "body_too_large")
+
+
+def test_body_over_the_limit_is_refused_while_streaming(client: Any) -> None:
+    """A chunked body (no Content-Length) is cut off once it passes the limit, not read to the end."""
+    sent: list[int] = []
+
+    def chunks() -> Any:
+        for _ in range(1000):  # 1 MB offered, 4 KB allowed
+            sent.append(1)
+            yield b" " * 1024
+
+    response = client.post("/v1/score", content=chunks(), headers={"content-type": "application/json"})
+    assert error_of(response) == (413, "body_too_large")
+    assert response.json()["error"]["message"] == "request body exceeds 4,096 bytes"
+
+
+# --- POST /v1/explain ---------------------------------------------------------------------
+
+
+def test_explain(client: Any, model: SentimentModel) -> None:
+    response = client.post("/v1/explain", json={"text": "not bad at all, really good value", "top": 3})
+    if not hasattr(model.scorer, "explain"):
+        assert error_of(response) == (501, "not_implemented")
+        return
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == {"name": model.name, "version": model.version}
+    assert body["score"] == pytest.approx(model.score([body["text"]])[0], abs=1e-12)
+    assert body["logit"] == pytest.approx(body["intercept"] + sum(c["contribution"] for c in body["contributions"]))
+    assert len(body["positives"]) <= 3 and len(body["negatives"]) <= 3
+    assert {"ngram", "contribution"} == set(body["contributions"][0])
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, (400, "missing_field")),
+        ({"text": ""}, (400, "empty_text")),
+        ({"text": 5}, (422, "invalid_type")),
+        ({"text": "a" * 201}, (413, "text_too_long")),
+        ({"text": "ok", "top": 0}, (422, "invalid_top")),
+        ({"text": "ok", "top": "3"}, (422, "invalid_top")),
+        ({"texts": ["ok"]}, (422, "unknown_field")),
+    ],
+)
+def test_explain_rejects_bad_bodies(client: Any, body: Any, expected: tuple[int, str]) -> None:
+    assert error_of(client.post("/v1/explain", json=body)) == expected
+
+
+# --- health, model, metrics, docs ------------------------------------------------------------
+
+
+def test_health_and_readiness(client: Any, model: SentimentModel) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "model": {"name": model.name, "version": model.version}}
+
+
+def test_model_info_has_no_host_paths(client: Any, model: SentimentModel) -> None:
+    body = client.get("/v1/model").json()
+    assert body["reference"] == model.reference
+    assert body["model"]["name"] == model.name and body["model"]["version"] == model.version
+    assert body["limits"] == {"max_text_chars": 200, "max_batch": 5, "max_body_bytes": 4096}
+    assert body["threshold"] == 0.5
+    strings: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str):
+            strings.append(value)
+
+    walk(body)
+    assert not [s for s in strings if s.startswith("/") or str(model.path) in s]
+
+
+def test_metrics_count_requests_errors_and_texts(client: Any) -> None:
+    client.get("/analyze", params={"text": "good"})
+    client.post("/v1/score", json={"texts": ["good", "bad", "fine"]})
+    client.get("/analyze")
+    client.get("/no/such/route")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = response.text.splitlines()
+    assert 'sentikit_requests_total{route="/analyze",method="GET",status="200"} 1' in lines
+    assert 'sentikit_requests_total{route="/analyze",method="GET",status="400"} 1' in lines
+    assert 'sentikit_requests_total{route="/v1/score",method="POST",status="200"} 1' in lines
+    assert 'sentikit_requests_total{route="(unmatched)",method="GET",status="404"} 1' in lines
+    assert 'sentikit_errors_total{code="missing_text"} 1' in lines
+    assert 'sentikit_errors_total{code="not_found"} 1' in lines
+    assert "sentikit_texts_scored_total 4" in lines
+    assert 'sentikit_request_duration_seconds_bucket{route="/analyze",le="+Inf"} 2' in lines
+    assert 'sentikit_request_duration_seconds_count{route="/analyze"} 2' in lines
+    assert any(line.startswith('sentikit_model_info{name="sentiment"') for line in lines)
+    for line in lines:  # every sample line is `name{labels} number`
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
+
+
+def test_docs_page_is_self_contained(client: Any) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "connect-src 'self'" in response.headers["content-security-policy"]
+    assert "http://" not in response.text and "https://" not in response.text and "//cdn" not in response.text
+    assert "/v1/score" in response.text
+
+
+def test_openapi_documents_exactly_the_routes(client: Any) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["openapi"] == "3.1.0"
+    documented = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    assert documented == ROUTES
+    # The limits of this server are in the schemas clients generate from.
+    texts = document["components"]["schemas"]["ScoreRequest"]["properties"]["texts"]
+    assert texts["maxItems"] == 5 and texts["items"]["maxLength"] == 200
+
+
+def test_openapi_command_writes_the_document(cli: Any, tmp_path: Any) -> None:
+    target = tmp_path / "openapi.json"
+    result = cli("openapi", "--output", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(target.read_text()) == openapi_document(limits=ServerLimits())
+    assert cli("openapi").json == openapi_document(limits=ServerLimits())
+
+
+# --- routing errors -------------------------------------------------------------------------
+
+
+def test_unknown_route_is_json_404(client: Any) -> None:
+    assert error_of(client.get("/nope")) == (404, "not_found")
+    assert error_of(client.post("/v2/score", json={})) == (404, "not_found")
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/analyze"), ("DELETE", "/v1/model"), ("GET", "/v1/score"),
+                                              ("PUT", "/healthz")])
+def test_wrong_method_is_json_405_with_allow(client: Any, method: str, path: str) -> None:
+    response = client.request(method, path)
+    assert error_of(response) == (405, "method_not_allowed")
+    assert "allow" in response.headers
+
+
+def test_head_is_answered_on_get_routes(client: Any) -> None:
+    assert client.head("/healthz").status_code == 200
