@@ -17,14 +17,7 @@ from ..errors import ExitCode, SentikitError
 from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
-from . import local as _local  # noqa: F401,E402
-
-for _optional in ("serve", "image", "cloud", "monitor"):
-    try:
-        __import__(f"{__name__}.{_optional}")
-    except ModuleNotFoundError as _exc:  # a command module not written yet
-        if _exc.name != f"{__name__}.{_optional}":
-            raise
+from . import cloud, image, local, monitor, serve  # noqa: E402,F401
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

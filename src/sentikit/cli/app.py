@@ -22,7 +22,7 @@ app = typer.Typer(
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Write one JSON document to stdout.")]
 WorkspaceOption = Annotated[
-    Optional[str], typer.Option("--workspace", "-w", help="Model workspace directory [default: ./models].")
+    Optional[str], typer.Option("--workspace", "-w", help="Model workspace directory \\[default: ./models].")
 ]
 ModelArgument = Annotated[
     Optional[str],

@@ -21,8 +21,8 @@ FilesArgument = Annotated[
     Optional[list[str]],
     typer.Argument(help="Labelled data files (CSV, TSV, JSONL, headerless TSV, .gz), or - for stdin."),
 ]
-TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column holding the text [default: auto].")]
-LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column holding the label [default: auto].")]
+TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column holding the text \\[default: auto].")]
+LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column holding the label \\[default: auto].")]
 NegativeMax = Annotated[
     Optional[float], typer.Option("--negative-max", help="Ratings at or below this are negative (e.g. 2 for 1-5 stars).")
 ]
@@ -30,7 +30,7 @@ PositiveMin = Annotated[
     Optional[float], typer.Option("--positive-min", help="Ratings at or above this are positive (e.g. 4 for 1-5 stars).")
 ]
 Threshold = Annotated[
-    Optional[float], typer.Option("--threshold", "-t", help="Scores at or above this are labelled positive [default: 0.5].")
+    Optional[float], typer.Option("--threshold", "-t", help="Scores at or above this are labelled positive \\[default: 0.5].")
 ]
 
 
@@ -62,8 +62,8 @@ def init(
 @app.command()
 def train(
     files: FilesArgument = None,
-    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name [default: sentiment].")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed [default: 42].")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name \\[default: sentiment].")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
     validation: Annotated[float, typer.Option("--validation", help="Fraction held out for validation.")] = 0.1,
     c: Annotated[Optional[float], typer.Option("--C", help="Inverse regularisation strength of the classifier.")] = None,
     text_column: TextColumn = None,
@@ -110,7 +110,7 @@ def models(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
 @app.command()
 def evaluate(
     files: Annotated[list[str], typer.Argument(help="Labelled data files to evaluate on, or - for stdin.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION [default: latest].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
     threshold: Threshold = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write PNG plots and index.html to this directory.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exit 1 if accuracy is below this.")] = None,
@@ -142,9 +142,9 @@ def evaluate(
 @app.command()
 def score(
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to score. With none (and no --input), reads lines from stdin.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION [default: latest].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
     input_file: Annotated[Optional[str], typer.Option("--input", "-i", help="CSV/TSV/JSONL file to score (- for stdin); same format out with score and label added.")] = None,
-    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Where --input results go [default: stdout].")] = None,
+    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Where --input results go \\[default: stdout].")] = None,
     text_column: TextColumn = None,
     threshold: Threshold = None,
     url: Annotated[Optional[str], typer.Option("--url", help="Score with a running sentikit server instead of a local model.")] = None,
@@ -173,7 +173,7 @@ def score(
 @app.command()
 def explain(
     text: Annotated[str, typer.Argument(help="The text to explain.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION [default: latest].")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
     top: Annotated[int, typer.Option("--top", help="How many n-grams to show each way.", min=1)] = 10,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
