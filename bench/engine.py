@@ -5,8 +5,8 @@ Candidates, all scoring the same fitted pipeline:
   engine        sentikit.engine: the exported form scored in plain Python (the choice)
   engine+numpy  the same tokenising, TF-IDF arithmetic vectorised with NumPy
   onnx          skl2onnx + onnxruntime, when importable (PYTHONPATH may point at them);
-                skl2onnx refuses strip_accents and char_wb, so it is run on a word-only,
-                strip_accents=None twin of the model, and its parity is against that twin.
+                skl2onnx refuses strip_accents, char_wb and the NB step, so it is run on a
+                word-only twin (default tokens, no strip_accents, no NB), parity against that twin.
 
 Targets (issue 3): engine single text >= 20x sklearn one call at a time; 10,000 short posts
 >= 2x sklearn's batch; memory of a loaded model <= the sklearn pipeline's. Ratios come from
@@ -29,6 +29,7 @@ import math
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -82,23 +83,25 @@ def parity_texts() -> list[str]:
 
 
 def numpy_scores(scorer: Scorer, texts: list[str]) -> np.ndarray:
-    """The engine's tokenising with the TF-IDF/dot-product arithmetic done by NumPy (l2, sublinear)."""
+    """The engine's tokenising with the TF-IDF/dot-product arithmetic done by NumPy (l2 norm)."""
     logits = np.full(len(texts), scorer.intercept)
     for v in scorer.vectorizers:
         rows: list[int] = []
-        cols: list[int] = []
+        counts: list[int] = []
+        values: list[complex] = []
+        get = v.vocabulary.get
         for i, text in enumerate(texts):
-            found = v.indices(v.preprocess(text))
-            cols.extend(found)
-            rows.extend([i] * len(found))
-        n = len(v.terms)
-        unique, counts = np.unique(np.asarray(rows, np.int64) * n + np.asarray(cols, np.int64), return_counts=True)
-        row, col = unique // n, unique % n
-        tf = np.log(counts) + 1.0 if v.sublinear_tf else counts.astype(float)
-        idf, weighted = np.frombuffer(v.idf), np.frombuffer(v.weighted)
-        values = tf * idf[col]
-        squares = np.bincount(row, values * values, minlength=len(texts))
-        dot = np.bincount(row, tf * weighted[col], minlength=len(texts))
+            for gram, count in Counter(v.ngrams(v.preprocess(text))).items():
+                value = get(gram)
+                if value is not None:
+                    rows.append(i)
+                    counts.append(count)
+                    values.append(value)
+        c = np.asarray(counts, dtype=float)
+        tf = np.ones_like(c) if v.binary else (np.log(c) + 1.0 if v.sublinear_tf else c)
+        packed = np.asarray(values, dtype=complex)
+        squares = np.bincount(rows, tf * tf * packed.real, minlength=len(texts))
+        dot = np.bincount(rows, tf * packed.imag, minlength=len(texts))
         logits += np.divide(dot, np.sqrt(squares), out=np.zeros_like(dot), where=squares > 0)
     return 1.0 / (1.0 + np.exp(-logits))
 
@@ -112,7 +115,7 @@ def onnx_scorer(params: dict[str, Any]) -> Optional[tuple[Score, Score, str]]:
         from sklearn.feature_extraction.text import TfidfVectorizer
     except ImportError:
         return None
-    twin_params = dict(params, strip_accents=None, char_ngrams=None)
+    twin_params = dict(params, strip_accents=None, char_ngrams=None, nb_weighting=False, token_pattern=r"(?u)\b\w\w+\b")
     twin, _ = fitted(twin_params)
     onx = to_onnx(
         twin,
@@ -131,7 +134,7 @@ def onnx_scorer(params: dict[str, Any]) -> Optional[tuple[Score, Score, str]]:
             [session.run(None, {"input": np.array(c, dtype=object).reshape(-1, 1)})[1][:, 1] for c in chunks]
         )
 
-    note = f"word-only, no strip_accents twin; float32; dense tensors, run in chunks of 256; {len(onx.SerializeToString()) / 1e6:.1f} MB model"
+    note = f"twin: word-only, default tokens, no strip_accents or NB; float32; dense tensors, run in chunks of 256; {len(onx.SerializeToString()) / 1e6:.1f} MB model"
     return run, (lambda texts: twin.predict_proba(texts)[:, 1]), note
 
 
@@ -166,14 +169,14 @@ tracemalloc.stop()
 loaded = time.perf_counter()
 scorer = model.predict_proba if kind == "sklearn" else model.score
 scorer(["warm up text"])
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 heavy = sorted(m for m in ("numpy", "scipy", "sklearn") if m in sys.modules)
 print(current / 1e6, peak / 1e6, rss, imported - started, loaded - imported, ",".join(heavy) or "-")
 """
 
 
 def memory(kind: str, path: Path) -> list[str]:
-    """[model MB (tracemalloc), load peak MB, process max RSS MB, import s, load s, heavy modules] in a fresh process."""
+    """[model MB (tracemalloc), load peak MB, process RSS MB, import s, load s, heavy modules] in a fresh process."""
     code = MEMORY_SNIPPET.format(src=str(ROOT / "src"))
     out = subprocess.run([sys.executable, "-c", code, kind, str(path)], check=True, capture_output=True, text=True).stdout
     return out.split()
@@ -219,7 +222,7 @@ def main() -> None:
 
     lines = [
         f"Model: {json.dumps(params)} fitted on data/corpus.tsv.gz; "
-        f"{sum(len(v.terms) for v in scorer.vectorizers):,} features; scorer file {scorer_path.stat().st_size / 1e6:.1f} MB "
+        f"{sum(len(v) for v in scorer.vectorizers):,} features; scorer file {scorer_path.stat().st_size / 1e6:.1f} MB "
         f"(gzip JSON), joblib {(OUT / scorer_path.name.replace('.scorer', '.joblib')).stat().st_size / 1e6:.1f} MB.",
         f"Parity over {len(texts):,} texts (all shared dev files + edge cases); single = {len(singles)} distinct texts one call each; "
         f"batch = {len(posts):,} short posts in one call. Best of {args.repeat}.",
@@ -233,7 +236,7 @@ def main() -> None:
         )
     lines += [
         "",
-        "| loaded in a fresh process | model objects MB (tracemalloc) | load peak MB | process max RSS MB | import s | load s | heavy modules imported |",
+        "| loaded in a fresh process | model objects MB (tracemalloc) | load peak MB | process RSS MB | import s | load s | heavy modules imported |",
         "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, values in (("sklearn pipeline (joblib)", sk_mem), ("engine scorer", en_mem)):

@@ -15,8 +15,9 @@ ONNX Runtime for single texts and batches, smaller in memory, and no third-party
 the serving image.
 
 Supported pipelines are the ones ``sentikit.train.build_pipeline`` makes:
-``Pipeline([("features", FeatureUnion([(name, TfidfVectorizer(...)), ...])), ("clf", LogisticRegression(...))])``
-(a bare TfidfVectorizer in place of the FeatureUnion works too), binary labels only. Anything
+``Pipeline([("features", FeatureUnion([(name, TfidfVectorizer(...)), ...])), ("clf", LogisticRegression(...))])``,
+optionally with ``("nb", sentikit.features.NBWeighting())`` before the classifier (folded into the
+coefficients); a bare TfidfVectorizer in place of the FeatureUnion works too; binary labels only. Anything
 else is refused at export time with a message naming what is unsupported.
 """
 
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from .errors import ModelIntegrityError
+from .text import NegationTokenizer
 
 FORMAT = "sentikit-linear-text"
 FORMAT_VERSION = 1
@@ -152,9 +154,15 @@ class Explanation:
 
 
 class _Vectorizer:
-    """One exported TfidfVectorizer: its analyzer settings, vocabulary and weights."""
+    """One exported TfidfVectorizer: its analyzer settings and its vocabulary.
 
-    def __init__(self, spec: dict[str, Any], intercept_share: float = 0.0) -> None:
+    Each vocabulary entry maps an n-gram to one complex number, ``norm_weight + 1j * logit_weight``:
+    the real part is what the n-gram adds to the norm (idf**2 for l2, idf for l1) and the imaginary
+    part what it adds to the dot product (idf * coef * FeatureUnion weight). A text's terms then
+    sum in C with ``sum()``; only n-grams seen more than once need a correction in Python.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
         self.name: str = spec["name"]
         self.analyzer: str = spec["analyzer"]
         if self.analyzer not in _ANALYZERS:
@@ -162,33 +170,41 @@ class _Vectorizer:
         self.lowercase: bool = bool(spec["lowercase"])
         self.accents = _ACCENT_FUNCTIONS[spec["strip_accents"]]
         self.low, self.high = (int(n) for n in spec["ngram_range"])
-        self.tokenize = re.compile(spec["token_pattern"]).findall if self.analyzer == "word" else None
+        self.tokenize: Optional[Callable[[str], list[str]]] = None
+        if spec.get("tokenizer"):
+            self.tokenize = NegationTokenizer.from_spec(spec["tokenizer"])
+        elif self.analyzer == "word":
+            self.tokenize = re.compile(spec["token_pattern"]).findall
         self.stop_words = frozenset(spec["stop_words"]) if spec.get("stop_words") else None
         self.binary: bool = bool(spec["binary"])
         self.sublinear_tf: bool = bool(spec["sublinear_tf"])
         self.norm: Optional[str] = spec["norm"]
+        if self.norm not in ("l1", "l2", None):
+            raise ModelIntegrityError(f"scorer: unknown norm {self.norm!r}")
         self.encoding: str = spec.get("encoding", "utf-8")
         terms: list[str] = spec["terms"]
-        self.terms = terms
-        self.vocabulary: dict[str, int] = {term: index for index, term in enumerate(terms)}
         idf = _decode_floats(spec["idf"]) if spec["idf"] is not None else array("d", [1.0]) * len(terms)
         coef = _decode_floats(spec["coef"])
         if len(idf) != len(terms) or len(coef) != len(terms):
             raise ModelIntegrityError(f"scorer: vectorizer {self.name!r} has mismatched array lengths")
         weight = float(spec.get("weight", 1.0))
-        self.idf = idf
-        # idf * coef * FeatureUnion weight, so a text's dot product is one multiply per feature
-        self.weighted = array("d", (i * c * weight for i, c in zip(idf, coef)))
-        self.coef = array("d", (c * weight for c in coef))
-        self.tf_table = [self._tf_slow(c) for c in range(64)]
+        power = 2 if self.norm == "l2" else 1
+        # idf >= 1 always (smoothed or not), so no value is 0j and filter(None, ...) drops only misses
+        self.vocabulary: dict[str, complex] = {
+            term: complex(i**power, i * c * weight) for term, i, c in zip(terms, idf, coef)
+        }
+        self.tf_table = [0.0] + [self._tf(c) for c in range(1, 64)]
         self.key = (self.lowercase, spec["strip_accents"])
-        self._word_cache: dict[str, list[int]] = {}
+        self._word_cache: dict[str, tuple[complex, list[str]]] = {}
 
-    def _tf_slow(self, count: int) -> float:
+    def __len__(self) -> int:
+        return len(self.vocabulary)
+
+    def _tf(self, count: int) -> float:
         if self.binary:
             return 1.0
         if self.sublinear_tf:
-            return math.log(count) + 1.0 if count else 0.0
+            return math.log(count) + 1.0
         return float(count)
 
     def preprocess(self, text: str) -> str:
@@ -198,76 +214,99 @@ class _Vectorizer:
             text = self.accents(text)
         return text
 
-    def indices(self, doc: str) -> list[int]:
-        """Vocabulary indices of the preprocessed document's n-grams (unknown ones dropped)."""
-        get = self.vocabulary.get
+    def _char_wb_word(self, word: str) -> tuple[complex, list[str]]:
+        # char_wb n-grams never cross whitespace, so each word's share is cached
+        cache = self._word_cache
+        found = cache.get(word)
+        if found is None:
+            vocabulary = self.vocabulary
+            known = [g for g in _char_wb_word_ngrams(word, self.low, self.high) if g in vocabulary]
+            found = (sum(map(vocabulary.__getitem__, known), 0j), known)
+            if len(cache) >= WORD_CACHE_SIZE:
+                cache.clear()
+            cache[word] = found
+        return found
+
+    def ngrams(self, doc: str) -> list[str]:
+        """The preprocessed document's n-grams, as scikit-learn's analyzer makes them."""
         if self.analyzer == "char_wb":
-            # char_wb n-grams never cross whitespace, so a word's indices can be cached
-            cache = self._word_cache
-            parts = []
-            for word in _WHITE_SPACES.sub(" ", doc).split():
-                found = cache.get(word)
-                if found is None:
-                    found = [j for j in map(get, _char_wb_word_ngrams(word, self.low, self.high)) if j is not None]
-                    if len(cache) >= WORD_CACHE_SIZE:
-                        cache.clear()
-                    cache[word] = found
-                parts.append(found)
-            return list(chain.from_iterable(parts))
+            return list(chain.from_iterable(self._char_wb_word(w)[1] for w in _WHITE_SPACES.sub(" ", doc).split()))
         if self.analyzer == "char":
-            ngrams = _char_ngrams(doc, self.low, self.high)
-        else:
-            assert self.tokenize is not None
-            tokens = self.tokenize(doc)
-            if self.stop_words is not None:
-                tokens = [t for t in tokens if t not in self.stop_words]
-            ngrams = _word_ngrams(tokens, self.low, self.high)
-        return [j for j in map(get, ngrams) if j is not None]
+            return _char_ngrams(doc, self.low, self.high)
+        assert self.tokenize is not None
+        tokens = self.tokenize(doc)
+        if self.stop_words is not None:
+            tokens = [t for t in tokens if t not in self.stop_words]
+        return _word_ngrams(tokens, self.low, self.high)
 
     def logit_part(self, doc: str) -> float:
         """This vectorizer's share of the decision function for one preprocessed document."""
-        indices = self.indices(doc)
-        if not indices:
-            return 0.0
-        idf, weighted, table = self.idf, self.weighted, self.tf_table
-        dot = 0.0
+        if self.analyzer == "char_wb":
+            parts = [self._char_wb_word(w) for w in _WHITE_SPACES.sub(" ", doc).split()]
+            total = sum([p[0] for p in parts], 0j)
+            grams = list(chain.from_iterable([p[1] for p in parts]))
+            if not total:
+                return 0.0
+            if len(set(grams)) != len(grams):
+                total += self._repeats_correction(grams)
+        elif self.tokenize is not None and self.stop_words is None and self.low == 1 and self.high <= 2:
+            # the default shape (word 1-2 grams), inlined: it is most of the time spent scoring
+            tokens = self.tokenize(doc)
+            grams = tokens + [a + " " + b for a, b in zip(tokens, tokens[1:])] if self.high == 2 else tokens
+            total = sum(filter(None, map(self.vocabulary.get, grams)), 0j)
+            if not total:
+                return 0.0
+            # an n-gram can only repeat if its first token does
+            if len(set(tokens)) != len(tokens):
+                total += self._repeats_correction(grams)
+        else:
+            grams = self.ngrams(doc)
+            total = sum(filter(None, map(self.vocabulary.get, grams)), 0j)
+            if not total:
+                return 0.0
+            if len(set(grams)) != len(grams):
+                total += self._repeats_correction(grams)
         if self.norm == "l2":
-            squares = 0.0
-            for j, count in Counter(indices).items():
-                tf = table[count] if count < 64 else self._tf_slow(count)
-                value = tf * idf[j]
-                squares += value * value
-                dot += tf * weighted[j]
-            return dot / math.sqrt(squares) if squares else 0.0
-        total = 0.0
-        for j, count in Counter(indices).items():
-            tf = table[count] if count < 64 else self._tf_slow(count)
-            total += abs(tf * idf[j])
-            dot += tf * weighted[j]
+            return total.imag / math.sqrt(total.real)
         if self.norm == "l1":
-            return dot / total if total else 0.0
-        return dot
+            return total.imag / total.real
+        return total.imag
+
+    def _repeats_correction(self, grams: list[str]) -> complex:
+        # The fast sum counted an n-gram seen c times as c * (idf**2 + 1j * w); TF-IDF wants
+        # tf(c)**2 * idf**2 in the norm and tf(c) * w in the dot product.
+        get, table = self.vocabulary.get, self.tf_table
+        fix = 0j
+        for gram, count in Counter(grams).items():
+            if count > 1:
+                value = get(gram)
+                if value is not None:
+                    tf = table[count] if count < 64 else self._tf(count)
+                    norm_tf = tf * tf if self.norm == "l2" else tf
+                    fix += complex((norm_tf - count) * value.real, (tf - count) * value.imag)
+        return fix
 
     def contributions(self, doc: str) -> list[tuple[str, float]]:
-        """(label, contribution) per feature occurrence group, summing to :meth:`logit_part`."""
-        indices = self.indices(doc)
-        counts = Counter(indices)
-        values = {j: self._tf_slow(c) * self.idf[j] for j, c in counts.items()}
+        """(label, contribution) pairs summing to :meth:`logit_part`."""
+        grams = self.ngrams(doc)
+        get = self.vocabulary.get
+        counts = {g: c for g, c in Counter(grams).items() if get(g) is not None}
+        tfs = {g: self.tf_table[c] if c < 64 else self._tf(c) for g, c in counts.items()}
         if self.norm == "l2":
-            norm = math.sqrt(sum(v * v for v in values.values()))
+            norm = math.sqrt(math.fsum(tfs[g] ** 2 * self.vocabulary[g].real for g in counts))
         elif self.norm == "l1":
-            norm = sum(abs(v) for v in values.values())
+            norm = math.fsum(tfs[g] * self.vocabulary[g].real for g in counts)
         else:
             norm = 1.0
         if not norm:
             return []
-        feature = {j: values[j] / norm * self.coef[j] for j in counts}
+        feature = {g: tfs[g] * self.vocabulary[g].imag / norm for g in counts}
         if self.analyzer != "char_wb":
-            return [(self.terms[j], value) for j, value in feature.items()]
+            return list(feature.items())
         # Credit each char n-gram's contribution to the words it occurs in, split by occurrence.
         credited: dict[str, float] = {}
         for word in _WHITE_SPACES.sub(" ", doc).split():
-            share = sum(feature[j] / counts[j] for j in self._word_cache.get(word) or self.indices(word))
+            share = math.fsum(feature[g] / counts[g] for g in self._char_wb_word(word)[1])
             credited[word] = credited.get(word, 0.0) + share
         return list(credited.items())
 
@@ -282,7 +321,11 @@ class Scorer:
             )
         self.intercept = float(spec["intercept"])
         self.vectorizers = [_Vectorizer(v) for v in spec["vectorizers"]]
-        self.n_features = sum(len(v.terms) for v in self.vectorizers)
+        if not self.vectorizers:
+            raise ModelIntegrityError("scorer: no vectorizers")
+        # build_pipeline's vectorizers all preprocess alike: then preprocess each text once
+        self._one_preprocess = len({v.key for v in self.vectorizers}) == 1
+        self.n_features = sum(len(v) for v in self.vectorizers)
 
     def _preprocessed(self, text: str) -> dict[tuple[bool, Optional[str]], str]:
         if not isinstance(text, str):
@@ -298,6 +341,12 @@ class Scorer:
 
     def logit(self, text: str) -> float:
         """The decision function (log-odds of positive) for one text."""
+        if self._one_preprocess and type(text) is str:
+            doc = self.vectorizers[0].preprocess(text)
+            total = self.intercept
+            for v in self.vectorizers:
+                total += v.logit_part(doc)
+            return total
         docs = self._preprocessed(text)
         return self.intercept + sum(v.logit_part(docs[v.key]) for v in self.vectorizers)
 
@@ -396,11 +445,16 @@ def export_scorer(pipeline: Any, path: Path, *, compress: bool = True) -> None:
 
 def scorer_spec(pipeline: Any) -> dict[str, Any]:
     """The exported form of a fitted pipeline, as a JSON-ready dict."""
-    steps = getattr(pipeline, "steps", None)
-    if not steps or len(steps) != 2:
+    steps = getattr(pipeline, "steps", None) or []
+    scaling = None
+    if len(steps) == 3 and type(steps[1][1]).__name__ == "NBWeighting":
+        # a fixed diagonal scaling of the features: folded into the coefficients
+        scaling = [float(r) for r in steps[1][1].ratio_]
+        steps = [steps[0], steps[2]]
+    if len(steps) != 2:
         raise UnsupportedPipelineError(
-            "the scoring engine supports Pipeline([features, LogisticRegression]) only, "
-            f"got {type(pipeline).__name__} with {len(steps or [])} steps"
+            "the scoring engine supports Pipeline([features, (NBWeighting,) LogisticRegression]) only, "
+            f"got {type(pipeline).__name__} with {len(getattr(pipeline, 'steps', None) or [])} steps"
         )
     (_, features), (_, clf) = steps
     if type(clf).__name__ != "LogisticRegression":
@@ -409,6 +463,10 @@ def scorer_spec(pipeline: Any) -> dict[str, Any]:
     if len(classes) != 2 or getattr(clf, "coef_", None) is None or clf.coef_.shape[0] != 1:
         raise UnsupportedPipelineError(f"binary classification only, model has classes {classes}")
     coef = [float(c) for c in clf.coef_[0]]
+    if scaling is not None:
+        if len(scaling) != len(coef):
+            raise UnsupportedPipelineError("NBWeighting and the classifier disagree on the feature count")
+        coef = [c * r for c, r in zip(coef, scaling)]
 
     if type(features).__name__ == "FeatureUnion":
         members = features.transformer_list
@@ -420,7 +478,8 @@ def scorer_spec(pipeline: Any) -> dict[str, Any]:
     for name, vectorizer in members:
         size = len(getattr(vectorizer, "vocabulary_", {}) or {})
         spec = _vectorizer_spec(name, vectorizer)
-        spec["coef"] = _encode_floats(coef[offset : offset + size])
+        own = coef[offset : offset + size]
+        spec["coef"] = _encode_floats(own[j] for j in vectorizer.vocabulary_.values())
         spec["weight"] = float(weights.get(name, 1.0))
         vectorizers.append(spec)
         offset += size
@@ -448,7 +507,7 @@ def _vectorizer_spec(name: str, vectorizer: Any) -> dict[str, Any]:
         problems.append("a custom analyzer")
     if vectorizer.preprocessor is not None:
         problems.append("a custom preprocessor")
-    if vectorizer.tokenizer is not None and vectorizer.analyzer == "word":
+    if vectorizer.tokenizer is not None and vectorizer.analyzer == "word" and not isinstance(vectorizer.tokenizer, NegationTokenizer):
         problems.append("a custom tokenizer")
     if vectorizer.strip_accents not in _ACCENT_FUNCTIONS:
         problems.append(f"strip_accents={vectorizer.strip_accents!r}")
@@ -458,10 +517,11 @@ def _vectorizer_spec(name: str, vectorizer: Any) -> dict[str, Any]:
         problems.append(f"dtype={numpy.dtype(vectorizer.dtype)} (float64 only)")
     if problems:
         raise UnsupportedPipelineError(f"vectorizer {name!r} uses {', '.join(problems)}, which the scoring engine cannot reproduce")
+    # Terms in the vocabulary's insertion order (first appearance in the training data, so common
+    # n-grams first and close together in memory: measurably faster lookups than sorted order).
     vocabulary = vectorizer.vocabulary_
-    terms = [""] * len(vocabulary)
-    for term, index in vocabulary.items():
-        terms[index] = term
+    terms = list(vocabulary)
+    order = list(vocabulary.values())
     stop_words = vectorizer.get_stop_words() if vectorizer.analyzer == "word" else None
     return {
         "name": name,
@@ -469,12 +529,13 @@ def _vectorizer_spec(name: str, vectorizer: Any) -> dict[str, Any]:
         "lowercase": bool(vectorizer.lowercase),
         "strip_accents": vectorizer.strip_accents,
         "token_pattern": vectorizer.token_pattern if vectorizer.analyzer == "word" else None,
+        "tokenizer": vectorizer.tokenizer.to_spec() if isinstance(vectorizer.tokenizer, NegationTokenizer) else None,
         "stop_words": sorted(stop_words) if stop_words else None,
         "ngram_range": [int(n) for n in vectorizer.ngram_range],
         "binary": bool(vectorizer.binary),
         "sublinear_tf": bool(vectorizer.sublinear_tf),
         "norm": vectorizer.norm,
         "encoding": vectorizer.encoding,
-        "idf": _encode_floats(float(v) for v in vectorizer.idf_) if vectorizer.use_idf else None,
+        "idf": _encode_floats(float(vectorizer.idf_[j]) for j in order) if vectorizer.use_idf else None,
         "terms": terms,
     }

@@ -19,13 +19,19 @@ from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
 DEFAULT_PARAMS: dict[str, Any] = {
     "word_ngram_max": 2,  # word n-grams 1..N
     "word_min_df": 2,
+    # keeps what scikit-learn's default r"(?u)\b\w\w+\b" drops: "n't"/"don't", one-letter words, ! and ?
+    # (ignored when negation_scope > 0: sentikit.text.TOKEN_PATTERN is used then)
+    "token_pattern": r"(?u)\b\w[\w']*\b|[!?]",
+    # mark up to N words after "not"/"never"/"n't"... as negated (NOT_good); 0 turns it off
+    "negation_scope": 5,
     "char_ngrams": None,  # None, or [min, max] for char_wb n-grams
     "char_min_df": 3,
     "sublinear_tf": True,
     "strip_accents": "unicode",
     "max_features": None,
-    "C": 4.0,
-    "class_weight": None,
+    "C": 10.0,
+    "class_weight": "balanced",
+    "nb_weighting": False,  # scale features by their naive-Bayes log-count ratio (NBSVM) before the LR
     "max_iter": 2000,
 }
 
@@ -54,6 +60,15 @@ def resolve_params(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]
     return params
 
 
+def _word_tokenizing(params: Mapping[str, Any]) -> dict[str, Any]:
+    scope = int(params.get("negation_scope") or 0)
+    if scope > 0:
+        from .text import NegationTokenizer
+
+        return {"tokenizer": NegationTokenizer(scope), "token_pattern": None}
+    return {"token_pattern": params.get("token_pattern", r"(?u)\b\w\w+\b")}
+
+
 def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
     """The text classification pipeline: TF-IDF word (and optional char) n-grams + logistic regression."""
     import numpy
@@ -69,6 +84,7 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
             TfidfVectorizer(
                 analyzer="word",
                 ngram_range=(1, int(params["word_ngram_max"])),
+                **_word_tokenizing(params),
                 min_df=params["word_min_df"],
                 max_features=params["max_features"],
                 **common,
@@ -87,6 +103,10 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
         solver="liblinear",
         random_state=seed,
     )
+    if params.get("nb_weighting"):
+        from .features import NBWeighting
+
+        return Pipeline([("features", FeatureUnion(parts)), ("nb", NBWeighting()), ("clf", classifier)])
     return Pipeline([("features", FeatureUnion(parts)), ("clf", classifier)])
 
 

@@ -1,0 +1,237 @@
+"""The scoring engine reproduces scikit-learn's predict_proba exactly, explains exactly, and needs no sklearn."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from sentikit.data import load_dataset
+from sentikit.engine import Scorer, UnsupportedPipelineError, export_scorer, load_scorer
+from sentikit.errors import ModelIntegrityError
+from sentikit.model import SCORER_FILE, load_model
+from sentikit.train import DEFAULT_PARAMS, build_pipeline
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets not present")
+
+EDGE_CASES = [
+    "",
+    "   \t\n ",
+    "!!! ??? ...",
+    "a",
+    "I",
+    "😀😀 great 👍",
+    "Café déjà vu, naïve résumé, Ångström, façade",
+    "ΟΔΟΣ ΣΟΦΟΣ Σ",
+    "ﬁne ｆｕｌｌｗｉｄｔｈ ①②",
+    "İstanbul straße ǅ",
+    "tab\tnew\nline  double   spaces\u00a0nbsp\u2003em",
+    "\x1c\x1dcontrol\x1e chars",
+    "ゲームが好き 游戏 게임",
+    "combining e\u0301 and \u0301leading mark",
+    "good good good good bad bad not not not good",
+    "x" * 20_000,
+    " ".join(["great movie but terrible ending"] * 3_000),
+]
+
+
+def dev_texts() -> list[str]:
+    files = [SHARED / "sst2" / "dev.tsv", *sorted(SHARED.glob("multi-domain/*/dev.tsv"))]
+    files += sorted(SHARED.glob("uci-sentences/*_labelled.txt"))
+    return [text for path in files for text in load_dataset([path]).texts]
+
+
+@pytest.fixture(scope="module")
+def training() -> tuple[list[str], list[int]]:
+    """~2,700 real rows: enough vocabulary to exercise every code path, fast to fit."""
+    if SHARED.is_dir():
+        paths = [SHARED / "multi-domain" / "kitchen" / "train.tsv"]
+        paths += [SHARED / "uci-sentences" / "yelp_labelled.txt"]
+    else:
+        paths = [Path(__file__).parent / "fixtures" / "corpus_like.tsv"]
+    dataset = load_dataset(paths)
+    return dataset.texts, dataset.labels
+
+
+def tfidf(**kwargs: Any) -> TfidfVectorizer:
+    return TfidfVectorizer(dtype=numpy.float64, **kwargs)
+
+
+PIPELINES = {
+    "default": lambda: build_pipeline(DEFAULT_PARAMS, seed=1),
+    "default without NB weighting": lambda: build_pipeline({**DEFAULT_PARAMS, "nb_weighting": False}, seed=1),
+    "NB + word+char_wb": lambda: build_pipeline({**DEFAULT_PARAMS, "nb_weighting": True, "char_ngrams": [2, 4]}, seed=1),
+    "word+char_wb": lambda: build_pipeline(
+        {**DEFAULT_PARAMS, "nb_weighting": False, "negation_scope": 0, "char_ngrams": [2, 5], "word_ngram_max": 3, "token_pattern": r"(?u)\b\w\w+\b"}, seed=1
+    ),
+    "variants": lambda: Pipeline(
+        [
+            (
+                "features",
+                FeatureUnion(
+                    [
+                        ("word", tfidf(ngram_range=(2, 3), strip_accents="ascii", binary=True, norm="l1", stop_words="english")),
+                        ("char", tfidf(analyzer="char", ngram_range=(1, 3), lowercase=False, use_idf=False, min_df=2)),
+                        ("wb", tfidf(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, norm=None, smooth_idf=False)),
+                    ],
+                    transformer_weights={"word": 0.5, "char": 2.0},
+                ),
+            ),
+            ("clf", LogisticRegression(C=10.0, max_iter=500)),
+        ]
+    ),
+    "bare vectorizer": lambda: Pipeline(
+        [("features", tfidf(token_pattern=r"(?u)\b(\w+)\b", ngram_range=(1, 2))), ("clf", LogisticRegression(class_weight="balanced"))]
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(PIPELINES))
+def fitted(request: pytest.FixtureRequest, training: tuple[list[str], list[int]], tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Scorer]:
+    texts, labels = training
+    pipeline = PIPELINES[request.param]().fit(texts, numpy.asarray(labels))
+    path = tmp_path_factory.mktemp("scorer") / SCORER_FILE
+    export_scorer(pipeline, path)
+    return pipeline, load_scorer(path)
+
+
+def test_edge_cases_match_sklearn(fitted: tuple[Any, Scorer]) -> None:
+    pipeline, scorer = fitted
+    expected = pipeline.predict_proba(EDGE_CASES)[:, 1]
+    assert numpy.max(numpy.abs(numpy.asarray(scorer.score(EDGE_CASES)) - expected)) < 1e-9
+
+
+@needs_shared
+def test_every_dev_file_matches_sklearn(fitted: tuple[Any, Scorer]) -> None:
+    pipeline, scorer = fitted
+    texts = dev_texts()
+    assert len(texts) > 4000
+    difference = numpy.abs(numpy.asarray(scorer.score(texts)) - pipeline.predict_proba(texts)[:, 1])
+    assert float(difference.max()) < 1e-6
+    # one at a time (cold and warm word caches) gives the same numbers as a batch
+    assert [scorer.score([t])[0] for t in texts[:300]] == scorer.score(texts[:300])
+
+
+def test_explanation_sums_to_logit(fitted: tuple[Any, Scorer]) -> None:
+    pipeline, scorer = fitted
+    text = "Not good at all, but the acting was lovely and the soundtrack great. Not good."
+    explanation = scorer.explain(text, top=3)
+    assert math.isclose(explanation.intercept + math.fsum(c for _, c in explanation.contributions), explanation.logit, abs_tol=1e-12)
+    assert math.isclose(explanation.logit, float(pipeline.decision_function([text])[0]), abs_tol=1e-9)
+    assert math.isclose(explanation.score, float(pipeline.predict_proba([text])[0, 1]), abs_tol=1e-9)
+    assert len(explanation.positives) <= 3 and len(explanation.negatives) <= 3
+    assert all(c > 0 for _, c in explanation.positives) and all(c < 0 for _, c in explanation.negatives)
+    assert [c for _, c in explanation.positives] == sorted((c for _, c in explanation.positives), reverse=True)
+    data = json.loads(json.dumps(explanation.to_dict()))
+    assert set(data) == {"text", "score", "logit", "intercept", "contributions", "positives", "negatives"}
+    assert set(data["contributions"][0]) == {"ngram", "contribution"}
+
+
+def test_explain_default_model_names_the_ngrams(training: tuple[list[str], list[int]]) -> None:
+    texts, labels = training
+    scorer = scorer_from(build_pipeline(DEFAULT_PARAMS, seed=1).fit(texts, numpy.asarray(labels)))
+    explanation = scorer.explain("the food was great, the service was terrible", top=5)
+    labels_seen = [ngram for ngram, _ in explanation.contributions]
+    assert "great" in [n for n, _ in explanation.positives]
+    assert "terrible" in [n for n, _ in explanation.negatives]
+    assert len(labels_seen) == len(set(labels_seen))
+    empty = scorer.explain("... ,,, --")
+    assert empty.contributions == [] and empty.logit == empty.intercept
+
+
+def scorer_from(pipeline: Any) -> Scorer:
+    from sentikit.engine import scorer_spec
+
+    return Scorer(json.loads(json.dumps(scorer_spec(pipeline))))
+
+
+def test_export_is_deterministic_and_compact(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
+    pipeline, _ = fitted
+    out = tmp_path / "out"
+    out.mkdir()
+    export_scorer(pipeline, out / "a")
+    export_scorer(pipeline, out / "b")
+    assert (out / "a").read_bytes() == (out / "b").read_bytes()
+    assert (out / "a").read_bytes()[:2] == b"\x1f\x8b"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]  # no temp files left behind
+
+
+def test_unsupported_pipelines_are_refused(training: tuple[list[str], list[int]], tmp_path: Path) -> None:
+    texts, labels = training
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+
+    cases = {
+        "LogisticRegression only": Pipeline([("features", tfidf()), ("clf", MultinomialNB())]),
+        "only TfidfVectorizer is supported": Pipeline([("features", CountVectorizer()), ("clf", LogisticRegression())]),
+        "a custom preprocessor": Pipeline([("features", tfidf(preprocessor=str.upper)), ("clf", LogisticRegression())]),
+        "float64 only": Pipeline([("features", TfidfVectorizer(dtype=numpy.float32)), ("clf", LogisticRegression())]),
+    }
+    for message, pipeline in cases.items():
+        pipeline.fit(texts[::8], labels[::8])
+        with pytest.raises(UnsupportedPipelineError, match=message):
+            export_scorer(pipeline, tmp_path / "scorer")
+    assert not (tmp_path / "scorer").exists()
+    assert issubclass(UnsupportedPipelineError, ModelIntegrityError)
+
+
+def test_engine_imports_and_scores_without_sklearn_scipy_or_numpy(trained_model_dir: Path) -> None:
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("sklearn", "scipy", "numpy", "joblib"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+from pathlib import Path
+from sentikit.model import load_model
+model = load_model(Path({str(trained_model_dir)!r}))
+print(model.score(["what a lovely day", ""])[0], model.scorer.explain("what a lovely day").logit)
+assert not any(m.split(".")[0] in ("sklearn", "scipy", "numpy") for m in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    score, logit = (float(v) for v in result.stdout.split())
+    model = load_model(trained_model_dir)
+    assert abs(score - float(model.pipeline.predict_proba(["what a lovely day"])[0, 1])) < 1e-9
+    assert abs(logit - float(model.pipeline.decision_function(["what a lovely day"])[0])) < 1e-9
+
+
+def test_tampered_scorer_is_refused(trained_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained_model_dir, copy)
+    with open(copy / SCORER_FILE, "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelIntegrityError, match="checksum mismatch"):
+        load_model(copy).score(["hello"])
+
+
+def test_unreadable_scorer_is_an_integrity_error(tmp_path: Path) -> None:
+    (tmp_path / "scorer").write_bytes(b"\x1f\x8bnot gzip")
+    with pytest.raises(ModelIntegrityError, match="unreadable scorer"):
+        load_scorer(tmp_path / "scorer")
+    (tmp_path / "scorer").write_text('{"format": "something-else"}')
+    with pytest.raises(ModelIntegrityError, match="unsupported format"):
+        load_scorer(tmp_path / "scorer")
+
+
+def test_word_cache_is_bounded(fitted: tuple[Any, Scorer], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sentikit.engine
+
+    pipeline, scorer = fitted
+    monkeypatch.setattr(sentikit.engine, "WORD_CACHE_SIZE", 10)
+    texts = [" ".join(f"word{i}x{j}" for j in range(7)) for i in range(20)]
+    assert numpy.allclose(scorer.score(texts), pipeline.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
+    assert all(len(v._word_cache) <= 10 for v in scorer.vectorizers)
