@@ -69,7 +69,7 @@ def tfidf(**kwargs: Any) -> TfidfVectorizer:
 
 PIPELINES = {
     "default": lambda: build_pipeline(DEFAULT_PARAMS, seed=1),
-    "default without NB weighting": lambda: build_pipeline({**DEFAULT_PARAMS, "nb_weighting": False}, seed=1),
+    "default with NB weighting": lambda: build_pipeline({**DEFAULT_PARAMS, "nb_weighting": True}, seed=1),
     "NB + word+char_wb": lambda: build_pipeline({**DEFAULT_PARAMS, "nb_weighting": True, "char_ngrams": [2, 4]}, seed=1),
     "word+char_wb": lambda: build_pipeline(
         {**DEFAULT_PARAMS, "nb_weighting": False, "negation_scope": 0, "char_ngrams": [2, 5], "word_ngram_max": 3, "token_pattern": r"(?u)\b\w\w+\b"}, seed=1
