@@ -161,16 +161,7 @@ def tiny_image(docker_client: Any, base_image: str) -> Iterator[str]:
     """A small labelled image (base + one file) under a unique tag; removed after the session."""
     tag = f"sentikit-test-tiny:{RUN_ID}"
     dockerfile = f"FROM {base_image}\nLABEL {TEST_LABEL}={RUN_ID}\nCOPY hello.txt /hello.txt\n".encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile), ("hello.txt", f"hello {RUN_ID}\n".encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    for chunk in docker_client.api.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, decode=True):
-        if "error" in chunk:
-            raise RuntimeError(chunk["error"])
+    build_from_files(docker_client, tag, {"Dockerfile": dockerfile, "hello.txt": f"hello {RUN_ID}\n".encode()})
     yield tag
     _remove_image(docker_client, tag)
 
@@ -192,6 +183,20 @@ def app_image(docker_client: Any, base_image: str, trained_model_dir: Path,
     yield image
     _remove_image(docker_client, image.tag)
     prune_deps_stages(docker_client)
+
+
+def build_from_files(client: Any, tag: str, files: dict[str, bytes]) -> None:
+    """Build a small test image from in-memory files (Dockerfile included); stream errors raise."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    for chunk in client.api.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, decode=True):
+        if "error" in chunk:
+            raise RuntimeError(chunk["error"])
 
 
 def prune_deps_stages(client: Any) -> None:

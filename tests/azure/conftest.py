@@ -7,10 +7,8 @@ The shared Docker fixtures (``docker_client``, ``base_image``, ``registry``) com
 from __future__ import annotations
 
 import importlib.util
-import io
 import secrets
 import sys
-import tarfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from _docker_fixtures import build_from_files
 
 _here = Path(__file__).parent
 # --import-mode=importlib: load the stand-in module by path (conftest imports do not work).
@@ -183,19 +182,6 @@ def azure_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], dict[str, str]
     return apply
 
 
-def _build(client: Any, tag: str, files: dict[str, bytes]) -> None:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    buffer.seek(0)
-    for chunk in client.api.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, decode=True):
-        if "error" in chunk:
-            raise RuntimeError(chunk["error"])
-
-
 @pytest.fixture(scope="session")
 def probe_image(docker_client: Any, base_image: str) -> Iterator[str]:
     """A tiny stdlib server with sentikit's health and score routes (honours SENTIKIT_API_KEY/_SERVER_PORT)."""
@@ -205,7 +191,7 @@ def probe_image(docker_client: Any, base_image: str) -> Iterator[str]:
         f"FROM {base_image}\nLABEL {TEST_LABEL}={run}\nCOPY probe.py /probe.py\n"
         'CMD ["python3", "-u", "/probe.py"]\n'
     )
-    _build(docker_client, tag, {"Dockerfile": dockerfile.encode(), "probe.py": PROBE_SERVER.encode()})
+    build_from_files(docker_client, tag, {"Dockerfile": dockerfile.encode(), "probe.py": PROBE_SERVER.encode()})
     yield tag
     # Pushes and the stand-in's pulls left registry-qualified tags on the same image: drop them all.
     try:

@@ -3,7 +3,6 @@ loginServer is the local registry) and through --registry-url."""
 
 from __future__ import annotations
 
-import json
 import ssl
 import urllib.request
 from typing import Any

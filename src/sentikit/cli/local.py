@@ -15,7 +15,7 @@ from ..evaluate import check_gates, evaluate_model, write_report
 from ..model import list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
 from ..train import train_model
-from .app import JsonOption, ModelArgument, WorkspaceOption, app, settings
+from .app import JsonOption, WorkspaceOption, app, settings
 
 FilesArgument = Annotated[
     Optional[list[str]],
