@@ -13,14 +13,16 @@ part (dev.tsv; the same whole UCI file, which is only ever tested on when held o
 - Deployability (not with --quick): `build_pipeline(params).fit` on the bundled corpus, timed,
   then the exported engine's single-text rate on SST-2 dev sentences.
 
-Speed: texts are tokenised once per feature family (word 1-3 grams, char_wb 2-5 grams) into
+Speed: texts are tokenised once per feature family (word 1-3 grams with scikit-learn's, the rich
+or the negation-marking tokens, one family per negation scope; char_wb 2-5 grams) into
 count matrices cached in bench/out/; each fold then applies TfidfVectorizer's fit/transform
 arithmetic to those counts (min_df on the fold's training rows, smoothed IDF, sublinear TF, l2
 per family), which is exactly what fitting the vectoriser on that fold would give, without
 re-tokenising. Folds run on 2 processes.
 
-    .venv/bin/python bench/quality.py            # all candidates (~8 min on 2 cores, first run)
-    .venv/bin/python bench/quality.py --quick    # 4 candidates, no deployability columns
+    .venv/bin/python bench/quality.py            # all candidates (~9 min on 2 cores, first run)
+    .venv/bin/python bench/quality.py --only NAME ...   # just these candidates (+ VADER)
+    .venv/bin/python bench/quality.py --quick    # 3 candidates, no deployability columns
 
 Prints a markdown table and writes it to bench/out/quality.md.
 """
@@ -104,6 +106,14 @@ class Candidate:
     class_weight: Optional[str] = None
     nb: bool = False  # NB-SVM style: scale features by the log-count ratio r before the LR
     token_pattern: str = SKLEARN_TOKENS
+    negation_scope: int = 0  # > 0: sentikit.text.NegationTokenizer(scope) instead of token_pattern
+
+    @property
+    def word_family(self) -> str:
+        """Name of the cached word count matrix this candidate's word n-grams come from."""
+        if self.negation_scope > 0:
+            return f"word-neg{self.negation_scope}"
+        return "word" if self.token_pattern == SKLEARN_TOKENS else "word-rich"
 
     def train_params(self) -> dict[str, Any]:
         return {
@@ -117,6 +127,7 @@ class Candidate:
             "class_weight": self.class_weight,
             "token_pattern": self.token_pattern,
             "nb_weighting": self.nb,
+            "negation_scope": self.negation_scope,
         }
 
 
@@ -130,29 +141,40 @@ CANDIDATES = [
     Candidate("word 1-3, C=4", word_max=3),
     Candidate("word 1-2 + char_wb 2-5", char=(2, 5)),
     Candidate("rich tokens 1-2, C=10", C=10.0, token_pattern=RICH_TOKENS),
-    Candidate("rich tokens 1-2, NB-weighted, C=10 (chosen default)", C=10.0, token_pattern=RICH_TOKENS, nb=True),
+    Candidate("rich tokens 1-2, NB-weighted, C=10", C=10.0, token_pattern=RICH_TOKENS, nb=True),
     Candidate("rich tokens 1-2 + char_wb 2-4, C=10", C=10.0, token_pattern=RICH_TOKENS, char=(2, 4)),
     Candidate("rich tokens 1-2 + char_wb 2-5, C=10", C=10.0, token_pattern=RICH_TOKENS, char=(2, 5)),
+    Candidate("negation 5, word 1-2, C=10, balanced (chosen default)", C=10.0, class_weight="balanced", negation_scope=5),
+    Candidate("negation 3, word 1-2, C=10, balanced", C=10.0, class_weight="balanced", negation_scope=3),
+    Candidate("negation 5, word 1-2, NB-weighted, C=10", C=10.0, nb=True, negation_scope=5),
 ]
-CHOSEN = "rich tokens 1-2, NB-weighted, C=10 (chosen default)"
-QUICK = ["foundation default: word 1-2, C=4", "rich tokens 1-2, C=10", "rich tokens 1-2, NB-weighted, C=10 (chosen default)"]
+CHOSEN = "negation 5, word 1-2, C=10, balanced (chosen default)"
+QUICK = ["foundation default: word 1-2, C=4", "rich tokens 1-2, NB-weighted, C=10", CHOSEN]
 
 
 # --- features -------------------------------------------------------------------------------
 
 
-def counts(corpus: Corpus, family: str, token_pattern: str = SKLEARN_TOKENS) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Count matrix over every text for a feature family, and each column's n-gram length; cached."""
+def counts(corpus: Corpus, family: str) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Count matrix over every text for a feature family, and each column's n-gram length; cached.
+
+    Families: "word" (scikit-learn's tokens), "word-rich" (RICH_TOKENS), "word-neg<N>"
+    (NegationTokenizer(N)), all word 1-3 grams; "char" (char_wb 2-5 grams).
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
     OUT.mkdir(parents=True, exist_ok=True)
-    if family == "word" and token_pattern != SKLEARN_TOKENS:
-        family = "word-rich"
     matrix_path, lengths_path = OUT / f"quality-{family}.npz", OUT / f"quality-{family}-lengths.npy"
     if matrix_path.exists() and lengths_path.exists():
         return sp.load_npz(matrix_path).tocsr(), np.load(lengths_path)
     started = time.perf_counter()
-    if family.startswith("word"):
+    if family.startswith("word-neg"):
+        from sentikit.text import NegationTokenizer
+
+        tokenizer = NegationTokenizer(int(family.removeprefix("word-neg")))
+        vectorizer = CountVectorizer(tokenizer=tokenizer, token_pattern=None, lowercase=True, ngram_range=(1, 3), strip_accents="unicode", dtype=np.int32)
+    elif family.startswith("word"):
+        token_pattern = RICH_TOKENS if family == "word-rich" else SKLEARN_TOKENS
         vectorizer = CountVectorizer(ngram_range=(1, 3), strip_accents="unicode", token_pattern=token_pattern, dtype=np.int32)
     else:
         vectorizer = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5), strip_accents="unicode", dtype=np.int32)
@@ -185,7 +207,7 @@ def tfidf(train: sp.csr_matrix, others: list[sp.csr_matrix], min_df: int, sublin
 
 def features(candidate: Candidate, blocks: dict[str, tuple[sp.csr_matrix, np.ndarray]], train_rows: np.ndarray, test_rows: list[np.ndarray]) -> list[sp.csr_matrix]:
     parts = []
-    word, word_len = blocks["word" if candidate.token_pattern == SKLEARN_TOKENS else "word-rich"]
+    word, word_len = blocks[candidate.word_family]
     columns = np.flatnonzero(word_len <= candidate.word_max)
     w = word[:, columns]
     parts.append(tfidf(w[train_rows], [w[r] for r in test_rows], candidate.word_min_df, candidate.sublinear))
@@ -339,9 +361,7 @@ def main() -> None:
     started = time.perf_counter()
     corpus = load_corpus()
     candidates = [c for c in CANDIDATES if (not args.quick or c.name in QUICK) and (not args.only or c.name in args.only)]
-    blocks = {"word": counts(corpus, "word")}
-    if any(c.token_pattern != SKLEARN_TOKENS for c in candidates):
-        blocks["word-rich"] = counts(corpus, "word", RICH_TOKENS)
+    blocks = {family: counts(corpus, family) for family in dict.fromkeys(c.word_family for c in candidates)}
     if any(c.char for c in candidates):
         blocks["char"] = counts(corpus, "char")
     singles = corpus.texts[corpus.test["sst2"][0] : corpus.test["sst2"][0] + 300]
