@@ -13,6 +13,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
+echo "type check: mypy src/sentikit"
+.venv/bin/python -m mypy
+
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -173,7 +173,7 @@ def serving_requirements() -> list[str]:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    environment: dict[str, str] = {**default_environment(), "extra": ""}
+    environment: dict[str, str] = {k: str(v) for k, v in default_environment().items()} | {"extra": ""}
     roots = [Requirement(r) for r in metadata.requires("sentikit") or []]
     roots = [r for r in roots if r.marker is not None and r.marker.evaluate({**environment, "extra": "serve"})
              and not r.marker.evaluate(environment)]

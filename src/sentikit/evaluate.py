@@ -156,7 +156,7 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
     save(fig, "calibration.png")
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    bins = numpy.linspace(0, 1, 21)
+    bins = [i / 20 for i in range(21)]
     ax.hist(p[y == 0], bins=bins, alpha=0.6, label="negative", color="tab:red")
     ax.hist(p[y == 1], bins=bins, alpha=0.6, label="positive", color="tab:green")
     ax.axvline(report.threshold, color="black", linewidth=1, linestyle=":")

@@ -534,7 +534,7 @@ class LineParser:
         try:
             obj = json.loads(text)
         except ValueError as exc:
-            return BadLine(line=line, reason=f"invalid JSON ({exc.msg})", excerpt=_excerpt(text))
+            return BadLine(line=line, reason=f"invalid JSON ({getattr(exc, 'msg', exc)})", excerpt=_excerpt(text))
         if not isinstance(obj, dict):
             return BadLine(line=line, reason="not a JSON object", excerpt=_excerpt(text))
         value = obj.get(fmt.text_field)
@@ -885,7 +885,7 @@ def describe_scorer(scorer: Any) -> dict[str, Any]:
     for attribute in ("name", "version", "reference", "url"):
         value = getattr(scorer, attribute, None)
         if isinstance(value, (str, int)) and attribute not in info:
-            info[attribute] = redact_url(value) if attribute == "url" else value
+            info[attribute] = redact_url(str(value)) if attribute == "url" else value
     return info
 
 

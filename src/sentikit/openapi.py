@@ -55,7 +55,7 @@ def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True
         },
         **_error_responses(400, 401, 413),
     }
-    secured = [{"bearer": []}, {"apiKey": []}] if api_key else []
+    secured: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}] if api_key else []
     public: list[dict[str, Any]] = [{}]
     document: dict[str, Any] = {
         "openapi": "3.1.0",

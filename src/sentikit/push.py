@@ -170,7 +170,7 @@ def ensure_registry(
         on_progress(f"creating registry {name} ({sku}, {location})", None)
     with translate_errors(f"creating registry '{name}'"):
         poller = client.registries.begin_create(
-            resource_group, name, Registry(location=location, sku=Sku(name=sku), admin_user_enabled=admin_enabled)
+            resource_group, name, Registry(location=location, sku=Sku(name=sku), admin_user_enabled=admin_enabled)  # type: ignore[call-overload]  # flattened property, accepted at run time
         )
         registry = poller.result()
     return _registry_info(registry, created=True)

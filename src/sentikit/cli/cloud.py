@@ -87,7 +87,8 @@ def _render_deployment(result: Deployment, *, as_json: bool, headline: str = "")
     smoke = detail.get("smoke_test")
     if isinstance(smoke, dict):
         say(f"  smoke test: /readyz ok, score {smoke.get('score')} for \"{escape(str(smoke.get('text')))}\"", soft_wrap=True)
-    for container in detail.get("containers", []) or []:
+    containers = detail.get("containers") or []
+    for container in containers if isinstance(containers, list) else []:
         if not isinstance(container, dict):
             continue
         say(f"  container {escape(str(container.get('name')))}: {escape(str(container.get('state')))}"
