@@ -103,3 +103,20 @@ def test_invalid_input_fails_before_any_azure_call(cli: Any, arm: Any, azure_env
     assert result.exit_code == 2, result.stderr
     assert message in result.stderr
     assert arm.requests == []
+
+
+def test_missing_credentials_real_process_prints_only_our_line(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "SENTIKIT_"))}
+    env["AZURE_TOKEN_CREDENTIALS"] = "EnvironmentCredential"  # never probe managed identity endpoints
+    result = subprocess.run(
+        [sys.executable, "-m", "sentikit", "status", "--target", "azure", "--name", "sentiment", "-g", RG,
+         "--subscription", "11111111-2222-3333-4444-555555555555", "--arm-endpoint", "https://127.0.0.1:9"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: no usable Azure credential")

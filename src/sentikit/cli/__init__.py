@@ -7,6 +7,7 @@ messages and exit codes.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import warnings
@@ -27,6 +28,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; map sentikit errors to a one-line message and an exit code."""
     warnings.showwarning = _show_warning
+    if not os.environ.get(DEBUG_ENV_VAR):
+        # The Azure SDK logs each failed credential of its chain as a multi-line warning; our
+        # error message says what to do instead. SENTIKIT_DEBUG=1 shows them.
+        logging.getLogger("azure").addHandler(logging.NullHandler())
     try:
         # Typer's standalone mode renders usage errors itself and exits 2.
         app(args=list(argv) if argv is not None else None, prog_name="sentikit")
