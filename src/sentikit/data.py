@@ -344,7 +344,7 @@ class _Source:
             buffer = getattr(text_in, "buffer", None)
             raw: Any = buffer if buffer is not None else _TextAsBytes(text_in)
         else:
-            raw = self._file = _open_file(Path(path), self.name)
+            raw = self._file = open_data_file(Path(path), self.name)
         try:
             self._hashing = _HashingReader(raw)
             stream: Any = io.BufferedReader(self._hashing, _SNIFF_BYTES)
@@ -414,7 +414,8 @@ class _Source:
         return DataError(f"{self.name}: cannot read the file ({exc})")
 
 
-def _open_file(path: Path, name: str) -> BinaryIO:
+def open_data_file(path: Path, name: str) -> BinaryIO:
+    """Open a data file for binary reading; missing files, directories and permissions are DataErrors."""
     if path.is_dir():
         raise DataError(f"{name}: a directory, not a file: pass the data files inside it")
     try:

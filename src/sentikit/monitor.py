@@ -33,10 +33,12 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import IO, Any, Callable, ClassVar, Iterable, Iterator, NamedTuple, Optional, Protocol, Union
 from urllib.parse import urlsplit
 
 from . import __version__
+from .data import open_data_file
 from .errors import DataError, InvalidInputError, ServerError
 
 DEFAULT_BATCH_SIZE = 1000  # also the server's default max batch, so --url works unchanged
@@ -719,14 +721,7 @@ def open_input(
         if os.path.isdir(path):
             raise DataError(f"{path} is a directory")
         return follow_file(path, from_end=from_end, stop=stop, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
-    try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory") from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    handle = open_data_file(Path(path), str(path))
     return _closing(handle, read_stream(handle))
 
 

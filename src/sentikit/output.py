@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .evaluate import format_metric
+
 # stdout carries data (scores, --json documents); people-facing tables, progress and
 # messages go to stderr so that `sentikit score ... > out.txt` stays clean.
 _NO_COLOR = bool(os.environ.get("NO_COLOR")) or None
@@ -104,7 +106,7 @@ def render_models(manifests: list[dict[str, Any]], *, as_json: bool) -> None:
     for m in manifests:
         metrics = m.get("metrics", {})
         table.add_row(f"{m['name']}:{m['version']}", str(m.get("created", "")), f"{m.get('data', {}).get('rows', 0):,}",
-                      _fmt(metrics.get("accuracy")), _fmt(metrics.get("roc_auc")), m["path"])
+                      format_metric(metrics.get("accuracy")), format_metric(metrics.get("roc_auc")), m["path"])
     out_console.print(table)
 
 
@@ -157,12 +159,6 @@ def render_explanation(explanation: Any, *, as_json: bool) -> None:
     out_console.print(table)
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
 def _metrics_table(sections: list[tuple[str, dict[str, Any]]]) -> Table:
     names = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
     headers = ("accuracy", "prec.", "recall", "F1", "ROC AUC", "log loss", "Brier")
@@ -171,5 +167,5 @@ def _metrics_table(sections: list[tuple[str, dict[str, Any]]]) -> Table:
     for header in ("rows", *headers):
         table.add_column(header, justify="right")
     for label, metrics in sections:
-        table.add_row(label, f"{metrics['rows']:,}", *(_fmt(metrics.get(n)) for n in names))
+        table.add_row(label, f"{metrics['rows']:,}", *(format_metric(metrics.get(n)) for n in names))
     return table

@@ -36,8 +36,11 @@ Target = Annotated[
 ]
 
 
-def _azure_settings(**flags: Any) -> Settings:
-    return settings(**flags)
+def _deployment_settings(name: Optional[str], resource_group: Optional[str], subscription: Optional[str],
+                         arm_endpoint: Optional[str], authority: Optional[str]) -> Settings:
+    """Settings for the commands that address an existing deployment (status, logs, delete)."""
+    return settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
+                    azure_arm_endpoint=arm_endpoint, azure_authority=authority)
 
 
 def _target(target: Optional[str], s: Settings) -> str:
@@ -130,7 +133,7 @@ def push(
     """
     from ..push import auth_description, push_to_acr, push_to_registry, validate_registry_name
 
-    s = _azure_settings(azure_registry=registry, azure_resource_group=resource_group, azure_location=location,
+    s = settings(azure_registry=registry, azure_resource_group=resource_group, azure_location=location,
                         azure_subscription=subscription, azure_arm_endpoint=arm_endpoint, azure_authority=authority)
     image = image or s.image
     with _progress("pushing", as_json) as progress:
@@ -194,7 +197,7 @@ def deploy(
     """
     from ..deploy import ContainerSpec, parse_env_pairs
 
-    s = _azure_settings(container_name=name, azure_resource_group=resource_group, container_cpu=cpu,
+    s = settings(container_name=name, azure_resource_group=resource_group, container_cpu=cpu,
                         container_memory=memory, container_port=port, container_dns_label=dns_label,
                         azure_location=location, azure_subscription=subscription, azure_arm_endpoint=arm_endpoint,
                         azure_authority=authority)
@@ -272,8 +275,7 @@ def status(
     Example:
         sentikit status --name sentiment --resource-group rg
     """
-    s = _azure_settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
-                        azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
     if _target(target, s) == "local":
         result = _local_module().local_status(s.container_name)
     else:
@@ -298,8 +300,7 @@ def logs(
     Example:
         sentikit logs --name sentiment --resource-group rg --tail 50
     """
-    s = _azure_settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
-                        azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
     if _target(target, s) == "local":
         text = _local_module().local_logs(s.container_name, tail=tail)
     else:
@@ -325,8 +326,7 @@ def delete(
     Example:
         sentikit delete --name sentiment --resource-group rg --yes
     """
-    s = _azure_settings(container_name=name, azure_resource_group=resource_group, azure_subscription=subscription,
-                        azure_arm_endpoint=arm_endpoint, azure_authority=authority)
+    s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
     chosen = _target(target, s)
     where = "the local Docker engine" if chosen == "local" else f"resource group {_group(s)}"
     if not yes:
