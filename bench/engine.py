@@ -198,6 +198,7 @@ def main() -> None:
     def cold(texts: list[str]) -> list[float]:
         for v in scorer.vectorizers:
             v._word_cache.clear()
+            v._word_ids.clear()
         return scorer.score(texts)
 
     candidates: dict[str, tuple[Score, Score, str]] = {

@@ -90,6 +90,21 @@ PIPELINES = {
             ("clf", LogisticRegression(C=10.0, max_iter=500)),
         ]
     ),
+    "binary char_wb, l1 and no norm": lambda: Pipeline(
+        [
+            (
+                "features",
+                FeatureUnion(
+                    [
+                        ("wb", tfidf(analyzer="char_wb", ngram_range=(2, 4), binary=True, norm="l1", min_df=3)),
+                        ("wb-raw", tfidf(analyzer="char_wb", ngram_range=(1, 3), binary=True, norm=None, use_idf=False)),
+                    ],
+                    transformer_weights={"wb-raw": 0.1},
+                ),
+            ),
+            ("clf", LogisticRegression(C=10.0, max_iter=500)),
+        ]
+    ),
     "bare vectorizer": lambda: Pipeline(
         [("features", tfidf(token_pattern=r"(?u)\b(\w+)\b", ngram_range=(1, 2))), ("clf", LogisticRegression(class_weight="balanced"))]
     ),
@@ -145,7 +160,7 @@ def test_explain_default_model_names_the_ngrams(training: tuple[list[str], list[
     assert "great" in [n for n, _ in explanation.positives]
     assert "terrible" in [n for n, _ in explanation.negatives]
     assert len(labels_seen) == len(set(labels_seen))
-    empty = scorer.explain("... ,,, --")
+    empty = scorer.explain(" \t ")
     assert empty.contributions == [] and empty.logit == empty.intercept
 
 
@@ -227,6 +242,14 @@ def test_unreadable_scorer_is_an_integrity_error(tmp_path: Path) -> None:
         load_scorer(tmp_path / "scorer")
 
 
+def test_split_finds_the_words_of_sklearns_whitespace_rule() -> None:
+    # the engine splits char_wb words with str.split(), scikit-learn with re's \s: same code points
+    import re
+
+    white = re.compile(r"\s")
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if bool(white.match(c)) != c.isspace()] == []
+
+
 def test_word_cache_is_bounded(fitted: tuple[Any, Scorer], monkeypatch: pytest.MonkeyPatch) -> None:
     import sentikit.engine
 
@@ -234,4 +257,4 @@ def test_word_cache_is_bounded(fitted: tuple[Any, Scorer], monkeypatch: pytest.M
     monkeypatch.setattr(sentikit.engine, "WORD_CACHE_SIZE", 10)
     texts = [" ".join(f"word{i}x{j}" for j in range(7)) for i in range(20)]
     assert numpy.allclose(scorer.score(texts), pipeline.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
-    assert all(len(v._word_cache) <= 10 for v in scorer.vectorizers)
+    assert all(len(v._word_cache) <= 10 and len(v._word_ids) <= 10 for v in scorer.vectorizers)

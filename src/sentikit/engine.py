@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import string
 import sys
 import tempfile
 import unicodedata
@@ -37,16 +38,18 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from .errors import ModelIntegrityError
 from .text import NegationTokenizer
 
 FORMAT = "sentikit-linear-text"
 FORMAT_VERSION = 1
-# Bounded so that a stream of never-repeating words cannot grow memory without limit.
-WORD_CACHE_SIZE = 50_000
+WORD_CACHE_SIZE = 50_000  # words whose char_wb n-grams are remembered
+_Cached = TypeVar("_Cached")
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_spaces
+# scikit-learn's char_wb analyzer runs _WHITE_SPACES.sub(" ", text).split(); plain split() gives the
+# same words because re's \s and str.isspace() agree on every code point (checked in the tests).
 _ANALYZERS = ("word", "char", "char_wb")
 
 
@@ -134,7 +137,8 @@ class Explanation:
     ``intercept + sum(c for _, c in contributions) == logit`` (to float rounding) and
     ``score == 1 / (1 + exp(-logit))``. ``positives``/``negatives`` are the ``top`` largest
     contributions each way. Character n-grams (when the model has them) are credited to the
-    whitespace-delimited word they came from, so every label is a word or a word n-gram.
+    whitespace-delimited word they came from, stripped of surrounding punctuation, so every label is a
+    word or a word n-gram.
     """
 
     text: str
@@ -195,7 +199,16 @@ class _Vectorizer:
         }
         self.tf_table = [0.0] + [self._tf(c) for c in range(1, 64)]
         self.key = (self.lowercase, spec["strip_accents"])
+        # char_wb n-grams never cross whitespace, so what scoring needs of a word is cached per word
         self._word_cache: dict[str, tuple[complex, list[str]]] = {}
+        # Binary char_wb n-grams count once per text, so scoring needs the distinct known n-grams
+        # of all the words: deduplicating ints (feature numbers) costs much less than strings.
+        self._word_ids: dict[str, tuple[int, ...]] = {}
+        self._feature_ids: dict[str, int] = {}
+        self._feature_values: list[complex] = []
+        if self.analyzer == "char_wb" and self.binary:
+            self._feature_ids = {term: i for i, term in enumerate(self.vocabulary)}
+            self._feature_values = list(self.vocabulary.values())
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -214,23 +227,30 @@ class _Vectorizer:
             text = self.accents(text)
         return text
 
+    def _known_char_wb(self, word: str) -> list[str]:
+        """A word's char_wb n-grams that are in the vocabulary, in order."""
+        vocabulary = self.vocabulary
+        return [g for g in _char_wb_word_ngrams(word, self.low, self.high) if g in vocabulary]
+
     def _char_wb_word(self, word: str) -> tuple[complex, list[str]]:
-        # char_wb n-grams never cross whitespace, so each word's share is cached
-        cache = self._word_cache
-        found = cache.get(word)
+        """A word's known char_wb n-grams and their summed values (cached)."""
+        found = self._word_cache.get(word)
         if found is None:
-            vocabulary = self.vocabulary
-            known = [g for g in _char_wb_word_ngrams(word, self.low, self.high) if g in vocabulary]
-            found = (sum(map(vocabulary.__getitem__, known), 0j), known)
-            if len(cache) >= WORD_CACHE_SIZE:
-                cache.clear()
-            cache[word] = found
+            known = self._known_char_wb(word)
+            found = _remember(self._word_cache, word, (sum(map(self.vocabulary.__getitem__, known), 0j), known))
+        return found
+
+    def _char_wb_ids(self, word: str) -> tuple[int, ...]:
+        """A word's known char_wb n-grams as feature numbers (cached; binary char_wb only)."""
+        found = self._word_ids.get(word)
+        if found is None:
+            found = _remember(self._word_ids, word, tuple(map(self._feature_ids.__getitem__, self._known_char_wb(word))))
         return found
 
     def ngrams(self, doc: str) -> list[str]:
         """The preprocessed document's n-grams, as scikit-learn's analyzer makes them."""
         if self.analyzer == "char_wb":
-            return list(chain.from_iterable(self._char_wb_word(w)[1] for w in _WHITE_SPACES.sub(" ", doc).split()))
+            return list(chain.from_iterable(map(self._known_char_wb, doc.split())))
         if self.analyzer == "char":
             return _char_ngrams(doc, self.low, self.high)
         assert self.tokenize is not None
@@ -241,8 +261,15 @@ class _Vectorizer:
 
     def logit_part(self, doc: str) -> float:
         """This vectorizer's share of the decision function for one preprocessed document."""
-        if self.analyzer == "char_wb":
-            parts = [self._char_wb_word(w) for w in _WHITE_SPACES.sub(" ", doc).split()]
+        if self.analyzer == "char_wb" and self.binary:
+            # every known n-gram counts once: sum the distinct ones, all in C (dict.fromkeys
+            # measured faster than a set union for this)
+            distinct = dict.fromkeys(chain.from_iterable(map(self._char_wb_ids, doc.split())))
+            total = sum(map(self._feature_values.__getitem__, distinct), 0j)
+            if not total:
+                return 0.0
+        elif self.analyzer == "char_wb":
+            parts = [self._char_wb_word(w) for w in doc.split()]
             total = sum([p[0] for p in parts], 0j)
             grams = list(chain.from_iterable([p[1] for p in parts]))
             if not total:
@@ -303,12 +330,22 @@ class _Vectorizer:
         feature = {g: tfs[g] * self.vocabulary[g].imag / norm for g in counts}
         if self.analyzer != "char_wb":
             return list(feature.items())
-        # Credit each char n-gram's contribution to the words it occurs in, split by occurrence.
+        # Credit each char n-gram's contribution to the words it occurs in, split by occurrence;
+        # "great," is credited as "great", so its spelling adds to what the word n-gram says.
         credited: dict[str, float] = {}
-        for word in _WHITE_SPACES.sub(" ", doc).split():
-            share = math.fsum(feature[g] / counts[g] for g in self._char_wb_word(word)[1])
-            credited[word] = credited.get(word, 0.0) + share
+        for word in doc.split():
+            share = math.fsum(feature[g] / counts[g] for g in self._known_char_wb(word))
+            label = word.strip(string.punctuation) or word
+            credited[label] = credited.get(label, 0.0) + share
         return list(credited.items())
+
+
+def _remember(cache: dict[str, _Cached], key: str, value: _Cached) -> _Cached:
+    # bounded so that a stream of never-repeating words cannot grow memory without limit
+    if len(cache) >= WORD_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 class Scorer:
