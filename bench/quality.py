@@ -16,7 +16,7 @@ part (dev.tsv; the same whole UCI file, which is only ever tested on when held o
 Speed: texts are tokenised once per feature family (word 1-3 grams with scikit-learn's, the rich
 or the negation-marking tokens, one family per negation scope; char_wb 2-5 grams) into
 count matrices cached in bench/out/; each fold then applies TfidfVectorizer's fit/transform
-arithmetic to those counts (min_df on the fold's training rows, smoothed IDF, sublinear TF, l2
+arithmetic to those counts (min_df on the fold's training rows, smoothed IDF, sublinear or binary TF, l2
 per family), which is exactly what fitting the vectoriser on that fold would give, without
 re-tokenising. Folds run on 2 processes.
 
@@ -101,6 +101,7 @@ class Candidate:
     word_min_df: int = 2
     char: Optional[tuple[int, int]] = None
     char_min_df: int = 3
+    char_binary: bool = False  # char n-grams by presence (TfidfVectorizer(binary=True))
     sublinear: bool = True
     C: float = 4.0
     class_weight: Optional[str] = None
@@ -122,6 +123,7 @@ class Candidate:
             "word_min_df": self.word_min_df,
             "char_ngrams": list(self.char) if self.char else None,
             "char_min_df": self.char_min_df,
+            "char_binary": self.char_binary,
             "sublinear_tf": self.sublinear,
             "C": self.C,
             "class_weight": self.class_weight,
@@ -144,11 +146,17 @@ CANDIDATES = [
     Candidate("rich tokens 1-2, NB-weighted, C=10", C=10.0, token_pattern=RICH_TOKENS, nb=True),
     Candidate("rich tokens 1-2 + char_wb 2-4, C=10", C=10.0, token_pattern=RICH_TOKENS, char=(2, 4)),
     Candidate("rich tokens 1-2 + char_wb 2-5, C=10", C=10.0, token_pattern=RICH_TOKENS, char=(2, 5)),
-    Candidate("negation 5, word 1-2, C=10, balanced (chosen default)", C=10.0, class_weight="balanced", negation_scope=5),
+    Candidate("negation 5, word 1-2, C=10, balanced (previous default)", C=10.0, class_weight="balanced", negation_scope=5),
     Candidate("negation 3, word 1-2, C=10, balanced", C=10.0, class_weight="balanced", negation_scope=3),
     Candidate("negation 5, word 1-2, NB-weighted, C=10", C=10.0, nb=True, negation_scope=5),
+    Candidate("negation 5, word 1-2 + char_wb 2-4, C=10, balanced", C=10.0, class_weight="balanced", negation_scope=5, char=(2, 4)),
+    Candidate("negation 5, word 1-2 + char_wb 2-5, C=10, balanced", C=10.0, class_weight="balanced", negation_scope=5, char=(2, 5)),
+    Candidate("negation 5, word 1-2 + binary char_wb 2-4, C=10, balanced", C=10.0, class_weight="balanced", negation_scope=5, char=(2, 4), char_binary=True),
+    Candidate("negation 5, word 1-2 + binary char_wb 2-5, C=10, balanced", C=10.0, class_weight="balanced", negation_scope=5, char=(2, 5), char_binary=True),
+    Candidate("negation 5, word 1-2 + binary char_wb 2-4 (min_df 20), C=10, balanced", C=10.0, class_weight="balanced", negation_scope=5, char=(2, 4), char_binary=True, char_min_df=20),
+    Candidate("negation 5, word 1-2 + binary char_wb 2-4 (min_df 50), C=10, balanced (chosen default)", C=10.0, class_weight="balanced", negation_scope=5, char=(2, 4), char_binary=True, char_min_df=50),
 ]
-CHOSEN = "negation 5, word 1-2, C=10, balanced (chosen default)"
+CHOSEN = "negation 5, word 1-2 + binary char_wb 2-4 (min_df 50), C=10, balanced (chosen default)"
 QUICK = ["foundation default: word 1-2, C=4", "rich tokens 1-2, NB-weighted, C=10", CHOSEN]
 
 
@@ -187,8 +195,8 @@ def counts(corpus: Corpus, family: str) -> tuple[sp.csr_matrix, np.ndarray]:
     return matrix, lengths
 
 
-def tfidf(train: sp.csr_matrix, others: list[sp.csr_matrix], min_df: int, sublinear: bool) -> list[sp.csr_matrix]:
-    """TfidfVectorizer(min_df, smooth_idf, sublinear_tf, norm='l2') fitted on ``train``'s rows."""
+def tfidf(train: sp.csr_matrix, others: list[sp.csr_matrix], min_df: int, sublinear: bool, binary: bool = False) -> list[sp.csr_matrix]:
+    """TfidfVectorizer(min_df, smooth_idf, sublinear_tf, binary, norm='l2') fitted on ``train``'s rows."""
     from sklearn.preprocessing import normalize
 
     df = np.bincount(train.indices, minlength=train.shape[1])
@@ -197,7 +205,9 @@ def tfidf(train: sp.csr_matrix, others: list[sp.csr_matrix], min_df: int, sublin
     out = []
     for matrix in [train, *others]:
         x = matrix[:, keep].astype(np.float64)
-        if sublinear:
+        if binary:
+            x.data[:] = 1.0
+        elif sublinear:
             np.log(x.data, out=x.data)
             x.data += 1.0
         x = x.multiply(idf).tocsr()
@@ -215,7 +225,7 @@ def features(candidate: Candidate, blocks: dict[str, tuple[sp.csr_matrix, np.nda
         char, char_len = blocks["char"]
         columns = np.flatnonzero((char_len >= candidate.char[0]) & (char_len <= candidate.char[1]))
         c = char[:, columns]
-        parts.append(tfidf(c[train_rows], [c[r] for r in test_rows], candidate.char_min_df, candidate.sublinear))
+        parts.append(tfidf(c[train_rows], [c[r] for r in test_rows], candidate.char_min_df, candidate.sublinear, candidate.char_binary))
     return [sp.hstack([p[i] for p in parts]).tocsr() for i in range(len(test_rows) + 1)]
 
 

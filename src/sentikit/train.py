@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import platform
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,8 +26,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "token_pattern": r"(?u)\b\w[\w']*\b|[!?]",
     # mark up to N words after "not"/"never"/"n't"... as negated (NOT_good); 0 turns it off
     "negation_scope": 5,
-    "char_ngrams": None,  # None, or [min, max] for char_wb n-grams
-    "char_min_df": 3,
+    # char_wb 2-4 grams, by presence, kept when in 50+ texts: spelling-level cues ("unfunny", "-less")
+    "char_ngrams": [2, 4],  # None, or [min, max] for char_wb n-grams
+    "char_min_df": 50,
+    "char_binary": True,  # char n-grams count once per text (presence), not by sublinear frequency
     "sublinear_tf": True,
     "strip_accents": "unicode",
     "max_features": None,
@@ -50,12 +54,58 @@ class TrainResult:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def _is_int(value: Any, low: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_pattern(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and re.compile(value) is not None
+    except re.error:
+        return False
+
+
+# What each parameter accepts, checked before anything is fitted: (description, check).
+PARAM_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "word_ngram_max": ("an integer from 1 to 5", lambda v: _is_int(v) and v <= 5),
+    "word_min_df": ("an integer >= 1", _is_int),
+    "token_pattern": ("a regular expression", _is_pattern),
+    "negation_scope": ("an integer >= 0 (0 turns negation marking off)", lambda v: _is_int(v, 0)),
+    "char_ngrams": ("null or [min, max] with 1 <= min <= max <= 8",
+                    lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(_is_int(n) for n in v) and v[0] <= v[1] <= 8)),
+    "char_min_df": ("an integer >= 1", _is_int),
+    "char_binary": ("true or false", lambda v: isinstance(v, bool)),
+    "sublinear_tf": ("true or false", lambda v: isinstance(v, bool)),
+    "strip_accents": ('"unicode", "ascii" or null', lambda v: v in ("unicode", "ascii", None)),
+    "max_features": ("null or an integer >= 1", lambda v: v is None or _is_int(v)),
+    "C": ("a number > 0", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "class_weight": ('"balanced" or null', lambda v: v in ("balanced", None)),
+    "nb_weighting": ("true or false", lambda v: isinstance(v, bool)),
+    "max_iter": ("an integer >= 1", _is_int),
+}
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line: VALUE is read as JSON (2, 0.5, true, null, [2, 4]) or else as a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InvalidInputError(f"training parameter must look like KEY=VALUE, got '{text}'")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
 def resolve_params(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """DEFAULT_PARAMS with ``overrides`` applied; unknown keys are an error."""
+    """DEFAULT_PARAMS with ``overrides`` applied; unknown keys and unfit values are an error."""
     params = dict(DEFAULT_PARAMS)
     for key, value in (overrides or {}).items():
         if key not in DEFAULT_PARAMS:
             raise InvalidInputError(f"unknown training parameter '{key}' (known: {', '.join(DEFAULT_PARAMS)})")
+        description, check = PARAM_CHECKS[key]
+        if not check(value):
+            raise InvalidInputError(f"training parameter {key} must be {description}, got {json.dumps(value)}")
         params[key] = value
     return params
 
@@ -94,7 +144,16 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
     if params.get("char_ngrams"):
         low, high = params["char_ngrams"]
         parts.append(
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(int(low), int(high)), min_df=params["char_min_df"], **common))
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(int(low), int(high)),
+                    min_df=params["char_min_df"],
+                    binary=bool(params.get("char_binary")),
+                    **common,
+                ),
+            )
         )
     classifier = LogisticRegression(
         C=float(params["C"]),
