@@ -32,6 +32,13 @@ def test_train_registers_versions_and_is_reproducible(cli, small_training_file: 
     assert [(m["name"], m["version"]) for m in listed] == [("sentiment", 1), ("sentiment", 2)]
 
 
+def test_train_params_reach_the_manifest(cli, small_training_file: Path) -> None:
+    result = cli("train", str(small_training_file), "--param", "char_ngrams=null", "-p", "negation_scope=3", "--C", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    params = json.loads((Path(result.json["path"]) / "manifest.json").read_text())["params"]
+    assert (params["char_ngrams"], params["negation_scope"], params["C"]) == (None, 3, 2.0)
+
+
 def test_train_human_output_names_the_model(cli, small_training_file: Path) -> None:
     result = cli("train", str(small_training_file), "--name", "reviews")
     assert result.exit_code == 0
@@ -94,6 +101,10 @@ def test_evaluate_table_json_report_and_gates(cli, workspace_with_model: Path, s
         (["score", "hi", "--model", "nope"], 2, "no model named 'nope'"),
         (["evaluate", "missing.csv"], 2, "missing.csv"),
         (["train", "--frobnicate"], 2, "No such option"),
+        (["train", "--param", "C=-1"], 2, "training parameter C must be a number > 0, got -1"),
+        (["train", "--param", "char_ngrams=[2]"], 2, "char_ngrams must be null or [min, max]"),
+        (["train", "--param", "colour=blue"], 2, "unknown training parameter 'colour'"),
+        (["train", "--param", "C"], 2, "must look like KEY=VALUE"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(cli, workspace_with_model: Path, args, code, message) -> None:

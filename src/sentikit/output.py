@@ -91,7 +91,7 @@ def render_train(result: Any, *, as_json: bool) -> None:
     console.print(f"[bold green]trained[/] {model.reference} in {result.seconds:.1f}s "
                   f"({result.train_rows:,} training rows, {result.validation_rows:,} validation rows)")
     console.print(_metrics_table([("validation", result.metrics)]))
-    console.print(f"saved to {model.path}")
+    console.print(f"saved to {model.path}", markup=False)
     print(model.reference)
 
 
@@ -125,7 +125,7 @@ def render_evaluation(report: Any, *, as_json: bool) -> None:
     matrix.add_row("actual positive", f"{c['fn']:,}", f"{c['tp']:,}")
     out_console.print(matrix)
     if report.report_dir:
-        out_console.print(f"report: {Path(report.report_dir) / 'index.html'}")
+        out_console.print(f"report: {Path(report.report_dir) / 'index.html'}", markup=False)
 
 
 def render_scores(results: list[Any], *, as_json: bool) -> None:

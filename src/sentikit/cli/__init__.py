@@ -13,6 +13,8 @@ import sys
 import warnings
 from typing import Sequence
 
+from rich.markup import escape
+
 from ..config import DEBUG_ENV_VAR
 from ..errors import ExitCode, SentikitError
 from .app import app, err_console
@@ -22,7 +24,7 @@ from . import cloud, image, local, monitor, serve  # noqa: E402,F401
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SentikitError as exc:
         if os.environ.get(DEBUG_ENV_VAR):
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: messages quote user input and paths, which may hold [brackets]
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

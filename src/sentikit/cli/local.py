@@ -14,7 +14,7 @@ from ..data import Dataset, default_training_files, load_dataset
 from ..evaluate import check_gates, evaluate_model, write_report
 from ..model import list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
-from ..train import train_model
+from ..train import parse_param, resolve_params, train_model
 from .app import JsonOption, WorkspaceOption, app, settings
 
 FilesArgument = Annotated[
@@ -66,6 +66,10 @@ def train(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
     validation: Annotated[float, typer.Option("--validation", help="Fraction held out for validation.")] = 0.1,
     c: Annotated[Optional[float], typer.Option("--C", help="Inverse regularisation strength of the classifier.")] = None,
+    param: Annotated[
+        Optional[list[str]],
+        typer.Option("--param", "-p", help="Pipeline parameter KEY=VALUE (JSON value), repeatable; see sentikit.train.DEFAULT_PARAMS."),
+    ] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     negative_max: NegativeMax = None,
@@ -80,8 +84,13 @@ def train(
     Example:
         sentikit train
         sentikit train reviews.csv --text-column body --label-column stars --negative-max 2 --positive-min 4
+        sentikit train --param char_ngrams=null --param C=4   # word n-grams only: faster to score
     """
     s = settings(workspace=workspace, model_name=name, seed=seed)
+    overrides = dict(parse_param(p) for p in param or [])
+    if c is not None:
+        overrides["C"] = c
+    resolve_params(overrides)  # bad parameters fail before the data is read
     dataset = _load(files, text_column, label_column, negative_max, positive_min)
     with output.status("training") as say:
         result = train_model(
@@ -90,7 +99,7 @@ def train(
             name=s.model_name,
             seed=s.seed,
             validation_fraction=validation,
-            params={"C": c} if c is not None else None,
+            params=overrides,
             progress=say,
         )
     output.render_train(result, as_json=as_json)
