@@ -10,6 +10,8 @@ Example::
 
 from __future__ import annotations
 
+import email.utils
+import time
 from typing import Any, Sequence
 
 import httpx
@@ -18,12 +20,25 @@ from .config import API_KEY_ENV_VAR
 from .errors import ServerError
 
 DEFAULT_BATCH = 1_000
+# Waits before each retry of a failed request: 7.5 s in all, enough for a server (or the container
+# behind a load balancer) to restart. Scoring is idempotent, so retrying a POST is safe.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+# Answers that mean "not now" rather than "no": a proxy without a healthy backend, or rate limiting.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_TRANSIENT = (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class RemoteScorer:
     """Score texts with a sentikit server's ``POST /v1/score``, in batches the server accepts."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        batch_size: int | None = None,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             url = "http://" + url
         self.url = url.rstrip("/")
@@ -34,6 +49,10 @@ class RemoteScorer:
         self._has_key = bool(api_key)
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
         self._info: dict[str, Any] | None = None
+        self.retry_delays = tuple(retry_delays)
+        # Before the server has answered once, a failure more likely means a wrong URL or no server
+        # than a restart: fail at once rather than after every retry.
+        self._answered = False
 
     def __repr__(self) -> str:  # never show the key
         return f"RemoteScorer({self.url!r})"
@@ -66,14 +85,34 @@ class RemoteScorer:
         return scores
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise ServerError(f"cannot connect to a sentikit server at {self.url} (is `sentikit serve` running?)") from None
-        except httpx.TimeoutException:
-            raise ServerError(f"the sentikit server at {self.url} did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise ServerError(f"request to {self.url}{path} failed: {exc}") from None
+        """One API call; transient failures (connection lost, 429/502/503/504) are retried after a pause."""
+        attempts = 1
+        for delay in (*self.retry_delays, None):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except _TRANSIENT as exc:
+                if delay is None or not self._answered:
+                    raise self._transport_error(exc, path, attempts) from None
+            except httpx.HTTPError as exc:
+                raise ServerError(f"request to {self.url}{path} failed: {exc}") from None
+            else:
+                self._answered = True
+                if response.status_code not in RETRY_STATUSES or delay is None:
+                    return self._answer(response, path, attempts)
+                delay = max(delay, _retry_after(response))
+            time.sleep(delay)
+            attempts += 1
+        raise AssertionError("unreachable")  # the last delay is None
+
+    def _transport_error(self, exc: Exception, path: str, attempts: int) -> ServerError:
+        tried = f" ({attempts} attempts)" if attempts > 1 else ""
+        if isinstance(exc, httpx.ConnectError):
+            return ServerError(f"cannot connect to a sentikit server at {self.url}{tried} (is `sentikit serve` running?)")
+        if isinstance(exc, httpx.TimeoutException):
+            return ServerError(f"the sentikit server at {self.url} did not answer in time{tried}")
+        return ServerError(f"request to {self.url}{path} failed{tried}: {exc}")
+
+    def _answer(self, response: httpx.Response, path: str, attempts: int) -> Any:
         try:
             body = response.json()
         except ValueError:
@@ -84,7 +123,8 @@ class RemoteScorer:
             raise ServerError(f"the sentikit server at {self.url} requires an API key: set {API_KEY_ENV_VAR}")
         if response.is_error:
             message = body["error"]["message"] if _is_error(body) else response.text[:200].strip()
-            raise ServerError(f"the sentikit server at {self.url} answered {response.status_code}: {message}")
+            tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+            raise ServerError(f"the sentikit server at {self.url} answered {response.status_code}{tried}: {message}")
         if body is None:
             raise ServerError(f"{self.url}{path} did not answer with JSON; is it a sentikit server?")
         return body
@@ -92,3 +132,18 @@ class RemoteScorer:
 
 def _is_error(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("error"), dict) and "message" in body["error"]
+
+
+def _retry_after(response: httpx.Response, longest: float = 30.0) -> float:
+    """Seconds the server asked to wait (``Retry-After``: seconds or an HTTP date), at most ``longest``."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return 0.0
+    return min(max(seconds, 0.0), longest)

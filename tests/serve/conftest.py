@@ -104,8 +104,9 @@ def start_server() -> Iterator[StartServer]:
     on a free 127.0.0.1 port, returned once /readyz answers 200."""
     servers: list[Server] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, module: bool = False, wait: bool = True) -> Server:
-        port = free_port()
+    def start(*args: str, env: dict[str, str] | None = None, module: bool = False, wait: bool = True,
+              port: int | None = None) -> Server:
+        port = port or free_port()
         environ = {**os.environ, **(env or {}), "NO_COLOR": "1"}
         if module:
             environ["SENTIKIT_SERVER_PORT"] = str(port)

@@ -3,8 +3,10 @@ and sentikit.client.RemoteScorer against them."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import signal
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -110,3 +112,65 @@ def test_remote_scorer_connection_refused_names_the_url(unused_port: int) -> Non
     url = f"http://127.0.0.1:{unused_port}"
     with pytest.raises(ServerError, match=f"cannot connect to a sentikit server at {url}"):
         RemoteScorer(url, timeout=5).score(["good"])
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """Answers 503 (with Retry-After: 0) until ``failures`` is used up, then a valid /v1/score."""
+
+    failures = 0
+    requests = 0
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        type(self).requests += 1
+        texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["texts"]
+        if type(self).failures > 0:
+            type(self).failures -= 1
+            status, body = 503, {"error": {"code": "unavailable", "message": "warming up"}}
+        else:
+            status, body = 200, {"scores": [0.5] * len(texts)}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 503:
+            self.send_header("Retry-After", "0")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_server() -> Any:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_scorer_retries_unavailable_answers(flaky_server: Any) -> None:
+    url = f"http://127.0.0.1:{flaky_server.server_address[1]}"
+    _Flaky.failures, _Flaky.requests = 2, 0
+    with RemoteScorer(url, batch_size=10, retry_delays=(0.01, 0.01, 0.01)) as remote:
+        assert remote.score(["a", "b"]) == [0.5, 0.5]
+    assert _Flaky.requests == 3
+    _Flaky.failures, _Flaky.requests = 10, 0
+    with RemoteScorer(url, batch_size=10, retry_delays=(0.01, 0.01)) as remote:
+        with pytest.raises(ServerError, match=r"answered 503 \(after 3 attempts\): warming up"):
+            remote.score(["a"])
+    assert _Flaky.requests == 3
+
+
+def test_remote_scorer_rides_out_a_server_restart(start_server: Any, model_dir: Path) -> None:
+    first = start_server(str(model_dir), "--no-access-log")
+    port = int(first.url.rsplit(":", 1)[1])
+    with RemoteScorer(first.url) as remote:
+        expected = remote.score(TEXTS)
+        first.stop()
+        restart = threading.Timer(0.2, lambda: start_server(str(model_dir), "--no-access-log", port=port))
+        restart.start()
+        assert remote.score(TEXTS) == expected  # refused at first, answered after a retry
+        restart.join()
