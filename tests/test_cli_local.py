@@ -105,6 +105,9 @@ def test_evaluate_table_json_report_and_gates(cli, workspace_with_model: Path, s
         (["train", "--param", "char_ngrams=[2]"], 2, "char_ngrams must be null or [min, max]"),
         (["train", "--param", "colour=blue"], 2, "unknown training parameter 'colour'"),
         (["train", "--param", "C"], 2, "must look like KEY=VALUE"),
+        (["serve", "--model", "nope"], 2, "no model named 'nope'"),
+        (["monitor", "-m", "nope", "--alert-below", "0.4", "--window", "10"], 2, "no model named 'nope'"),
+        (["build", "sentiment", "--model", "other", "--render-only", "ctx"], 2, "two models given: 'sentiment' and --model 'other'"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(cli, workspace_with_model: Path, args, code, message) -> None:

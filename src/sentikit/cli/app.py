@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..config import Settings, load_settings
+from ..errors import InvalidInputError
 from ..output import console as err_console
 
 app = typer.Typer(
@@ -29,10 +30,20 @@ ModelArgument = Annotated[
     typer.Argument(help="Model: a directory, NAME, NAME:VERSION, or nothing for the latest default model."),
 ]
 
+# serve, build and monitor take the model as an argument; --model (as score/evaluate/explain spell it) works too.
+ModelFlag = Annotated[Optional[str], typer.Option("--model", "-m", help="The same as the MODEL argument.")]
+
+
+def pick_model(argument: Optional[str], flag: Optional[str]) -> Optional[str]:
+    """The model named by the MODEL argument or by --model (not two different ones)."""
+    if argument and flag and argument != flag:
+        raise InvalidInputError(f"two models given: '{argument}' and --model '{flag}'; name one")
+    return argument or flag
+
 
 def settings(**flags: Any) -> Settings:
     """Resolve settings for a command: its flags (None = not given) > env > file > defaults."""
     return load_settings(flags)
 
 
-__all__ = ["app", "err_console", "settings", "JsonOption", "WorkspaceOption", "ModelArgument"]
+__all__ = ["app", "err_console", "settings", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]

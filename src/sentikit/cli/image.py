@@ -12,12 +12,13 @@ from rich.markup import escape
 
 from .. import output
 from ..model import resolve_model
-from .app import JsonOption, ModelArgument, WorkspaceOption, app, settings
+from .app import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
 
 
 @app.command()
 def build(
     model: ModelArgument = None,
+    model_flag: ModelFlag = None,
     tag: Annotated[Optional[str], typer.Option("--tag", "-t", help="Image tag \\[default: IMAGE:MODEL_VERSION and IMAGE:latest, e.g. sentikit-sentiment:1].")] = None,
     base_image: Annotated[Optional[str], typer.Option("--base-image", help="Base image; must be present locally \\[default: python:3.11-slim].")] = None,
     render_only: Annotated[Optional[Path], typer.Option("--render-only", help="Only write the Dockerfile and build context to this new directory (e.g. for `az acr build`).")] = None,
@@ -39,7 +40,7 @@ def build(
     from ..build import build as build_image_for, prepare_context
 
     s = settings(workspace=workspace, base_image=base_image, container_port=port)
-    loaded = resolve_model(model, Path(s.workspace), s.model_name)
+    loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     if render_only is not None:
         prepared = prepare_context(loaded, render_only, base_image=s.base_image, port=s.container_port,
                                    wheelhouse=wheelhouse, from_pypi=from_pypi,

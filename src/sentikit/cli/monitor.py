@@ -33,7 +33,7 @@ from ..monitor import (
     open_input,
     run_monitor,
 )
-from .app import ModelArgument, WorkspaceOption, app, err_console, settings
+from .app import ModelArgument, ModelFlag, WorkspaceOption, app, err_console, pick_model, settings
 
 _MAX_BAD_LINES_SHOWN = 10
 
@@ -41,6 +41,7 @@ _MAX_BAD_LINES_SHOWN = 10
 @app.command()
 def monitor(
     model: ModelArgument = None,
+    model_flag: ModelFlag = None,
     input_file: Annotated[Optional[str], typer.Option("--input", "-i", help="File of texts (one a line, or JSON lines); - for stdin [default: stdin].")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading --input as it grows, like `tail -F` (survives truncation and rotation).")] = False,
     from_end: Annotated[bool, typer.Option("--from-end", help="With --follow, skip what the file already holds.")] = False,
@@ -77,7 +78,7 @@ def monitor(
     fmt = InputFormat(kind=input_format, text_field=text_field, time_field=time_field, id_field=id_field)
     if from_end and not follow:
         raise InvalidInputError("--from-end only makes sense with --follow")
-    scorer = _scorer(model, url, s.workspace_path, s.model_name)
+    scorer = _scorer(pick_model(model, model_flag), url, s.workspace_path, s.model_name)
     notifier = WebhookNotifier(webhook) if webhook else None
     source = open_input(input_file, follow=follow, from_end=from_end, stdin=_stdin_bytes() if input_file in (None, "-") else None)
     with _Renderer(as_json) as render, _sigterm_as_interrupt():

@@ -11,12 +11,13 @@ import typer
 from .. import output
 from ..config import read_api_key
 from ..model import resolve_model
-from .app import ModelArgument, WorkspaceOption, app, settings
+from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
 
 
 @app.command()
 def serve(
     model: ModelArgument = None,
+    model_flag: ModelFlag = None,
     host: Annotated[Optional[str], typer.Option("--host", help="Interface to listen on \\[default: 127.0.0.1].")] = None,
     port: Annotated[Optional[int], typer.Option("--port", "-p", help="Port \\[default: 8000].")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes \\[default: 1].")] = None,
@@ -54,7 +55,7 @@ def serve(
         server_max_text_chars=max_text_chars, server_max_batch=max_batch, server_max_body_bytes=max_body_bytes,
         server_cors_origins=cors_origins, server_access_log=access_log, threshold=threshold,
     )
-    loaded = resolve_model(model, Path(s.workspace), s.model_name)
+    loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
     output.console.print(
         f"serving [bold]{loaded.reference}[/] ({loaded.path}) on http://{s.server_host}:{s.server_port} "
