@@ -40,6 +40,8 @@ import docker
 from sentikit.build import build, docker_client
 from sentikit.model import load_model
 
+ROOT = Path(__file__).resolve().parents[1]
+
 BASELINE_APP = '''\
 import pickle
 from flask import Flask, request
@@ -64,6 +66,7 @@ COPY requirements.txt .
 RUN python3 -m venv /venv && /venv/bin/pip install --no-cache-dir --no-index \\
     --find-links {index} -r requirements.txt
 COPY app.py model.pkl ./
+COPY sentikit ./sentikit
 EXPOSE 8000
 CMD ["/venv/bin/python", "app.py"]
 '''
@@ -107,6 +110,9 @@ def build_baseline(client: Any, model_dir: Path, base: str, tag: str) -> Any:
                 "requirements.txt": ("\n".join(pins) + "\n").encode(),
                 "app.py": BASELINE_APP.encode(),
                 "model.pkl": pickle.dumps(load_model(model_dir).pipeline),
+                # the pickled pipeline refers to sentikit's tokenizer, which the app must ship to unpickle it
+                "sentikit/__init__.py": b"",
+                "sentikit/text.py": (ROOT / "src" / "sentikit" / "text.py").read_bytes(),
             })
             for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, rm=True, decode=True,
                                           network_mode="host"):

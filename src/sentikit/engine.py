@@ -27,6 +27,7 @@ import base64
 import gzip
 import json
 import math
+import operator
 import os
 import re
 import string
@@ -38,7 +39,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar, cast
 
 from .errors import ModelIntegrityError
 from .text import NegationTokenizer
@@ -264,7 +265,11 @@ class _Vectorizer:
         if self.analyzer == "char_wb" and self.binary:
             # every known n-gram counts once: sum the distinct ones, all in C (dict.fromkeys
             # measured faster than a set union for this)
-            distinct = dict.fromkeys(chain.from_iterable(map(self._char_wb_ids, doc.split())))
+            words = doc.split()
+            cached = list(map(self._word_ids.get, words))  # no Python call per word once cached
+            if None in cached:
+                cached = [ids if ids is not None else self._char_wb_ids(w) for ids, w in zip(cached, words)]
+            distinct = dict.fromkeys(chain.from_iterable(cast("list[tuple[int, ...]]", cached)))
             total = sum(map(self._feature_values.__getitem__, distinct), 0j)
             if not total:
                 return 0.0
@@ -389,7 +394,16 @@ class Scorer:
 
     def score(self, texts: Iterable[str]) -> list[float]:
         """Probability of the positive class (label 1) for each text."""
-        return [_sigmoid(self.logit(text)) for text in texts]
+        texts = texts if isinstance(texts, list) else list(texts)
+        if not self._one_preprocess or not all(type(text) is str for text in texts):
+            return [_sigmoid(self.logit(text)) for text in texts]
+        # One vectorizer at a time over the whole batch, so that its vocabulary and caches stay in
+        # the CPU caches: ~10% faster than text by text, and the same sums in the same order.
+        docs = list(map(self.vectorizers[0].preprocess, texts))
+        logits = [self.intercept] * len(docs)
+        for v in self.vectorizers:
+            logits = list(map(operator.add, logits, map(v.logit_part, docs)))
+        return list(map(_sigmoid, logits))
 
     def score_one(self, text: str) -> float:
         """Probability of the positive class for one text."""
