@@ -35,7 +35,7 @@ PORT_ENV_VAR = "SENTIKIT_SERVER_PORT"
 HOST_ENV_VAR = "SENTIKIT_SERVER_HOST"
 # ARM's default is 30 s between polls when the service sends no Retry-After.
 POLL_INTERVAL = 5
-SMOKE_TEXT = "The staff were friendly and the room was spotless"
+SMOKE_TEXT = "The staff were friendly and the service was excellent"
 
 ProgressCallback = Callable[[str, Optional[float]], None]
 

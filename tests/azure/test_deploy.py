@@ -37,7 +37,7 @@ def test_deploy_create_then_update_in_place(cli: Any, aci: Any, pushed_probe: st
     assert deployed["detail"]["action"] == "created"
     assert deployed["detail"]["provisioning_state"] == "Succeeded"
     # the smoke test really ran against the container, with the API key that arrived as a secure value
-    assert deployed["detail"]["smoke_test"] == {"ready": True, "text": "The staff were friendly and the room was spotless",
+    assert deployed["detail"]["smoke_test"] == {"ready": True, "text": "The staff were friendly and the service was excellent",
                                                 "score": 0.875}
 
     put = aci.calls("PUT", "/containerGroups/sentiment")[0]
