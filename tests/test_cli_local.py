@@ -39,6 +39,19 @@ def test_train_params_reach_the_manifest(cli, small_training_file: Path) -> None
     assert (params["char_ngrams"], params["negation_scope"], params["C"]) == (None, 3, 2.0)
 
 
+def test_train_on_a_few_rows_keeps_char_ngrams_or_says_why_not(cli, tmp_path: Path) -> None:
+    rows = ["text,label"] + [f"{word} service,{label}" for word, label in (("great", 1), ("awful", 0)) * 20]
+    data = tmp_path / "forty.csv"
+    data.write_text("\n".join(rows) + "\n")
+    result = cli("train", str(data), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert cli("score", "great", "--json").json[0]["label"] == "positive"
+    too_strict = cli("train", str(data), "--param", "char_min_df=50")
+    assert too_strict.exit_code == 2
+    assert "cannot fit the model to 36 rows with these parameters: max_df corresponds to < documents than min_df" in too_strict.stderr
+    assert "Traceback" not in too_strict.stderr
+
+
 def test_train_human_output_names_the_model(cli, small_training_file: Path) -> None:
     result = cli("train", str(small_training_file), "--name", "reviews")
     assert result.exit_code == 0

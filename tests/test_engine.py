@@ -258,3 +258,6 @@ def test_word_cache_is_bounded(fitted: tuple[Any, Scorer], monkeypatch: pytest.M
     texts = [" ".join(f"word{i}x{j}" for j in range(7)) for i in range(20)]
     assert numpy.allclose(scorer.score(texts), pipeline.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
     assert all(len(v._word_cache) <= 10 and len(v._word_ids) <= 10 for v in scorer.vectorizers)
+    long_words = ["".join(chr(97 + (i * 7 + j) % 26) for j in range(200)) for i in range(5)]
+    assert numpy.allclose(scorer.score(long_words), pipeline.predict_proba(long_words)[:, 1], rtol=0, atol=1e-12)
+    assert not any(w in v._word_cache or w in v._word_ids for v in scorer.vectorizers for w in long_words)

@@ -26,9 +26,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "token_pattern": r"(?u)\b\w[\w']*\b|[!?]",
     # mark up to N words after "not"/"never"/"n't"... as negated (NOT_good); 0 turns it off
     "negation_scope": 5,
-    # char_wb 2-4 grams, by presence, kept when in 50+ texts: spelling-level cues ("unfunny", "-less")
+    # char_wb 2-4 grams, by presence, kept when common: spelling-level cues ("unfunny", "-less")
     "char_ngrams": [2, 4],  # None, or [min, max] for char_wb n-grams
-    "char_min_df": 50,
+    # a share of the training texts (50 of the bundled corpus's 69,434), so that it scales with the
+    # data: a few hundred rows of your own still get char n-grams. An integer is a count of texts.
+    "char_min_df": 0.00072,
     "char_binary": True,  # char n-grams count once per text (presence), not by sublinear frequency
     "sublinear_tf": True,
     "strip_accents": "unicode",
@@ -73,7 +75,8 @@ PARAM_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "negation_scope": ("an integer >= 0 (0 turns negation marking off)", lambda v: _is_int(v, 0)),
     "char_ngrams": ("null or [min, max] with 1 <= min <= max <= 8",
                     lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(_is_int(n) for n in v) and v[0] <= v[1] <= 8)),
-    "char_min_df": ("an integer >= 1", _is_int),
+    "char_min_df": ("an integer >= 1 (texts) or a number between 0 and 1 (share of texts)",
+                    lambda v: _is_int(v) or (isinstance(v, float) and 0.0 < v < 1.0)),
     "char_binary": ("true or false", lambda v: isinstance(v, bool)),
     "sublinear_tf": ("true or false", lambda v: isinstance(v, bool)),
     "strip_accents": ('"unicode", "ascii" or null', lambda v: v in ("unicode", "ascii", None)),
@@ -221,7 +224,11 @@ def train_model(
     train_part, val_part = dataset.subset(train_idx), dataset.subset(val_idx)
     say(f"fitting on {len(train_part):,} rows")
     pipeline = build_pipeline(resolved, seed)
-    pipeline.fit(train_part.texts, numpy.asarray(train_part.labels))
+    try:
+        pipeline.fit(train_part.texts, numpy.asarray(train_part.labels))
+    except ValueError as exc:  # e.g. a min_df that leaves no n-gram of a small dataset
+        message = " ".join(str(exc).split())
+        raise DataError(f"cannot fit the model to {len(train_part):,} rows with these parameters: {message}") from None
     say(f"validating on {len(val_part):,} rows")
     val_scores = [float(p) for p in pipeline.predict_proba(val_part.texts)[:, 1]]
     metrics = compute_metrics(val_part.labels, val_scores)
