@@ -457,7 +457,7 @@ def _encode_floats(values: Iterable[float]) -> str:
     return base64.b64encode(data.tobytes()).decode("ascii")
 
 
-def _decode_floats(text: str) -> array:
+def _decode_floats(text: str) -> array[float]:
     data = array("d")
     data.frombytes(base64.b64decode(text))
     if sys.byteorder != "little":

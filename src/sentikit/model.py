@@ -22,7 +22,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from .errors import ModelIntegrityError, ModelNotFoundError
 
@@ -90,7 +90,7 @@ class SentimentModel:
         """Probability of positive sentiment, 0.0-1.0, for each text."""
         if not texts:
             return []
-        return self.scorer.score(list(texts))
+        return cast(list[float], self.scorer.score(list(texts)))
 
     @property
     def scorer(self) -> Any:
@@ -169,7 +169,7 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     for key in ("name", "version", "files"):
         if key not in manifest:
             raise ModelIntegrityError(f"{path}: manifest lacks '{key}'")
-    return manifest
+    return cast(dict[str, Any], manifest)
 
 
 def load_model(model_dir: Path) -> SentimentModel:

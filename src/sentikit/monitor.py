@@ -641,7 +641,7 @@ def follow_file(
     def idle() -> Iterator[Chunk]:
         nonlocal delay
         yield []
-        stop.wait(delay)  # type: ignore[union-attr]
+        stop.wait(delay)
         delay = min(delay * 2, max_poll_interval)
 
     try:
@@ -963,7 +963,7 @@ def run_monitor(
         interrupted = True
     finally:
         if isinstance(source, Iterator) and hasattr(source, "close"):
-            source.close()  # type: ignore[attr-defined]
+            source.close()
     if notifier is not None:
         try:
             notifier.close(timeout=1.0 if interrupted else webhook_close_timeout)

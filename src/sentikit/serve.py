@@ -29,7 +29,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -273,7 +273,7 @@ def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
             return Path(value).name
         return value
 
-    return clean(dict(manifest))
+    return cast(dict[str, Any], clean(dict(manifest)))
 
 
 def _jsonable(value: Any) -> Any:
