@@ -17,7 +17,6 @@ import pytest
 pytest_plugins = ["_docker_fixtures"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -71,11 +70,10 @@ def cli() -> Any:
 
 @pytest.fixture(scope="session")
 def small_training_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real, small slice of the shared UCI data (600 rows), as a headerless TSV."""
-    rows = []
-    for name in ("amazon_cells_labelled.txt", "yelp_labelled.txt", "imdb_labelled.txt"):
-        lines = (SHARED_DATASETS / "uci-sentences" / name).read_text(encoding="utf-8").splitlines()
-        rows.extend(lines[:200])
+    """A real, small slice of the UCI sentences (600 rows), as a headerless TSV."""
+    from _datasets import corpus_rows
+
+    rows = [f"{text}\t{label}" for source in ("uci-amazon", "uci-yelp", "uci-imdb") for text, label in corpus_rows(source)[:200]]
     path = tmp_path_factory.mktemp("data") / "small.tsv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path

@@ -24,10 +24,10 @@ from sentikit.data import (
 )
 from sentikit.errors import DataError, ExitCode, InvalidInputError
 
+from _datasets import SHARED_DATASETS, needs_shared
+
 FIXTURES = Path(__file__).parent / "fixtures"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
-needs_shared = pytest.mark.skipif(not SHARED_DATASETS.is_dir(), reason="no shared datasets on this machine")
 
 
 def fx(name: str) -> str:

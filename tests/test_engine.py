@@ -21,8 +21,8 @@ from sentikit.errors import ModelIntegrityError
 from sentikit.model import SCORER_FILE, load_model
 from sentikit.train import DEFAULT_PARAMS, build_pipeline
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared datasets not present")
+from _datasets import SHARED_DATASETS as SHARED
+from _datasets import corpus_rows, needs_shared
 
 EDGE_CASES = [
     "",
@@ -54,13 +54,8 @@ def dev_texts() -> list[str]:
 @pytest.fixture(scope="module")
 def training() -> tuple[list[str], list[int]]:
     """~2,700 real rows: enough vocabulary to exercise every code path, fast to fit."""
-    if SHARED.is_dir():
-        paths = [SHARED / "multi-domain" / "kitchen" / "train.tsv"]
-        paths += [SHARED / "uci-sentences" / "yelp_labelled.txt"]
-    else:
-        paths = [Path(__file__).parent / "fixtures" / "corpus_like.tsv"]
-    dataset = load_dataset(paths)
-    return dataset.texts, dataset.labels
+    rows = corpus_rows("kitchen") + corpus_rows("uci-yelp")
+    return [text for text, _ in rows], [label for _, label in rows]
 
 
 def tfidf(**kwargs: Any) -> TfidfVectorizer:

@@ -11,18 +11,17 @@ from typing import Any, Iterator
 
 import pytest
 
-SHARED_DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+from _datasets import corpus_rows
 
 
 def _uci_rows() -> list[tuple[str, int]]:
     """Real labelled sentences, without duplicates (a text never appears with two labels)."""
     rows: dict[str, int] = {}
-    for name in ("yelp_labelled.txt", "amazon_cells_labelled.txt", "imdb_labelled.txt"):
-        for line in (SHARED_DATASETS / "uci-sentences" / name).read_text(encoding="utf-8").splitlines():
-            text, _, label = line.rpartition("\t")
+    for source in ("uci-yelp", "uci-amazon", "uci-imdb"):
+        for text, label in corpus_rows(source):
             text = text.strip()
-            if text and label.strip() in ("0", "1") and text not in rows:
-                rows[text] = int(label)
+            if text and text not in rows:
+                rows[text] = label
     return list(rows.items())
 
 
@@ -44,7 +43,7 @@ class LabelScorer:
 
 @pytest.fixture(scope="session")
 def uci_texts() -> tuple[list[str], list[str]]:
-    """(positive, negative) real sentences from the shared UCI data."""
+    """(positive, negative) real sentences from the UCI data."""
     rows = _uci_rows()
     positives = [t for t, label in rows[600:] if label == 1]
     negatives = [t for t, label in rows[600:] if label == 0]
