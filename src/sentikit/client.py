@@ -86,8 +86,7 @@ class RemoteScorer:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         """One API call; transient failures (connection lost, 429/502/503/504) are retried after a pause."""
-        attempts = 1
-        for delay in (*self.retry_delays, None):
+        for attempts, delay in enumerate((*self.retry_delays, None), start=1):
             try:
                 response = self._http.request(method, path, **kwargs)
             except _TRANSIENT as exc:
@@ -101,8 +100,7 @@ class RemoteScorer:
                     return self._answer(response, path, attempts)
                 delay = max(delay, _retry_after(response))
             time.sleep(delay)
-            attempts += 1
-        raise AssertionError("unreachable")  # the last delay is None
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _transport_error(self, exc: Exception, path: str, attempts: int) -> ServerError:
         tried = f" ({attempts} attempts)" if attempts > 1 else ""

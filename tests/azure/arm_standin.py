@@ -144,6 +144,13 @@ class ArmFault(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
+def resource_not_found(resource_type: str, name: str, group: str) -> ArmFault:
+    """ARM's 404 for a missing resource, worded as Azure words it."""
+    return ArmFault(404, "ResourceNotFound",
+                    f"The Resource '{resource_type}/{name}' under resource group '{group}' was not found. "
+                    "For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+
+
 class ArmStandIn:
     """The stand-in's state and behaviour; :meth:`start` serves it over HTTPS in a thread."""
 
@@ -411,9 +418,7 @@ class ArmStandIn:
             raise ArmFault(404, "InvalidResourceType", f"The resource type '{tail}' could not be found.")
         name, action = m.group(1), m.group(2)
         key = (group.lower(), name.lower())
-        not_found = ArmFault(404, "ResourceNotFound",
-                             f"The Resource 'Microsoft.ContainerRegistry/registries/{name}' under resource group "
-                             f"'{group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+        not_found = resource_not_found("Microsoft.ContainerRegistry/registries", name, group)
         with self.lock:
             existing = self.registries.get(key)
         if action:
@@ -473,9 +478,7 @@ class ArmStandIn:
             raise ArmFault(404, "InvalidResourceType", f"The resource type '{tail}' could not be found.")
         name, container = m.group(1), m.group(2)
         key = (group.lower(), name.lower())
-        not_found = ArmFault(404, "ResourceNotFound",
-                             f"The Resource 'Microsoft.ContainerInstance/containerGroups/{name}' under resource group "
-                             f"'{group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+        not_found = resource_not_found("Microsoft.ContainerInstance/containerGroups", name, group)
         with self.lock:
             existing = self.groups.get(key)
         if container is not None:
