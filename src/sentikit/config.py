@@ -82,6 +82,19 @@ class Settings:
         return [o.strip() for o in self.server_cors_origins.split(",") if o.strip()]
 
 
+@dataclass(frozen=True)
+class ServerLimits:
+    """The server's input limits; anything beyond them is a 4xx JSON error."""
+
+    max_text_chars: int = 10_000
+    max_batch: int = 1_000
+    max_body_bytes: int = 1_048_576
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerLimits:
+        return cls(settings.server_max_text_chars, settings.server_max_batch, settings.server_max_body_bytes)
+
+
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
 
 
