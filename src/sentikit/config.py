@@ -57,6 +57,8 @@ class Settings:
     server_max_body_bytes: int = 1_048_576
     server_cors_origins: str = ""  # comma-separated; "*" allows any origin
     server_access_log: bool = True
+    server_http: str = "auto"  # HTTP parser: auto (httptools when installed, else h11), h11, httptools
+    server_loop: str = "auto"  # event loop: auto (uvloop when installed, else asyncio), asyncio, uvloop
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
@@ -244,6 +246,8 @@ max_batch = 1000            # most texts in one POST /v1/score
 max_body_bytes = 1048576    # largest request body
 cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
 access_log = true
+http = "auto"               # HTTP parser: auto (httptools if installed), h11, httptools
+loop = "auto"               # event loop: auto (uvloop if installed), asyncio, uvloop
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID

@@ -259,12 +259,22 @@ class ObserveAndAuthorize:
             return
         started = time.perf_counter()
         path: str = scope["path"]
+        route = path if path in self.routes else "(unmatched)"
         status = 500
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the client has the answer: a scrape that follows it counts it
             await send(message)
 
         try:
@@ -281,8 +291,7 @@ class ObserveAndAuthorize:
                     return
             await self.app(scope, receive, send_and_record)
         finally:
-            route = path if path in self.routes else "(unmatched)"
-            self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+            record()
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.api_key is not None
@@ -314,6 +323,7 @@ def create_app(
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
     threshold: float = 0.5,
+    metrics_dir: Path | None = None,
 ) -> Starlette:
     """Build the ASGI app serving ``model``.
 
@@ -323,9 +333,10 @@ def create_app(
         api_key: when set, every route except the health probes and docs needs it.
         cors_origins: allowed browser origins (``["*"]`` for any); empty turns CORS off.
         threshold: scores at or above it are labelled positive in ``/v1/score``.
+        metrics_dir: the directory the workers of one server share their metrics in (None: one process).
     """
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None), indent=2)
-    state = Served(model, limits, threshold, openapi_body)
+    state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
     routes = frozenset(route.path for route in ROUTES)
     middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
     if cors_origins:
