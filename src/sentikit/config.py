@@ -59,6 +59,7 @@ class Settings:
     server_access_log: bool = True
     server_http: str = "auto"  # HTTP parser: auto (httptools when installed, else h11), h11, httptools
     server_loop: str = "auto"  # event loop: auto (uvloop when installed, else asyncio), asyncio, uvloop
+    server_reuse_port: bool = True  # workers: one SO_REUSEPORT socket each (Linux), else one shared socket
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
@@ -248,6 +249,7 @@ cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
 access_log = true
 http = "auto"               # HTTP parser: auto (httptools if installed), h11, httptools
 loop = "auto"               # event loop: auto (uvloop if installed), asyncio, uvloop
+reuse_port = true           # with workers: one SO_REUSEPORT socket each (Linux) so the kernel spreads connections
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID

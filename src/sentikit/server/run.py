@@ -14,6 +14,7 @@ connections and the other idles (measured in bench/serve.py).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -34,7 +35,7 @@ from starlette.applications import Starlette
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
 from ..errors import ConfigError, SentikitError
 from ..model import SentimentModel, load_model, resolve_model
-from .app import create_app
+from .app import create_app, release_freed_memory
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -125,12 +126,12 @@ def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None
     if settings.server_workers <= 1:
         uvicorn.run(build_app(spec, model), **options)
     elif "fork" in multiprocessing.get_all_start_methods():
-        Supervisor(spec, model, options, settings.server_workers).run()
+        Supervisor(spec, model, options, settings.server_workers, reuse_port=settings.server_reuse_port).run()
     else:  # pragma: no cover (Windows): uvicorn's spawn-based workers, each loading the model
         _run_spawned_workers(spec, options, settings.server_workers)
 
 
-def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+def listening_sockets(host: str, port: int, count: int, reuse_port: bool = True) -> list[socket.socket]:
     """``count`` sockets listening on host:port with ``SO_REUSEPORT`` where the kernel balances it (Linux),
     else one socket that every worker shares.
 
@@ -140,7 +141,7 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
-    balanced = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+    balanced = reuse_port and sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
     sockets: list[socket.socket] = []
     try:
         for _ in range(count if balanced else 1):
@@ -165,8 +166,11 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 class Supervisor:
     """Forks the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM."""
 
-    def __init__(self, spec: AppSpec, model: SentimentModel, options: dict[str, Any], workers: int) -> None:
+    def __init__(
+        self, spec: AppSpec, model: SentimentModel, options: dict[str, Any], workers: int, *, reuse_port: bool = True
+    ) -> None:
         self.spec, self.model, self.options, self.workers = spec, model, options, workers
+        self.reuse_port = reuse_port
         self.stopping = False
         self.quick_exits = 0
         self.parent = os.getpid()
@@ -175,11 +179,14 @@ class Supervisor:
         import uvicorn
 
         uvicorn.Config("sentikit.server.app:create_app", **self.options)  # configures uvicorn's logging
-        sockets = listening_sockets(self.options["host"], self.options["port"], self.workers)
+        sockets = listening_sockets(self.options["host"], self.options["port"], self.workers, self.reuse_port)
         metrics_dir = tempfile.mkdtemp(prefix="sentikit-metrics-")
         self.spec = AppSpec(**{**self.spec.__dict__, "metrics_dir": metrics_dir})
-        # Load and verify the scorer once, here: every worker starts with it in memory.
+        # Load and verify the scorer once, here: every worker starts with it in memory, and
+        # frozen objects stay out of the collector's way, so the workers share those pages.
         self.model.score(["warm up"])
+        release_freed_memory()
+        gc.freeze()
         context = multiprocessing.get_context("fork")
         logger.info("Started parent process [%d]", os.getpid())
         handlers = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
