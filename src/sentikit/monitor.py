@@ -15,7 +15,7 @@ The pieces, from the inside out:
   feed the core, report events, and return a :class:`Summary`.
 
 A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
-:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.client.RemoteScorer`.
+:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.remote.RemoteScorer`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import output
+from . import render as output
 from ..config import read_api_key
 from ..model import resolve_model
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
