@@ -95,7 +95,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """Input limits of the REST API; anything beyond them is a 4xx JSON error."""
+    """The server's input limits; anything beyond them is a 4xx JSON error."""
 
     max_text_chars: int = 10_000
     max_batch: int = 1_000
