@@ -47,7 +47,7 @@ class CliResult:
 def run_cli(*args: str, stdin: str = "") -> CliResult:
     """Run ``sentikit`` in process through the real entry point (error mapping included)."""
     from sentikit.cli import main
-    from sentikit.output import console
+    from sentikit.cli.render import console
 
     out, err = io.StringIO(), io.StringIO()
     old_stdin = sys.stdin

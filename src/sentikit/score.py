@@ -1,7 +1,7 @@
 """Scoring texts: from arguments, stdin lines or whole files (streamed), with any scorer.
 
 A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
-:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.client.RemoteScorer`.
+:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.remote.RemoteScorer`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 import tempfile
@@ -49,15 +50,36 @@ class FileScoreSummary:
     mean_score: Optional[float]
 
 
+def is_positive(score: float, threshold: float) -> bool:
+    """The one label rule: a score is positive when it reaches the threshold."""
+    return score >= threshold
+
+
 def label_for(score: float, threshold: float) -> str:
     """``positive`` when the score reaches the threshold, else ``negative``."""
-    return POSITIVE if score >= threshold else NEGATIVE
+    return POSITIVE if is_positive(score, threshold) else NEGATIVE
 
 
-def check_threshold(threshold: float) -> float:
-    if not 0.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"threshold must be between 0 and 1, got {threshold}")
-    return threshold
+def labels_for(scores: Iterable[float], threshold: float) -> list[str]:
+    """:func:`label_for` of each score."""
+    return [label_for(score, threshold) for score in scores]
+
+
+def check_fraction(value: Any, name: str = "threshold") -> float:
+    """The one check for a threshold or a 0-1 bound (a gate, an alert level): a finite number from 0 to 1.
+
+    Raises:
+        InvalidInputError: ``value`` is not a number, is NaN or infinite, or is outside 0-1.
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"{name} must be between 0 and 1, got {value!r}"[:200])
+    return float(value)
+
+
+def check_threshold(threshold: Any) -> float:
+    """:func:`check_fraction` for a label threshold."""
+    return check_fraction(threshold, "threshold")
 
 
 def score_texts(scorer: Scorer, texts: Sequence[str], *, threshold: float = 0.5) -> list[ScoreResult]:

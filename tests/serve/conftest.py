@@ -22,7 +22,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from sentikit.model import SentimentModel, load_model
-from sentikit.serve import ServerLimits, create_app
+from sentikit.config import ServerLimits
+from sentikit.server import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,13 @@ def model_dir(trained_model_dir: Path) -> Path:
     """The session's real trained model (pipeline, exported scorer, manifest)."""
     assert (trained_model_dir / "scorer.json").is_file()
     return trained_model_dir
+
+
+@pytest.fixture
+def sample_texts() -> list[str]:
+    """A few texts of every kind: positive, negative, negated, accented and emoji, very short."""
+    return ["The host was lovely and the flat spotless", "Terrible service, never again", "Not bad at all",
+            "Cold food, rude staff", "Café au lait was perfect ☕", "meh"]
 
 
 @pytest.fixture
