@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from ._atomic import atomic_output
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -323,7 +324,6 @@ def write_starter_config(path: Path, *, force: bool = False) -> Path:
     """Write the commented starter ``sentikit.toml`` (atomically); refuse to overwrite unless ``force``."""
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite)")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(STARTER_CONFIG, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path) as handle:
+        handle.write(STARTER_CONFIG)
     return path

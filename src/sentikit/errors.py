@@ -51,6 +51,10 @@ class InvalidInputError(SentikitError):
     """A value given by the user is invalid (empty text, bad name, bad threshold)."""
 
 
+class OutputError(SentikitError):
+    """An output path cannot be written: a directory, a socket, no such folder, no permission, disk full."""
+
+
 # --- check failures (exit 1) ----------------------------------------------
 class CheckFailedError(SentikitError):
     """A quality gate or a smoke test did not pass."""

@@ -7,17 +7,15 @@ A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO, cast
 
+from ._atomic import atomic_output
 from .data import iter_records
 from .errors import InvalidInputError
 
@@ -125,25 +123,18 @@ def score_file(
     on_batch: Optional[Callable[[int], None]] = None,
 ) -> FileScoreSummary:
     """Stream ``input_path`` (CSV, TSV, JSONL or headerless TSV) to ``output_path`` in the same format
-    with score and label added. ``None`` or ``-`` writes to stdout; a file is written to a
-    temporary name and renamed into place only when complete."""
+    with score and label added. ``None`` or ``-`` writes to stdout; a file is written completely or
+    not at all (:func:`~sentikit._atomic.atomic_output`: never renamed over a device or pipe)."""
     check_threshold(threshold)
     fmt, _column, records = iter_records(input_path, text_column=text_column, stdin=stdin)
     to_stdout = output_path in (None, "-")
     if not to_stdout and Path(output_path).resolve() == Path(input_path).resolve():  # type: ignore[arg-type]
         raise InvalidInputError("--output must differ from --input (the input is read while the output is written)")
-    if to_stdout:
-        handle: TextIO = stdout or sys.stdout
-        tmp_name = None
-    else:
-        target = Path(output_path)  # type: ignore[arg-type]
-        if not target.parent.exists():
-            raise InvalidInputError(f"output directory {target.parent} does not exist")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        handle = io.open(fd, "w", encoding="utf-8", newline="")
     rows = positives = 0
     total = 0.0
-    try:
+
+    def write(handle: TextIO) -> None:
+        nonlocal rows, positives, total
         writer: Optional[Callable[[Any, float, str], None]] = None
         for batch in _batches(records, BATCH_SIZE):
             scores = scorer.score([text for _line, _record, text in batch])
@@ -158,14 +149,12 @@ def score_file(
             if on_batch:
                 on_batch(len(batch))
         handle.flush()
-        if tmp_name:
-            handle.close()
-            os.replace(tmp_name, output_path)  # type: ignore[arg-type]
-            tmp_name = None
-    finally:
-        if tmp_name:
-            handle.close()
-            os.unlink(tmp_name)
+
+    if to_stdout:
+        write(stdout or sys.stdout)
+    else:
+        with atomic_output(output_path, newline="") as handle:  # type: ignore[arg-type]
+            write(cast(TextIO, handle))
     return FileScoreSummary(
         input=input_path,
         output=output_path if not to_stdout else "-",  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import render as output
+from .._atomic import atomic_output
 from ..config import read_api_key
 from ..model import resolve_model
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
@@ -84,5 +85,6 @@ def openapi(
     if output_file is None:
         typer.echo(document, nl=False)
     else:
-        output_file.write_text(document, encoding="utf-8")
+        with atomic_output(output_file) as handle:
+            handle.write(document)
         output.console.print(f"wrote {output_file}")
