@@ -152,6 +152,7 @@ def test_config_file_and_env_reach_commands(cli, small_training_file: Path, monk
     assert Path("ws-from-env/tweets/1/manifest.json").is_file()
 
 
+@pytest.mark.slow
 def test_real_subprocess_train_then_score(small_training_file: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIKIT_")}
     run = lambda *args: subprocess.run([sys.executable, "-m", "sentikit", *args], cwd=tmp_path, env=env,
