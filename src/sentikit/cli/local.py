@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from . import render as output
-from ..config import CONFIG_FILE_NAME, Settings, read_api_key, write_starter_config
+from ..config import CONFIG_FILE_NAME, write_starter_config
 from ..data import Dataset, default_training_files, load_dataset
 from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
 from ..model import list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
 from ..train import parse_param, resolve_params, train_model
-from .app import app, settings
+from .app import app, scorer_for, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
 
@@ -160,7 +160,7 @@ def score(
         cat posts.txt | sentikit score --json
     """
     s = settings(workspace=workspace, threshold=threshold)
-    scorer = _scorer(url, model, s)
+    scorer = scorer_for(model, url, s)
     if input_file is not None:
         with output.counter("scoring") as advance:
             summary = score_file(scorer, input_file, output_file, text_column=text_column,
@@ -191,11 +191,3 @@ def explain(
 
         raise InvalidInputError("text is empty")
     output.render_explanation(loaded.scorer.explain(text, top), as_json=as_json)
-
-
-def _scorer(url: Optional[str], model: Optional[str], s: Settings) -> Any:
-    if url:
-        from ..remote import RemoteScorer
-
-        return RemoteScorer(url, api_key=read_api_key())
-    return resolve_model(model, s.workspace_path, s.model_name)
