@@ -16,6 +16,7 @@ from ..model import list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
 from ..train import parse_param, resolve_params, train_model
 from .app import JsonOption, WorkspaceOption, app, settings
+from .spark import FormatOption, MasterOption, SparkFlag, score_with_spark
 
 FilesArgument = Annotated[
     Optional[list[str]],
@@ -157,6 +158,9 @@ def score(
     text_column: TextColumn = None,
     threshold: Threshold = None,
     url: Annotated[Optional[str], typer.Option("--url", help="Score with a running sentikit server instead of a local model.")] = None,
+    spark: SparkFlag = False,
+    master: MasterOption = None,
+    output_format: FormatOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -166,8 +170,12 @@ def score(
         sentikit score "The host was lovely and the flat spotless"
         sentikit score --input posts.csv --output scored.csv
         cat posts.txt | sentikit score --json
+        sentikit score --spark --input 'posts/*.jsonl' --output scored/ --format parquet
     """
     s = settings(workspace=workspace, threshold=threshold)
+    if spark or master or output_format:
+        return score_with_spark(s, spark=spark, model=model, texts=texts, url=url, input_file=input_file, output_dir=output_file,
+                                output_format=output_format, master=master, text_column=text_column, as_json=as_json)
     scorer = _scorer(url, model, s)
     if input_file is not None:
         with output.counter("scoring") as advance:

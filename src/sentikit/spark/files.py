@@ -95,8 +95,6 @@ def read_input(session: "SparkSession", path: str, fmt: str) -> "DataFrame":
     """``path`` read by Spark as ``fmt`` (every CSV column as text, as ``score --input`` keeps them)."""
     from pyspark.errors import AnalysisException
 
-    if not _is_remote(path) and not glob.glob(path):
-        raise DataError(f"{path}: no such file or folder")
     reader = session.read
     try:
         if fmt in ("csv", "tsv"):
@@ -136,6 +134,8 @@ def score_files(
     if input_path == "-":
         raise InvalidInputError("--spark reads files or folders, not stdin: pass --input PATH")
     fmt = input_format(input_path)
+    if not _is_remote(input_path) and not glob.glob(input_path):
+        raise DataError(f"{input_path}: no such file or folder")
     _check_output(output_path, input_path)
     require_pyspark()
     from pyspark.sql import SparkSession
