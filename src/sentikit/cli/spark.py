@@ -8,7 +8,7 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import output
+from . import render as output
 from ..config import Settings
 from ..errors import InvalidInputError
 from ..model import resolve_model
@@ -67,10 +67,10 @@ def _task_progress(description: str) -> Iterator[Optional[Callable[[int, int], N
 
 
 def render_spark_summary(summary: Any, *, as_json: bool) -> None:
-    share, rate = summary.positive_share, summary.rows_per_second
     if as_json:
-        output.emit_json({**output.to_jsonable(summary), "positive_share": share, "rows_per_second": round(rate, 1)})
+        output.emit_json(summary)
         return
+    share, rate = summary.positive_share, summary.rows_per_second
     mean = "—" if summary.mean_score is None else f"{summary.mean_score:.4f}"
     positives = f"{summary.positives:,} positive" + (f" ({share:.1%})" if share is not None else "")
     startup = f"; Spark start-up {summary.startup_seconds:.1f} s" if summary.startup_seconds else ""

@@ -10,6 +10,7 @@ Spark's own output committer does the same. The summary is gathered while the jo
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -21,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlparse
 
-from ..data import TEXT_COLUMNS, _pick
+from ..data import TEXT_COLUMNS
+from ..data.formats import _pick
 from ..errors import DataError, InvalidInputError
 from ..model import SentimentModel
 from ..score import POSITIVE
@@ -67,6 +69,11 @@ class SparkScoreSummary:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields plus the derived figures, for ``--json``."""
+        return {**dataclasses.asdict(self), "positive_share": self.positive_share,
+                "rows_per_second": round(self.rows_per_second, 1)}
 
 
 def input_format(path: str) -> str:
