@@ -71,7 +71,7 @@ def train(
 ) -> None:
     """Train a model on labelled text and register it as a new version.
 
-    With no files, trains on the bundled corpus in data/.
+    With no files, trains on the bundled corpus (shipped in the package; ./data/corpus.tsv.gz wins if present).
 
     Example:
         sentikit train
