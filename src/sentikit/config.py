@@ -131,6 +131,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "server_max_body_bytes": (1, 1 << 40),
     "container_cpu": (0.01, 1_024.0),
     "container_memory": (0.01, 16_384.0),
+    "container_min_replicas": (0, 1_000),
+    "container_max_replicas": (1, 1_000),
+    "container_concurrency": (1, 100_000),
+    "container_cpu_target": (1, 100),
 }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .azure_clients import ArmNotFoundError, AzureContext, _sdk_kwargs, translate_errors
-from .config import API_KEY_ENV_VAR, ENV_PREFIX
+from .config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from .deployment import Deployment
 from .errors import CheckFailedError, DeploymentError, InvalidInputError
 from .push import RegistryLogin
@@ -211,9 +211,9 @@ def container_app_body(spec: ContainerAppSpec, *, environment_id: str, location:
 
     secret_values: list[dict[str, str]] = []
     env: list[dict[str, str]] = [
-        {"name": f"{ENV_PREFIX}SERVER_HOST", "value": "0.0.0.0"},
-        {"name": f"{ENV_PREFIX}SERVER_PORT", "value": str(spec.port)},
-        {"name": f"{ENV_PREFIX}SERVER_WORKERS", "value": str(workers_for(spec.cpu))},
+        {"name": SERVER_HOST_ENV_VAR, "value": "0.0.0.0"},
+        {"name": SERVER_PORT_ENV_VAR, "value": str(spec.port)},
+        {"name": env_var("server_workers"), "value": str(workers_for(spec.cpu))},
     ]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     if spec.api_key:

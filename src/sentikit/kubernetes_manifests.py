@@ -9,14 +9,13 @@ name: no secret value is ever written. Nothing here talks to a cluster.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import API_KEY_ENV_VAR, ENV_PREFIX
+from ._atomic import atomic_output
+from .config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from .errors import InvalidInputError
 
 # The image's numeric user (Dockerfile.template, build.DEFAULT_UID): runAsNonRoot needs a number.
@@ -35,7 +34,7 @@ _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_ENV = {API_KEY_ENV_VAR, f"{ENV_PREFIX}SERVER_HOST", f"{ENV_PREFIX}SERVER_PORT", f"{ENV_PREFIX}SERVER_WORKERS"}
+_RESERVED_ENV = {API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var("server_workers")}
 
 
 @dataclass(frozen=True)
@@ -170,9 +169,9 @@ def _metadata(spec: KubernetesSpec) -> dict[str, Any]:
 def deployment_manifest(spec: KubernetesSpec) -> dict[str, Any]:
     """The Deployment. With an HPA it has no ``replicas``: re-applying must not undo the HPA's scaling."""
     env: list[dict[str, Any]] = [
-        {"name": f"{ENV_PREFIX}SERVER_HOST", "value": "0.0.0.0"},
-        {"name": f"{ENV_PREFIX}SERVER_PORT", "value": str(spec.port)},
-        {"name": f"{ENV_PREFIX}SERVER_WORKERS", "value": str(workers_for(spec.cpu))},
+        {"name": SERVER_HOST_ENV_VAR, "value": "0.0.0.0"},
+        {"name": SERVER_PORT_ENV_VAR, "value": str(spec.port)},
+        {"name": env_var("server_workers"), "value": str(workers_for(spec.cpu))},
     ]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     if spec.api_key_secret:
@@ -324,15 +323,8 @@ def write_manifests(spec: KubernetesSpec, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in rendered.items():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, directory / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(directory / name) as handle:
+            handle.write(text)
         written.append(directory / name)
     for stale in set(FILES) - set(rendered):
         (directory / stale).unlink(missing_ok=True)
