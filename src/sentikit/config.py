@@ -87,8 +87,8 @@ class Settings:
     # Scaling targets (Container Apps, Kubernetes); defaults from bench/capacity.py (README "Capacity").
     container_min_replicas: int = 1
     container_max_replicas: int = 10
-    container_concurrency: int = 10  # HTTP requests in flight per replica before Container Apps adds one
-    container_cpu_target: int = 70  # average CPU % of the request that makes an autoscaler add a replica
+    container_concurrency: int = 12  # HTTP requests in flight per replica before Container Apps adds one
+    container_cpu_target: int = 60  # average CPU % of the request that makes an autoscaler add a replica
     azure_environment: str = "sentikit-env"  # Container Apps managed environment
 
     kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
@@ -335,8 +335,8 @@ port = 8000
 dns_label = ""              # public DNS label: <label>.<location>.azurecontainer.io
 min_replicas = 1            # Container Apps allows 0 (scale to zero; the first request then waits for a start)
 max_replicas = 10
-concurrency = 10            # Container Apps: requests in flight per replica before it adds one
-cpu_target = 70             # autoscalers add a replica above this average CPU % (Kubernetes HPA, Container Apps)
+concurrency = 12            # Container Apps: requests in flight per replica before it adds one
+cpu_target = 60             # autoscalers add a replica above this average CPU % (Kubernetes HPA, Container Apps)
 
 [kubernetes]
 api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file

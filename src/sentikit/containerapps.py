@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .azure_clients import ArmNotFoundError, AzureContext, _sdk_kwargs, translate_errors
-from .config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from .config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from .deployment import Deployment
 from .errors import CheckFailedError, DeploymentError, InvalidInputError
 from .push import RegistryLogin
@@ -75,15 +75,16 @@ class ContainerAppSpec:
     cpu: float = 0.5
     memory_gb: float | None = None  # None: 2 GiB per vCPU, the only ratio Container Apps allows
     port: int = 8000
-    min_replicas: int = 1
-    max_replicas: int = 10
-    concurrency: int = 10
+    min_replicas: int = Settings.container_min_replicas
+    max_replicas: int = Settings.container_max_replicas
+    concurrency: int = Settings.container_concurrency  # measured: bench/capacity.py
     cpu_target: int | None = None  # an additional CPU scale rule (average utilisation %)
     env: dict[str, str] = field(default_factory=dict)
     secure_env: dict[str, str] = field(default_factory=dict, repr=False)
     api_key: str = field(default="", repr=False)
     registry_login: RegistryLogin | None = field(default=None, repr=False)
     registry_identity: str = ""  # resource id of a user-assigned identity with AcrPull on the registry
+    registry: str = ""  # an ACR whose admin user pulls the image (looked up when deploying)
 
     @property
     def memory(self) -> float:
@@ -124,10 +125,10 @@ class ContainerAppSpec:
                 f"invalid --registry-identity '{self.registry_identity}': the resource id of a user-assigned identity, "
                 "/subscriptions/ID/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME"
             )
-        if self.registry_identity and self.registry_login is not None:
-            raise InvalidInputError("use either a managed identity or registry credentials to pull the image, not both")
+        if sum(map(bool, (self.registry_identity, self.registry_login, self.registry))) > 1:
+            raise InvalidInputError("pull the image one way: --registry-identity, --registry or --registry-username")
         host = image_registry(self.image)
-        if host.endswith(".azurecr.io") and not (self.registry_identity or self.registry_login):
+        if host.endswith(".azurecr.io") and not (self.registry_identity or self.registry_login or self.registry):
             raise InvalidInputError(
                 f"{host} is private: pass --registry-identity ID (a user-assigned identity with AcrPull) "
                 f"or --registry {host.split('.')[0]} (its admin user) so Container Apps can pull {self.image}"
@@ -464,9 +465,11 @@ def deploy_container_app(
     Raises :class:`DeploymentError` when the revision fails or times out (with the service's
     reason, replica states and log tail) and :class:`CheckFailedError` when the smoke test fails.
     """
-    from .deploy import run_smoke_test
+    from .deploy import registry_login_for, run_smoke_test
 
     spec.validate()
+    if spec.registry and spec.registry_login is None:
+        spec.registry_login = registry_login_for(ctx, spec.resource_group, spec.registry)
     environment, env_created = ensure_environment(ctx, resource_group=spec.resource_group, name=spec.environment,
                                                   location=spec.location, on_progress=on_progress)
     location = spec.location or str(environment.get("location") or "")

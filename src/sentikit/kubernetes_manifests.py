@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_output
-from .config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from .config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from .errors import InvalidInputError
 
 # The image's numeric user (Dockerfile.template, build.DEFAULT_UID): runAsNonRoot needs a number.
@@ -43,12 +43,12 @@ class KubernetesSpec:
 
     name: str
     image: str
-    min_replicas: int = 1
-    max_replicas: int = 10
-    cpu: float = 1.0
-    memory_gb: float = 1.5
-    port: int = 8000
-    cpu_target: int = 70
+    min_replicas: int = Settings.container_min_replicas
+    max_replicas: int = Settings.container_max_replicas
+    cpu: float = Settings.container_cpu
+    memory_gb: float = Settings.container_memory
+    port: int = Settings.container_port
+    cpu_target: int = Settings.container_cpu_target  # measured: bench/capacity.py
     api_key_secret: str = ""  # NAME or NAME:KEY of an existing Secret; empty: the API is open
     namespace: str = ""
     env: dict[str, str] = field(default_factory=dict)

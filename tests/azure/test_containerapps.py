@@ -235,3 +235,69 @@ def test_real_replicas_behind_https_ingress_smoke_test_logs_and_delete(
         deleted = delete_container_app(ctx, resource_group=RG, name="sentiment", environment_too=True)
     assert deleted.state == "Deleted"
     assert aca.running_containers(RG, "sentiment") == []
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_cli_deploy_redeploy_status_logs_delete(make_standin: Any, azure_env: Any, cli: Any, pushed_probe: str,
+                                                 docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's command line: deploy with min 1 / max 10 against the stand-in, then update, inspect, remove."""
+    arm = make_standin(docker=True)
+    arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
+    aca = ContainerAppsStandIn(arm, docker_client=docker_client, group_locations={RG: "eastus"})
+    azure_env(arm)
+    monkeypatch.setenv("MY_API_KEY", "key-" + "s3cr3t-value-0123456789")
+    args = ["deploy", "--target", "containerapps", "--name", "sentiment", "--resource-group", RG,
+            "--image", pushed_probe, "--registry", "sentiacr01", "--min-replicas", "1", "--max-replicas", "10",
+            "--api-key-env", "MY_API_KEY", "--timeout", "180"]
+    first = cli(*args, "--json")
+    assert first.exit_code == 0, first.stderr
+    deployed = first.json
+    assert deployed["target"] == "containerapps" and deployed["state"] == "Running"
+    assert deployed["url"].startswith("https://127.0.0.1:")
+    assert deployed["detail"]["smoke_test"]["score"] == 0.875
+    assert deployed["detail"]["location"] == "eastus" and deployed["detail"]["environment_created"] is True
+    body = _app_calls(aca, "PUT", "/containerApps/sentiment")[0].body
+    assert body["properties"]["template"]["scale"]["minReplicas"] == 1
+    assert body["properties"]["template"]["scale"]["maxReplicas"] == 10
+    assert body["properties"]["template"]["scale"]["rules"][0]["http"]["metadata"] == {"concurrentRequests": "12"}
+    assert body["properties"]["configuration"]["registries"][0]["passwordSecretRef"] == "registry-password"
+    assert "s3cr3t-value" not in first.stdout + first.stderr
+
+    second = cli(*args, "--env", "PROBE_VERSION=2")  # human output this time
+    assert second.exit_code == 0, second.stderr
+    assert "updated" in second.stderr and "revision: sentiment--" in second.stderr
+    assert second.stdout.strip().startswith("https://127.0.0.1:")
+    revisions = aca.revisions[(RG, "sentiment")]
+    assert len(revisions) == 2 and sum(r["properties"]["active"] for r in revisions.values()) == 1
+    assert len(aca.running_containers(RG, "sentiment")) == 1  # the old revision's replica is gone
+
+    status = cli("status", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--json")
+    assert status.exit_code == 0, status.stderr
+    assert status.json["detail"]["revision"] == status.json["detail"]["latest_ready_revision"]
+    assert [r["state"] for r in status.json["detail"]["replicas"]] == ["Running"]
+
+    logs = cli("logs", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--tail", "20")
+    assert logs.exit_code == 0, logs.stderr
+    assert "probe 2 listening on 8000 (api key set)" in logs.stdout
+
+    deleted = cli("delete", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--yes",
+                  "--environment-too", "--json")
+    assert deleted.exit_code == 0, deleted.stderr
+    assert deleted.json["state"] == "Deleted" and deleted.json["detail"]["environment_state"] == "Deleted"
+    assert aca.running_containers(RG, "sentiment") == [] and not aca.environments
+    gone = cli("status", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--json")
+    assert gone.exit_code == 0 and gone.json["state"] == "NotFound"
+
+
+def test_cli_bad_containerapps_input_is_one_line_exit_2(aca: Any, azure_env: Any, cli: Any) -> None:
+    azure_env(aca.arm)
+    base = ["deploy", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--image", "x:1"]
+    refused = cli(*base, "--min-replicas", "-1")  # typer's own range check
+    assert refused.exit_code == 2 and "--min-replicas" in refused.stderr
+    for extra, message in ((["--cpu", "0.3"], "allows vCPU/GiB pairs"), (["--environment", "Bad"], "invalid --environment"),
+                           (["--image", "sentiacr01.azurecr.io/x:1"], "--registry-identity")):
+        result = cli(*base, *extra)
+        assert result.exit_code == 2, (extra, result.stderr)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not [r for r in aca.arm.requests if "Microsoft.App" in r.path]

@@ -161,3 +161,56 @@ def test_bad_specs_are_refused_and_nothing_is_written(tmp_path: Path, change: di
 def test_pinned_image_keeps_a_digest_and_a_tag_it_cannot_resolve() -> None:
     assert pinned_image(IMAGE) == IMAGE
     assert pinned_image("no-such-registry.invalid/none:1") == "no-such-registry.invalid/none:1"
+
+
+def test_cli_renders_from_flags_and_sentikit_toml_without_secret_values(cli: Any, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    Path("sentikit.toml").write_text(
+        'image = "sentiacr01.azurecr.io/sentikit-sentiment:3"\n'
+        "[container]\nname = \"sentiment-api\"\ncpu = 2.0\nmemory = 4.0\nmin_replicas = 3\nmax_replicas = 20\n"
+        "cpu_target = 55\n"
+        '[kubernetes]\napi_key_secret = "team-api-key:token"\nnamespace = "nlp"\n', encoding="utf-8")
+    monkeypatch.setenv("SENTIKIT_API_KEY", "key-never-in-files-0123456789")
+    out = tmp_path / "k8s"
+    result = cli("deploy", "--target", "kubernetes", "--render-only", str(out), "--max-replicas", "30", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["applied"] is False and result.json["autoscaled"] is True
+    files = _load_dir(out)
+    container = files["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]
+    assert files["deployment.yaml"]["metadata"]["name"] == "sentiment-api"
+    assert container["image"] == "sentiacr01.azurecr.io/sentikit-sentiment:3"
+    assert container["resources"]["limits"] == {"cpu": "2000m", "memory": "4096Mi"}
+    assert {e["name"]: e.get("value") for e in container["env"]}["SENTIKIT_SERVER_WORKERS"] == "2"
+    assert (files["hpa.yaml"]["spec"]["minReplicas"], files["hpa.yaml"]["spec"]["maxReplicas"]) == (3, 30)
+    assert files["hpa.yaml"]["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 55
+    assert files["kustomization.yaml"]["namespace"] == "nlp"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SENTIKIT_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "team-api-key", "key": "token"}
+    every_byte = "".join(p.read_text() for p in out.iterdir())
+    assert "key-never-in-files" not in every_byte and "key-never-in-files" not in result.stdout + result.stderr
+    for document in _kubernetes_documents(files):
+        kubernetes_validate.validate(document, VALIDATED_VERSIONS[1], strict=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "needs --render-only DIR"),
+        (["--render-only", "OUT", "--api-key-env", "SENTIKIT_API_KEY"], "takes no secret values"),
+        (["--render-only", "OUT", "--min-replicas", "0"], "cannot scale to zero"),
+        (["--render-only", "OUT", "--name", "Bad_Name"], "invalid deployment name"),
+    ],
+)
+def test_cli_refuses_bad_kubernetes_input(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          args: list[str], message: str) -> None:
+    monkeypatch.setenv("SENTIKIT_API_KEY", "k" * 20)
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    result = cli("deploy", "--target", "kubernetes", "--image", "x:1", *args)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_status_logs_delete_point_to_kubectl(cli: Any) -> None:
+    result = cli("status", "--target", "kubernetes")
+    assert result.exit_code == 2 and "kubectl" in result.stderr
