@@ -18,6 +18,7 @@ from ..train import parse_param, resolve_params, train_model
 from .app import app, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
+from .spark import FormatOption, MasterOption, SparkFlag, score_with_spark
 
 FilesArgument = Annotated[
     Optional[list[str]],
@@ -70,7 +71,7 @@ def train(
 ) -> None:
     """Train a model on labelled text and register it as a new version.
 
-    With no files, trains on the bundled corpus in data/.
+    With no files, trains on the bundled corpus (shipped in the package; ./data/corpus.tsv.gz wins if present).
 
     Example:
         sentikit train
@@ -149,6 +150,9 @@ def score(
     text_column: TextColumnOption = None,
     threshold: ThresholdOption = None,
     url: Annotated[Optional[str], typer.Option("--url", help="Score with a running sentikit server instead of a local model.")] = None,
+    spark: SparkFlag = False,
+    master: MasterOption = None,
+    output_format: FormatOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -158,8 +162,12 @@ def score(
         sentikit score "The host was lovely and the flat spotless"
         sentikit score --input posts.csv --output scored.csv
         cat posts.txt | sentikit score --json
+        sentikit score --spark --input 'posts/*.jsonl' --output scored/ --format parquet
     """
     s = settings(workspace=workspace, threshold=threshold)
+    if spark or master or output_format:
+        return score_with_spark(s, spark=spark, model=model, texts=texts, url=url, input_file=input_file, output_dir=output_file,
+                                output_format=output_format, master=master, text_column=text_column, as_json=as_json)
     scorer = _scorer(url, model, s)
     if input_file is not None:
         with output.counter("scoring") as advance:
