@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sentikit.config import load_settings
 from sentikit.azure_language import (
     AzureError,
     AzureLanguageOptions,
@@ -119,7 +120,8 @@ def test_too_many_documents_is_the_services_invalid_document_batch() -> None:
             }
         },
     )
-    assert len(plan(request, AzureLanguageOptions(max_documents=11), "sentiment:1").texts) == 22
+    configured = AzureLanguageOptions.from_settings(load_settings(environ={"SENTIKIT_SERVER_AZURE_MAX_DOCUMENTS": "11"}))
+    assert len(plan(request, configured, "sentiment:1").texts) == 22
 
 
 @pytest.mark.parametrize(
@@ -214,3 +216,20 @@ def test_language_answer_shape_and_the_401_body() -> None:
     error = unauthorized(missing=False)
     assert error.status == 401 and error.body()["error"]["code"] == "401"
     assert "invalid subscription key" in error.body()["error"]["message"]
+
+
+def test_routes_in_process_key_cors_and_metrics(make_client: Any) -> None:
+    app = make_client(api_key="k3y", cors_origins=["https://app.example"])
+    body = _language_body("Lovely stay.")
+    url = "/language/:analyze-text?api-version=2023-04-01"
+    assert app.post(url, json=body).json()["error"]["message"].startswith("Access denied due to missing subscription key")
+    answer = app.post(url, json=body, headers={"Ocp-Apim-Subscription-Key": "k3y"})
+    assert answer.status_code == 200 and answer.json()["results"]["documents"][0]["sentiment"] == "positive"
+    bad = app.post(url, content=b"{not json", headers={"Ocp-Apim-Subscription-Key": "k3y", "Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.headers["x-ms-error-code"] == "InvalidRequestBodyFormat"
+    preflight = app.options(url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                                          "Access-Control-Request-Headers": "ocp-apim-subscription-key,content-type"})
+    assert preflight.status_code == 200
+    metrics = app.get("/metrics", headers={"x-api-key": "k3y"}).text
+    assert 'sentikit_requests_total{route="/language/:analyze-text",method="POST",status="200"} 1' in metrics
+    assert 'sentikit_errors_total{code="InvalidRequestBodyFormat"} 1' in metrics
