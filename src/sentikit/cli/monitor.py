@@ -14,7 +14,7 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from ..config import read_api_key
+from ..config import MONITOR_WEBHOOK_ENV_VAR, read_api_key
 from ..errors import ExitCode, InvalidInputError
 from ..model import resolve_model
 from ..monitor import (
@@ -51,7 +51,7 @@ def monitor(
     alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required.")] = None,
     recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again [default: --alert-below].")] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer texts in the window [default: N for --window, 10 for --window-seconds].")] = None,
-    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", envvar="SENTIKIT_MONITOR_WEBHOOK")] = None,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", envvar=MONITOR_WEBHOOK_ENV_VAR)] = None,
     input_format: Annotated[str, typer.Option("--format", help="auto, text (one text a line) or jsonl.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field", help="JSON field holding the text.")] = "text",
     time_field: Annotated[str, typer.Option("--time-field", help="JSON field holding the event time (ISO 8601 or epoch seconds).")] = "timestamp",
@@ -95,7 +95,7 @@ def _scorer(model: Optional[str], url: Optional[str], workspace: Any, default_na
     if url:
         if model:
             raise InvalidInputError("give a MODEL or --url, not both")
-        from ..client import RemoteScorer
+        from ..remote import RemoteScorer
 
         return RemoteScorer(url, api_key=read_api_key())
     return resolve_model(model, workspace, default_name)
