@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from azure.ai.textanalytics import TextAnalyticsClient
@@ -183,11 +183,13 @@ def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
     return module.make_tls_files(directory)  # type: ignore[no-any-return]
 
 
-def _wait_https(url: str, ca: Path, server: Any, timeout: float = 60.0) -> None:
+def _wait_https(url: str, ca: Path, exited: Callable[[], str | None], timeout: float = 60.0) -> None:
+    """Poll ``url``/readyz over HTTPS (trusting ``ca``); ``exited()`` gives the logs of a server that stopped."""
     context = ssl.create_default_context(cafile=str(ca))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert server.process.poll() is None, server.stop(0)[1]
+        logs = exited()
+        assert logs is None, f"the server stopped:\n{logs}"
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=2, context=context) as response:
                 if response.status == 200:
@@ -213,7 +215,7 @@ def https_server(start_server: Any, model_dir: Path, tmp_path: Path) -> HttpsSer
         env={"SENTIKIT_API_KEY": KEY},
     )
     url = server.url.replace("http://", "https://")
-    _wait_https(url, ca, server)
+    _wait_https(url, ca, lambda: None if server.process.poll() is None else server.stop(0)[1])
     return HttpsServer(url, server.url, ca)
 
 
@@ -246,19 +248,69 @@ def _node() -> str:
     return node
 
 
-def test_javascript_client_against_sentikit(https_server: HttpsServer) -> None:
-    """Over HTTPS (the test CA through NODE_EXTRA_CA_CERTS): the client sends keys and tokens only there."""
+def _run_node_suite(url: str, http_url: str, ca: Path) -> None:
     node = _node()
     if not (NODE_SUITE / "node_modules" / "@azure" / "ai-language-text").is_dir():
         # The client exactly as package-lock.json pins it, from the npm registry.
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_SUITE, check=True, capture_output=True, timeout=300)
     env = {
         **os.environ,
-        "SENTIKIT_TEST_URL": https_server.url,
-        "SENTIKIT_TEST_HTTP_URL": https_server.http_url,
+        "SENTIKIT_TEST_URL": url,
+        "SENTIKIT_TEST_HTTP_URL": http_url,
         "SENTIKIT_TEST_API_KEY": KEY,
-        "NODE_EXTRA_CA_CERTS": str(https_server.ca),
+        "NODE_EXTRA_CA_CERTS": str(ca),
     }
     run = subprocess.run([node, "--test", "test/"], cwd=NODE_SUITE, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "# fail 0" in run.stdout and "# pass 8" in run.stdout, run.stdout
+
+
+def test_javascript_client_against_sentikit(https_server: HttpsServer) -> None:
+    """Over HTTPS (the test CA through NODE_EXTRA_CA_CERTS): the client sends keys and tokens only there."""
+    _run_node_suite(https_server.url, https_server.http_url, https_server.ca)
+
+
+@pytest.mark.docker
+def test_both_clients_against_the_built_image(app_image: Any, docker_client: Any, tmp_path: Path) -> None:
+    """The image, configured only by the environment, serving HTTPS from mounted files."""
+    from _docker_fixtures import RUN_ID, TEST_LABEL
+
+    tls = tmp_path / "tls"
+    ca, _, _ = _tls_files(tls)
+    # The container's user (uid 10001) reads the mounted certificate and key.
+    tls.chmod(0o755)
+    for path in tls.iterdir():
+        path.chmod(0o644)
+    container = docker_client.containers.run(
+        app_image.tag, detach=True, ports={"8000/tcp": ("127.0.0.1", None)}, labels={TEST_LABEL: RUN_ID},
+        volumes={str(tls): {"bind": "/tls", "mode": "ro"}},
+        environment={"SENTIKIT_API_KEY": KEY, "SENTIKIT_SERVER_TLS_CERT": "/tls/cert.pem",
+                     "SENTIKIT_SERVER_TLS_KEY": "/tls/key.pem"},
+    )
+    try:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+        url, http_url = f"https://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+
+        def exited() -> str | None:
+            container.reload()
+            return None if container.status in ("created", "running") else container.logs().decode(errors="replace")
+
+        _wait_https(url, ca, exited)
+        for api_version in ("2023-04-01", "v3.1", "v3.0"):
+            client = TextAnalyticsClient(url, AzureKeyCredential(KEY), api_version=api_version, connection_verify=str(ca))
+            results = client.analyze_sentiment([POSITIVE, "", f"{POSITIVE} {NEGATIVE}"])
+            assert [r.is_error for r in results] == [False, True, False]
+            assert (results[0].sentiment, results[2].sentiment) == ("positive", "mixed")
+            with pytest.raises(HttpResponseError) as too_many:
+                client.analyze_sentiment([POSITIVE] * 11)
+            assert too_many.value.error.code == "InvalidDocumentBatch"
+        _run_node_suite(url, http_url, ca)
+        # The image's own health check follows the scheme.
+        deadline = time.monotonic() + 60
+        while container.attrs["State"].get("Health", {}).get("Status") != "healthy" and time.monotonic() < deadline:
+            time.sleep(1)
+            container.reload()
+        assert container.attrs["State"]["Health"]["Status"] == "healthy", container.attrs["State"]["Health"]
+    finally:
+        container.remove(force=True)
