@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sentikit.config import load_settings
-from sentikit.azure_language import (
+from sentikit.server.azure_language import (
     AzureError,
     AzureLanguageOptions,
     document_label,
@@ -22,7 +22,7 @@ from sentikit.azure_language import (
     three_way,
     unauthorized,
 )
-from sentikit.azure_text import count_text_elements, index_converter, sentence_spans
+from sentikit.server.azure_text import count_text_elements, index_converter, sentence_spans
 
 FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # man ZWJ woman ZWJ girl
 THUMBS = "\U0001F44D\U0001F3FD"  # thumbs up, medium skin tone

@@ -37,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..config import Settings
+from ..errors import ConfigError
 from .azure_text import STRING_INDEX_TYPES, StringIndexType, count_text_elements, index_converter, sentence_spans
 
 LANGUAGE_API_VERSIONS = ("2022-05-01", "2023-04-01")
@@ -63,9 +65,22 @@ class AzureLanguageOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.neutral_band <= 0.5:
-            raise ValueError(f"the neutral band must be from 0 to 0.5, got {self.neutral_band}")
+            raise ConfigError(f"server.azure_neutral_band must be from 0 to 0.5, got {self.neutral_band}")
         if self.max_documents < 1 or self.max_text_elements < 1:
-            raise ValueError("the document limits must be at least 1")
+            raise ConfigError("server.azure_max_documents and server.azure_max_text_elements must be at least 1")
+        if not self.languages:
+            raise ConfigError("server.azure_languages needs at least one language code, e.g. 'en'")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AzureLanguageOptions:
+        languages = tuple(code.strip() for code in settings.server_azure_languages.split(",") if code.strip())
+        return cls(
+            max_documents=settings.server_azure_max_documents,
+            max_text_elements=settings.server_azure_max_text_elements,
+            neutral_band=settings.server_azure_neutral_band,
+            languages=languages,
+            threshold=settings.threshold,
+        )
 
 
 class AzureError(Exception):
