@@ -121,7 +121,7 @@ def test_too_many_documents_is_the_services_invalid_document_batch() -> None:
         },
     )
     configured = AzureLanguageOptions.from_settings(load_settings(environ={"SENTIKIT_SERVER_AZURE_MAX_DOCUMENTS": "11"}))
-    assert len(plan(request, configured, "sentiment:1").texts) == 22
+    assert plan(request, configured, "sentiment:1").texts == ["a"]  # each distinct text is scored once
 
 
 @pytest.mark.parametrize(
@@ -176,8 +176,8 @@ def test_document_errors_and_results_keep_request_order() -> None:
     }
     request = parse_text_analytics_request("v3.1", {"showStats": "true", "opinionMining": "true"}, body)
     planned = plan(request, AzureLanguageOptions(max_text_elements=30), "sentiment:1")
-    assert planned.texts == ["Great food. Awful service.", "Great food.", "Awful service.", "Fine", "Fine"]
-    answer = planned.respond([0.5, 0.95, 0.02, 0.7, 0.7])
+    assert planned.texts == ["Great food. Awful service.", "Great food.", "Awful service.", "Fine"]
+    answer = planned.respond([0.5, 0.95, 0.02, 0.7])
     assert [d["id"] for d in answer["documents"]] == ["a", "e"]
     assert [(e["id"], e["error"]["innererror"]["code"]) for e in answer["errors"]] == [
         ("b", "InvalidDocument"), ("c", "UnsupportedLanguageCode"), ("d", "InvalidDocument"),
@@ -210,7 +210,7 @@ def test_v30_has_no_opinion_mining_and_utf16_offsets() -> None:
 
 def test_language_answer_shape_and_the_401_body() -> None:
     request = parse_language_request({"api-version": "2022-05-01"}, _language_body("Nice.", stringIndexType="TextElements_v8"))
-    answer = plan(request, AzureLanguageOptions(), "sentiment:1").respond([0.99, 0.99])
+    answer = plan(request, AzureLanguageOptions(), "sentiment:1").respond([0.99])
     assert answer["kind"] == "SentimentAnalysisResults" and answer["results"]["modelVersion"] == "sentiment:1"
     assert "statistics" not in answer["results"]
     error = unauthorized(missing=False)

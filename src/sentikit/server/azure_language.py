@@ -301,7 +301,8 @@ class _Document:
     source: InputDocument
     spans: list[tuple[int, int]]
     text_elements: int
-    first_text: int  # index in the plan's texts of the whole document; its sentences follow
+    whole: int  # index in the plan's texts of the whole (stripped) document
+    sentences: list[int]  # ... and of each sentence
 
 
 @dataclass
@@ -345,8 +346,8 @@ class Plan:
         to_unit = index_converter(text, self.request.string_index_type)
         sentences: list[dict[str, Any]] = []
         all_confidences: list[tuple[float, float, float]] = []
-        for number, (start, end) in enumerate(planned.spans, start=1):
-            score = float(scores[planned.first_text + number])
+        for (start, end), index in zip(planned.spans, planned.sentences):
+            score = float(scores[index])
             confidences = three_way(score, self.options.threshold, self.options.neutral_band)
             all_confidences.append(confidences)
             offset = to_unit(start)
@@ -368,7 +369,7 @@ class Plan:
             "confidenceScores": _rounded((mean[0], mean[1], mean[2])),
             "sentences": sentences,
             "warnings": [],
-            "sentikitScore": float(scores[planned.first_text]),
+            "sentikitScore": float(scores[planned.whole]),
         }
         if self.request.show_stats:
             document["statistics"] = {
@@ -397,15 +398,23 @@ def plan(request: SentimentRequest, options: AzureLanguageOptions, model_version
             "see https://aka.ms/text-analytics-model-versioning",
         )
     result = Plan(request, options, model_version)
+    positions: dict[str, int] = {}  # each distinct text is scored once (a one-sentence document is its sentence)
+
+    def position(text: str) -> int:
+        if text not in positions:
+            positions[text] = len(result.texts)
+            result.texts.append(text)
+        return positions[text]
+
     for document in request.documents:
         error = _document_error(document, options)
         if isinstance(error, dict):
             result._results.append(error)
             continue
         spans = sentence_spans(document.text)
-        result._results.append(_Document(document, spans, error, len(result.texts)))
-        result.texts.append(document.text)
-        result.texts.extend(document.text[start:end].strip() for start, end in spans)
+        whole = position(document.text.strip())
+        sentences = [position(document.text[start:end].strip()) for start, end in spans]
+        result._results.append(_Document(document, spans, error, whole, sentences))
     return result
 
 

@@ -42,12 +42,18 @@ def text_element_starts(text: str) -> list[int]:
 
 def count_text_elements(text: str) -> int:
     """How many text elements (``TextElements_v8``) ``text`` has."""
-    return sum(1 for _ in _TEXT_ELEMENT_8.finditer(text))
+    if text.isascii():  # every ASCII character is an element, except that CR LF is one
+        return len(text) - text.count("\r\n")
+    return len(_TEXT_ELEMENT_8.findall(text))
 
 
 def index_converter(text: str, index_type: StringIndexType) -> Callable[[int], int]:
     """A function from a code-point index in ``text`` to the same position in ``index_type`` units."""
-    if index_type == "UnicodeCodePoint":
+    if index_type == "UnicodeCodePoint" or not text:
+        return lambda index: index
+    if index_type == "Utf16CodeUnit" and max(text) <= "\uffff":  # no surrogate pairs: the same units
+        return lambda index: index
+    if index_type == "TextElements_v8" and text.isascii() and "\r\n" not in text:
         return lambda index: index
     if index_type == "Utf16CodeUnit":
         # Code points above U+FFFF take two UTF-16 code units (a surrogate pair).
