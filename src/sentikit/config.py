@@ -45,9 +45,11 @@ CONFIG_FILE_NAME = "sentikit.toml"
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
 
-SECTIONS = ("server", "azure", "container")
+SECTIONS = ("server", "azure", "container", "kubernetes")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
+# Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
+_SECRET_REFERENCES = frozenset({"kubernetes_api_key_secret"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,15 @@ class Settings:
     container_memory: float = 1.5
     container_port: int = 8000
     container_dns_label: str = ""
+    # Scaling targets (Container Apps, Kubernetes); defaults from bench/capacity.py (README "Capacity").
+    container_min_replicas: int = 1
+    container_max_replicas: int = 10
+    container_concurrency: int = 12  # HTTP requests in flight per replica before Container Apps adds one
+    container_cpu_target: int = 60  # average CPU % of the request that makes an autoscaler add a replica
+    azure_environment: str = "sentikit-env"  # Container Apps managed environment
+
+    kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
+    kubernetes_namespace: str = ""
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -120,6 +131,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "server_max_body_bytes": (1, 1 << 40),
     "container_cpu": (0.01, 1_024.0),
     "container_memory": (0.01, 16_384.0),
+    "container_min_replicas": (0, 1_000),
+    "container_max_replicas": (1, 1_000),
+    "container_concurrency": (1, 100_000),
+    "container_cpu_target": (1, 100),
 }
 
 
@@ -208,7 +223,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         else:
             flat[key] = value
     for key, value in flat.items():
-        if any(word in key.lower() for word in _SECRET_WORDS):
+        if key not in _SECRET_REFERENCES and any(word in key.lower() for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{path}: '{key}' looks like a secret; secrets belong in environment variables, not in the file"
             )
@@ -312,6 +327,7 @@ access_log = true
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID
+environment = "sentikit-env"  # Container Apps managed environment (deploy --target containerapps)
 resource_group = ""
 location = "westeurope"
 registry = ""               # Azure Container Registry name (5-50 lowercase letters and digits)
@@ -324,6 +340,14 @@ cpu = 1.0
 memory = 1.5                # GiB
 port = 8000
 dns_label = ""              # public DNS label: <label>.<location>.azurecontainer.io
+min_replicas = 1            # Container Apps allows 0 (scale to zero; the first request then waits for a start)
+max_replicas = 10
+concurrency = 12            # Container Apps: requests in flight per replica before it adds one
+cpu_target = 60             # autoscalers add a replica above this average CPU % (Kubernetes HPA, Container Apps)
+
+[kubernetes]
+api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file
+namespace = ""
 """
 
 
