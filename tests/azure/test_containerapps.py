@@ -301,3 +301,35 @@ def test_cli_bad_containerapps_input_is_one_line_exit_2(aca: Any, azure_env: Any
         assert result.exit_code == 2, (extra, result.stderr)
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not [r for r in aca.arm.requests if "Microsoft.App" in r.path]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_revision_that_cannot_pull_fails_with_the_reason_and_the_old_revision_keeps_serving(
+    make_standin: Any, azure_env: Any, cli: Any, pushed_probe: str, registry: Any, docker_client: Any
+) -> None:
+    arm = make_standin(docker=True)
+    arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
+    ContainerAppsStandIn(arm, docker_client=docker_client)
+    azure_env(arm)
+    args = ["deploy", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--registry", "sentiacr01",
+            "--timeout", "120"]
+    assert cli(*args, "--image", pushed_probe).exit_code == 0
+    missing = pushed_probe.rsplit(":", 1)[0] + ":no-such-tag"
+    failed = cli(*args, "--image", missing)
+    assert failed.exit_code == 4, failed.stderr
+    assert "ContainerAppOperationError: Failed to provision revision for container app 'sentiment'" in failed.stderr
+    assert f"hint: check that {missing} exists" in failed.stderr
+    assert "still serves the traffic" in failed.stderr
+    assert registry.password not in failed.stderr and "Traceback" not in failed.stderr
+    status = cli("status", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--json")
+    assert status.json["detail"]["latest_ready_revision"] != status.json["detail"]["revision"]
+
+
+def test_no_wait_returns_once_azure_accepted(aca: Any, azure_env: Any, cli: Any) -> None:
+    azure_env(aca.arm)
+    result = cli("deploy", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--image", "x:1",
+                 "--no-wait", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["state"] == "InProgress" and result.json["detail"]["waited"] is False
+    assert not aca.arm.calls("GET", "/containerappOperationStatuses/")
