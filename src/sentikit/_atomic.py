@@ -18,7 +18,7 @@ from typing import IO, Any, Iterator, Optional, Union
 
 from .errors import OutputError
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "output_directory"]
 
 
 @contextmanager
@@ -72,6 +72,22 @@ def atomic_output(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def output_directory(path: Union[str, Path]) -> Path:
+    """``path`` as a directory to write files into, created (with its parents) if missing.
+
+    Raises:
+        OutputError: it exists and is not a directory, or cannot be created; one line naming it.
+    """
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"{path}: exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _error(str(path), exc) from None
+    return directory
 
 
 def _stat(name: str) -> Optional[os.stat_result]:

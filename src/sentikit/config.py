@@ -71,6 +71,13 @@ class Settings:
     server_max_body_bytes: int = 1_048_576
     server_cors_origins: str = ""  # comma-separated; "*" allows any origin
     server_access_log: bool = True
+    server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
+    server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
+    # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
+    server_azure_max_documents: int = 10  # the service's limit per request
+    server_azure_max_text_elements: int = 5_120  # longest document, in text elements
+    server_azure_neutral_band: float = 0.2  # scores this close to the threshold are partly neutral
+    server_azure_languages: str = "en"  # comma-separated language codes the model answers for
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
@@ -317,6 +324,13 @@ max_batch = 1000            # most texts in one POST /v1/score
 max_body_bytes = 1048576    # largest request body
 cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
 access_log = true
+tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
+tls_key = ""
+# Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)
+azure_max_documents = 10        # documents per request (the service's limit)
+azure_max_text_elements = 5120  # longest document, in text elements
+azure_neutral_band = 0.2        # scores within this of the threshold are partly neutral
+azure_languages = "en"          # language codes answered; others get UnsupportedLanguageCode
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID
