@@ -9,7 +9,10 @@ All in one run, on the same model and the same real sentences, driven by ``wrk``
   processes during the load (CPU seconds / wall seconds), RSS (largest worker and the
   sum, plus PSS, which counts the pages forked workers share once), and for sentikit the
   share of the requests each worker answered (from its /metrics);
-* start: wall time from starting the process to the first score, median of --starts.
+* start: wall time from starting the process to the first score, median of --starts;
+* with ``--azure``: documents/s through the Azure AI Language route
+  (``POST /language/:analyze-text``, 10 documents per request, the service's limit) next to
+  texts/s of ``POST /v1/score`` with the same 10 texts per request.
 
 Rows: the tutorial (Flask dev server, ``predict_proba`` per request), the same Flask app
 under gunicorn with 2 sync workers, sentikit with 1 worker, 2 workers (one SO_REUSEPORT
@@ -17,7 +20,7 @@ socket each, the default), 2 workers sharing one socket (SENTIKIT_SERVER_REUSE_P
 uvicorn's own --workers does), and 1 worker with the pure-Python h11 parser and asyncio loop.
 
 Usage:
-    python bench/serve.py [MODEL] [--duration 10] [--repeat 1] [--starts 5]
+    python bench/serve.py [MODEL] [--duration 10] [--repeat 1] [--starts 5] [--azure]
 
 MODEL is a model directory, NAME or NAME:VERSION in ./models (default: the latest
 ``sentiment``). Needs ``wrk`` (Debian package ``wrk``) and the ``bench`` extra (Flask, gunicorn).
@@ -157,6 +160,32 @@ end
 """
 
 
+AZURE_BATCH = 10  # the Azure AI Language service's documents per request
+
+
+def azure_scripts(texts: list[str]) -> dict[str, str]:
+    """wrk scripts for 10 texts per request: ``/v1/score`` and the Azure compatibility route."""
+    groups = [texts[i : i + AZURE_BATCH] for i in range(0, len(texts) - AZURE_BATCH + 1, AZURE_BATCH)]
+    score = [json.dumps({"texts": group}) for group in groups]
+    azure = [
+        json.dumps({"kind": "SentimentAnalysis", "parameters": {"stringIndexType": "Utf16CodeUnit"},
+                    "analysisInput": {"documents": [{"id": str(n), "text": t, "language": "en"} for n, t in enumerate(group)]}})
+        for group in groups
+    ]
+    paths = {"/v1/score": score, "/language/:analyze-text?api-version=2023-04-01": azure}
+    return {
+        path: f"""local bodies = {{{",".join(lua_string(b) for b in bodies)}}}
+local i = 0
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", {lua_string(path)}, nil, bodies[i])
+end
+"""
+        for path, bodies in paths.items()
+    }
+
+
 @dataclass
 class Load:
     rps: float
@@ -232,15 +261,24 @@ def worker_shares(url: str) -> str:
     return "/".join(f"{share / total:.0%}" for share in shares)
 
 
-def measure(server: Server, texts: list[str], duration: int) -> dict[str, Any]:
+def first_score(url: str, text: str) -> float:
+    with urllib.request.urlopen(f"{url}/analyze?text={urllib.parse.quote(text)}", timeout=5) as response:
+        return float(response.read())
+
+
+def measure(server: Server, texts: list[str], duration: int, azure: bool = False) -> dict[str, Any]:
     port = free_port()
     process, _ = server.start(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        row: dict[str, Any] = {"single": wrk(url, single_script(texts), duration, process.pid)}
+        row: dict[str, Any] = {"first": first_score(url, texts[0])}
+        row["single"] = wrk(url, single_script(texts), duration, process.pid)
         if server.sentikit:
             row["batch"] = wrk(url, batch_script(texts), duration, process.pid, BATCH)
             row["shares"] = worker_shares(url)
+            if azure:
+                row["azure"] = {path.split("?")[0]: wrk(url, script, duration, process.pid, AZURE_BATCH)
+                                for path, script in azure_scripts(texts).items()}
         row["memory"] = memory_mib(process.pid)
         return row
     finally:
@@ -263,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all servers (interleaved); medians reported")
     parser.add_argument("--starts", type=int, default=5, help="process starts per server for the start time")
+    parser.add_argument("--azure", action="store_true", help="also measure the Azure AI Language route (documents/s)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -291,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.repeat):
         for server in servers:
             print(f"round {round_ + 1}: {server.name}", file=sys.stderr)
-            server.results.append(measure(server, texts, args.duration))
+            azure = args.azure and server in servers[2:4]
+            server.results.append(measure(server, texts, args.duration, azure))
     starts = {
         "python -m sentikit.serve (the image's entry point)": Server(
             "module", [py, "-m", "sentikit.serve"], {"SENTIKIT_MODEL_PATH": str(model.path), "SENTIKIT_SERVER_PORT": "{port}"}),
@@ -326,6 +366,22 @@ def main(argv: list[str] | None = None) -> int:
           f"batch {med(servers[4], 'batch', 'texts') / med(one, 'batch', 'texts'):.2f}x")
     print(f"httptools + uvloop / h11 + asyncio (1 worker): single {med(one, 'single', 'rps') / med(servers[5], 'single', 'rps'):.2f}x, "
           f"batch {med(one, 'batch', 'texts') / med(servers[5], 'batch', 'texts'):.2f}x")
+    if args.azure:
+        print(f"\n{AZURE_BATCH} texts per request: documents/s through the Azure AI Language route "
+              "(sentences split, each sentence and the whole text scored) against texts/s through /v1/score\n")
+        print("| server | route | texts (documents)/s | vs /v1/score | p50 ms | p99 ms | failed |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for server in servers[2:4]:
+            runs = [r["azure"] for r in server.results]
+            base = statistics.median(r["/v1/score"].texts for r in runs)
+            for route in runs[0]:
+                rate = statistics.median(r[route].texts for r in runs)
+                print(f"| {server.name} | POST {route} | {rate:,.0f} | {rate / base:.2f}x | "
+                      f"{statistics.median(r[route].p50 for r in runs):.2f} | {statistics.median(r[route].p99 for r in runs):.2f} | "
+                      f"{sum(r[route].failures for r in runs)} |")
+    reference = servers[0].results[0]["first"]
+    worst = max(abs(r["first"] - reference) for server in servers for r in server.results)
+    print(f"\nscore parity with the tutorial (first text): max |difference| = {worst:.2e}")
     print(f"\n| start → first score (median of {args.starts}) | s |\n|---|---:|")
     for name, seconds in start_medians.items():
         print(f"| {name} | {seconds:.3f} |")

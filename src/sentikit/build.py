@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import __version__
 from .errors import DockerUnavailableError, ImageBuildError, InvalidInputError, ModelIntegrityError
-from .model import MANIFEST_FILE, SCORER_FILE, SentimentModel
+from .model import MANIFEST_FILE, SCORER_FILE, SentimentModel, verify_model_dir
 
 TEMPLATE_NAME = "Dockerfile.template"
 DEPS_STAGE_LABEL = "sentikit.stage=deps"
@@ -315,6 +315,7 @@ def _copy_model(model: SentimentModel, target: Path) -> None:
             f"{model.path} has no {SCORER_FILE} (the exported scorer the image serves); "
             "retrain it with this version of sentikit"
         )
+    verify_model_dir(model.path, need=(SCORER_FILE,))  # what goes into the image is what was registered
     target.mkdir(parents=True)
     for name in (MANIFEST_FILE, SCORER_FILE):
         shutil.copyfile(model.path / name, target / name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .azure_clients import ArmNotFoundError, AzureContext, container_instance_client, translate_errors
-from .config import API_KEY_ENV_VAR
+from .config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR
 from .deployment import Deployment
 from .errors import CheckFailedError, DeploymentError, InvalidInputError
 from .push import RegistryLogin, admin_login, ensure_registry
@@ -31,8 +31,7 @@ DNS_LABEL_RE = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 # The server in the image reads its port from the settings' environment variable.
-PORT_ENV_VAR = "SENTIKIT_SERVER_PORT"
-HOST_ENV_VAR = "SENTIKIT_SERVER_HOST"
+PORT_ENV_VAR, HOST_ENV_VAR = SERVER_PORT_ENV_VAR, SERVER_HOST_ENV_VAR
 # ARM's default is 30 s between polls when the service sends no Retry-After.
 POLL_INTERVAL = 5
 SMOKE_TEXT = "The staff were friendly and the service was excellent"

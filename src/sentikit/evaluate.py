@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .data import Dataset
-from .errors import CheckFailedError, InvalidInputError
+from .errors import CheckFailedError
 from .model import SentimentModel
+from .score import check_fraction, check_threshold
 
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
 
@@ -67,8 +66,7 @@ class EvaluationReport:
 
 def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float = 0.5) -> EvaluationReport:
     """Score ``dataset`` with ``model`` (the same scorer `score` and `serve` use) and measure it."""
-    if not 0.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"threshold must be between 0 and 1, got {threshold}")
+    check_threshold(threshold)
     scores = model.score(dataset.texts)
     per_file = []
     if len(dataset.files) > 1:
@@ -86,8 +84,21 @@ def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float 
     return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores)
 
 
+def check_gate_bounds(*, min_accuracy: float | None, min_auc: float | None) -> None:
+    """Refuse a gate that is not a number from 0 to 1 (NaN would pass every comparison): a usage error."""
+    if min_accuracy is not None:
+        check_fraction(min_accuracy, "--min-accuracy")
+    if min_auc is not None:
+        check_fraction(min_auc, "--min-auc")
+
+
 def check_gates(report: EvaluationReport, *, min_accuracy: float | None, min_auc: float | None) -> None:
-    """Raise CheckFailedError when a metric is below its gate (exit code 1 for CI)."""
+    """Raise CheckFailedError when a metric is below its gate (exit code 1 for CI).
+
+    Raises:
+        InvalidInputError: a gate is invalid (see :func:`check_gate_bounds`).
+    """
+    check_gate_bounds(min_accuracy=min_accuracy, min_auc=min_auc)
     failures = []
     accuracy, auc = report.metrics["accuracy"], report.metrics["roc_auc"]
     if min_accuracy is not None and accuracy < min_accuracy:
@@ -118,17 +129,17 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    directory.mkdir(parents=True, exist_ok=True)
+    from ._atomic import atomic_output, output_directory
+
+    output_directory(directory)
     y = numpy.asarray(report._labels)
     p = numpy.asarray(report._scores)
     both = len(set(y.tolist())) == 2
 
     def save(figure: Any, name: str) -> None:
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-        os.close(fd)
-        figure.savefig(tmp, dpi=110, bbox_inches="tight")
+        with atomic_output(directory / name, binary=True) as handle:
+            figure.savefig(handle, format="png", dpi=110, bbox_inches="tight")
         plt.close(figure)
-        os.replace(tmp, directory / name)
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     if both:
@@ -165,10 +176,8 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
     save(fig, "score_histogram.png")
 
     html_path = directory / "index.html"
-    fd, tmp = tempfile.mkstemp(suffix=".html", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_output(html_path) as handle:
         handle.write(_render_html(report))
-    os.replace(tmp, html_path)
     report.report_dir = str(directory)
     return html_path
 

@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any, Callable, Mapping, Optional
 
 from .build import docker_client
+from .config import SERVER_PORT_ENV_VAR
 from .deployment import Deployment
 from .errors import DeploymentError, InvalidInputError
 
@@ -140,7 +141,7 @@ def _container_port(image: Any) -> int:
     config = image.attrs.get("Config") or {}
     for item in config.get("Env") or []:
         key, _, value = item.partition("=")
-        if key == "SENTIKIT_SERVER_PORT" and value.isdigit():
+        if key == SERVER_PORT_ENV_VAR and value.isdigit():
             return int(value)
     for exposed in config.get("ExposedPorts") or {}:
         number, _, proto = exposed.partition("/")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from conftest import free_port, wait_ready
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers httpx2 for its TestClient; httpx still works.
@@ -71,17 +69,6 @@ def client(make_client: AppClient) -> TestClient:
     return make_client(limits=ServerLimits(max_text_chars=200, max_batch=5, max_body_bytes=4096))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def unused_port() -> int:
-    return free_port()
-
-
 @dataclass
 class Server:
     """A real server process and where it listens."""
@@ -125,7 +112,7 @@ def start_server() -> Iterator[StartServer]:
         server = Server(process, f"http://127.0.0.1:{port}")
         servers.append(server)
         if wait:
-            _wait_ready(server)
+            wait_ready(server.url + "/readyz", process=process)
         return server
 
     yield start
@@ -133,17 +120,3 @@ def start_server() -> Iterator[StartServer]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.communicate()
-
-
-def _wait_ready(server: Server, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.process.communicate()[1]}")
-        try:
-            with urllib.request.urlopen(server.url + "/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{server.url} was not ready within {timeout}s")

@@ -43,8 +43,8 @@ def test_remote_scorer_api_key_errors(start_server: Any, model_dir: Path) -> Non
 
 
 
-def test_remote_scorer_connection_refused_names_the_url(unused_port: int) -> None:
-    url = f"http://127.0.0.1:{unused_port}"
+def test_remote_scorer_connection_refused_names_the_url(free_port: int) -> None:
+    url = f"http://127.0.0.1:{free_port}"
     with pytest.raises(ServerError, match=f"cannot connect to a sentikit server at {url}"):
         RemoteScorer(url, timeout=5).score(["good"])
 

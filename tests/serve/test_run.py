@@ -83,7 +83,7 @@ def test_serve_with_unknown_model_is_a_usage_error(cli: Any) -> None:
 
 
 
-def test_workers_get_their_settings_without_touching_the_callers_environment(model_dir: Path, unused_port: int) -> None:
+def test_workers_get_their_settings_without_touching_the_callers_environment(model_dir: Path, free_port: int) -> None:
     """run_server with 2 workers, in a process that checks its own os.environ while the workers serve."""
     code = textwrap.dedent(f"""
         import json, os, signal, threading, time, urllib.request
@@ -108,7 +108,7 @@ def test_workers_get_their_settings_without_touching_the_callers_environment(mod
         settings = replace(load_settings(), server_port=port, server_workers=2, server_max_batch=7, threshold=0.25)
         run_server(load_model(Path({str(model_dir)!r})), settings, api_key=None)
         print(json.dumps(seen))
-    """).replace("{port}", str(unused_port))
+    """).replace("{port}", str(free_port))
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout.splitlines()[-1])

@@ -7,10 +7,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, ClassVar, NamedTuple, Optional
 
+from .._json import to_jsonable
+
 __all__ = [
     "Alert", "BadLine", "Event", "Record", "Recovery", "SourceNotice", "Status", "Summary", "TextSample",
     "WebhookFailed", "WindowStats", "iso",
 ]
+
+_FLOAT_DIGITS = 6  # scores and means in events: enough to compare, short to read
 
 
 def iso(ts: Optional[float]) -> Optional[str]:
@@ -62,19 +66,8 @@ class Event:
     kind: ClassVar[str] = "event"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}  # type: ignore[arg-type]
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return round(value, 6)
-    return value
+        values = {f.name: to_jsonable(getattr(self, f.name), float_digits=_FLOAT_DIGITS) for f in fields(self)}  # type: ignore[arg-type]
+        return {"event": self.kind, **values}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from ..errors import InvalidInputError
+from ..score import check_fraction, is_positive
 from .events import Alert, Event, Record, Recovery, Status, TextSample, WindowStats, iso
 
 __all__ = ["DEFAULT_SAMPLES", "DEFAULT_TIME_MIN_COUNT", "MonitorConfig", "WindowMonitor"]
@@ -49,10 +50,9 @@ class MonitorConfig:
             raise InvalidInputError(f"--window must be at least 1, got {self.window}")
         if self.window_seconds is not None and not self.window_seconds > 0:
             raise InvalidInputError(f"--window-seconds must be positive, got {self.window_seconds}")
-        for name, value in (("--alert-below", self.alert_below), ("--threshold", self.threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise InvalidInputError(f"{name} must be between 0 and 1, got {value}")
-        if self.recover_above is not None and not self.alert_below <= self.recover_above <= 1.0:
+        check_fraction(self.alert_below, "--alert-below")
+        check_fraction(self.threshold, "--threshold")
+        if self.recover_above is not None and not self.alert_below <= check_fraction(self.recover_above, "--recover-above"):
             raise InvalidInputError(
                 f"--recover-above must be between --alert-below ({self.alert_below}) and 1, got {self.recover_above}"
             )
@@ -230,7 +230,7 @@ class WindowMonitor:
             start, end = min(times), max(times)
         return WindowStats(
             mean=self._sum / len(items), count=len(items), min=min(scores), max=max(scores),
-            negative=sum(1 for s in scores if s < threshold), span_seconds=end - start,
+            negative=sum(1 for s in scores if not is_positive(s, threshold)), span_seconds=end - start,
             start=iso(start), end=iso(end),
         )
 
@@ -238,7 +238,7 @@ class WindowMonitor:
         """The lowest- (or highest-) scored texts in the window: what drove the change."""
         threshold = self.config.threshold
         # Quote only texts on the side that drove the change, when there are any.
-        side = [i for i in self._items if (i[1] < threshold) == lowest] or list(self._items)
+        side = [i for i in self._items if is_positive(i[1], threshold) != lowest] or list(self._items)
         if lowest:
             chosen = heapq.nsmallest(self.config.samples, side, key=lambda item: (item[1], item[2]))
         else:
