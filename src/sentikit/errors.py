@@ -92,6 +92,18 @@ class AzureError(RemoteError):
     """Azure Resource Manager refused or failed an operation."""
 
 
+class ArmError(AzureError):
+    """Azure Resource Manager answered with an error; ``code`` is its ARM error code."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ArmNotFoundError(ArmError):
+    """The resource (or its resource group) does not exist."""
+
+
 class DeploymentError(RemoteError):
     """A deployment did not reach a running, healthy state."""
 
