@@ -10,12 +10,14 @@ field ``server_port``. Every field can also be set as ``SENTIKIT_<FIELD>``
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from ._atomic import atomic_output
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -23,19 +25,31 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# Every SENTIKIT_* name is spelled here and nowhere else. Each Settings field also has one:
+# env_var("server_port") == "SENTIKIT_SERVER_PORT" (and the constants below for the common ones).
 ENV_PREFIX = "SENTIKIT_"
 CONFIG_ENV_VAR = "SENTIKIT_CONFIG"
 API_KEY_ENV_VAR = "SENTIKIT_API_KEY"
 # The model the server (`python -m sentikit.serve`, the container) serves: a directory or NAME[:VERSION].
 MODEL_PATH_ENV_VAR = "SENTIKIT_MODEL_PATH"
 DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
+# Optional key for signed models: an HMAC over the model directory's digest, made and checked with it.
+MODEL_KEY_ENV_VAR = "SENTIKIT_MODEL_KEY"
+# Where `sentikit monitor` posts alerts when --webhook is not given.
+MONITOR_WEBHOOK_ENV_VAR = "SENTIKIT_MONITOR_WEBHOOK"
+THRESHOLD_ENV_VAR = "SENTIKIT_THRESHOLD"
+WORKSPACE_ENV_VAR = "SENTIKIT_WORKSPACE"
+SERVER_HOST_ENV_VAR = "SENTIKIT_SERVER_HOST"
+SERVER_PORT_ENV_VAR = "SENTIKIT_SERVER_PORT"
 CONFIG_FILE_NAME = "sentikit.toml"
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
 
-SECTIONS = ("server", "azure", "container")
+SECTIONS = ("server", "azure", "container", "kubernetes")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
+# Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
+_SECRET_REFERENCES = frozenset({"kubernetes_api_key_secret"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,15 @@ class Settings:
     container_memory: float = 1.5
     container_port: int = 8000
     container_dns_label: str = ""
+    # Scaling targets (Container Apps, Kubernetes); defaults from bench/capacity.py (README "Capacity").
+    container_min_replicas: int = 1
+    container_max_replicas: int = 10
+    container_concurrency: int = 12  # HTTP requests in flight per replica before Container Apps adds one
+    container_cpu_target: int = 60  # average CPU % of the request that makes an autoscaler add a replica
+    azure_environment: str = "sentikit-env"  # Container Apps managed environment
+
+    kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
+    kubernetes_namespace: str = ""
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -82,10 +105,63 @@ class Settings:
         return [o.strip() for o in self.server_cors_origins.split(",") if o.strip()]
 
 
+@dataclass(frozen=True)
+class ServerLimits:
+    """The server's input limits; anything beyond them is a 4xx JSON error."""
+
+    max_text_chars: int = 10_000
+    max_batch: int = 1_000
+    max_body_bytes: int = 1_048_576
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerLimits:
+        return cls(settings.server_max_text_chars, settings.server_max_batch, settings.server_max_body_bytes)
+
+
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
+
+# Fields with a bounded range: (low, high), inclusive. Every float must also be finite.
+_RANGES: dict[str, tuple[float, float]] = {
+    "threshold": (0.0, 1.0),
+    "server_port": (1, 65_535),
+    "container_port": (1, 65_535),
+    "server_workers": (1, 1_024),
+    "server_max_text_chars": (1, 1 << 31),
+    "server_max_batch": (1, 1 << 31),
+    "server_max_body_bytes": (1, 1 << 40),
+    "container_cpu": (0.01, 1_024.0),
+    "container_memory": (0.01, 16_384.0),
+    "container_min_replicas": (0, 1_000),
+    "container_max_replicas": (1, 1_000),
+    "container_concurrency": (1, 100_000),
+    "container_cpu_target": (1, 100),
+}
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a Settings field: ``server_port`` -> ``SENTIKIT_SERVER_PORT``."""
+    if name not in _FIELD_TYPES or name == "source":
+        raise KeyError(name)
+    return ENV_PREFIX + name.upper()
+
+
+def _check_range(name: str, value: Any, where: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}")
+    bounds = _RANGES.get(name)
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        low, high = bounds
+        raise ConfigError(f"{where} must be between {low:g} and {high:g}, got {value:g}")
+    return value
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
+    """``value`` as the field's type and inside its range; ``origin`` (a file, a variable or a flag) names the source."""
+    where = origin if origin.startswith("-") else f"{origin}: {name}"
+    return _check_range(name, _convert(name, value, where), where)
+
+
+def _convert(name: str, value: Any, where: str) -> Any:
     kind = _FIELD_TYPES[name]
     try:
         if kind in ("bool", bool):
@@ -110,7 +186,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         expected = {"bool": "true or false", "int": "an integer", "float": "a number"}.get(str(kind), "text")
-        raise ConfigError(f"{origin}: {name} must be {expected}, got {value!r}") from None
+        raise ConfigError(f"{where} must be {expected}, got {value!r}") from None
 
 
 def find_config_file(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -147,7 +223,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         else:
             flat[key] = value
     for key, value in flat.items():
-        if any(word in key.lower() for word in _SECRET_WORDS):
+        if key not in _SECRET_REFERENCES and any(word in key.lower() for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{path}: '{key}' looks like a secret; secrets belong in environment variables, not in the file"
             )
@@ -167,9 +243,9 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     for name in _FIELD_TYPES:
         if name == "source":
             continue
-        raw = environ.get(ENV_PREFIX + name.upper())
+        raw = environ.get(env_var(name))
         if raw is not None and raw != "":
-            values[name] = _coerce(name, raw, ENV_PREFIX + name.upper())
+            values[name] = _coerce(name, raw, env_var(name))
     return values
 
 
@@ -177,6 +253,15 @@ def read_api_key(environ: Mapping[str, str] | None = None) -> str | None:
     """The API key from ``SENTIKIT_API_KEY`` (secrets are never read from the file)."""
     environ = os.environ if environ is None else environ
     return environ.get(API_KEY_ENV_VAR) or None
+
+
+# Settings whose command-line flag is not simply --field-name.
+_FLAG_NAMES = {
+    "server_host": "--host", "server_port": "--port", "server_workers": "--workers",
+    "server_max_text_chars": "--max-text-chars", "server_max_batch": "--max-batch",
+    "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
+    "server_access_log": "--access-log", "model_name": "--name",
+}
 
 
 def load_settings(
@@ -194,14 +279,15 @@ def load_settings(
             continue
         if name not in _FIELD_TYPES:
             raise ConfigError(f"unknown setting '{name}'")
-        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+        values[name] = _coerce(name, value, _FLAG_NAMES.get(name, f"--{name.replace('_', '-')}"))
     values["source"] = str(path) if path else ""
     return Settings(**values)
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with some fields changed (flags applied after loading)."""
-    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    """A copy of ``settings`` with some fields changed (flags applied after loading), each checked."""
+    checked = {k: _coerce(k, v, _FLAG_NAMES.get(k, f"--{k.replace('_', '-')}")) for k, v in changes.items() if v is not None}
+    return dataclasses.replace(settings, **checked)
 
 
 STARTER_CONFIG = """\
@@ -234,6 +320,7 @@ access_log = true
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID
+environment = "sentikit-env"  # Container Apps managed environment (deploy --target containerapps)
 resource_group = ""
 location = "westeurope"
 registry = ""               # Azure Container Registry name (5-50 lowercase letters and digits)
@@ -246,6 +333,14 @@ cpu = 1.0
 memory = 1.5                # GiB
 port = 8000
 dns_label = ""              # public DNS label: <label>.<location>.azurecontainer.io
+min_replicas = 1            # Container Apps allows 0 (scale to zero; the first request then waits for a start)
+max_replicas = 10
+concurrency = 12            # Container Apps: requests in flight per replica before it adds one
+cpu_target = 60             # autoscalers add a replica above this average CPU % (Kubernetes HPA, Container Apps)
+
+[kubernetes]
+api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file
+namespace = ""
 """
 
 
@@ -253,7 +348,6 @@ def write_starter_config(path: Path, *, force: bool = False) -> Path:
     """Write the commented starter ``sentikit.toml`` (atomically); refuse to overwrite unless ``force``."""
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite)")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(STARTER_CONFIG, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path) as handle:
+        handle.write(STARTER_CONFIG)
     return path

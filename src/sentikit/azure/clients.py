@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
 
-def _sdk_kwargs(ctx: AzureContext) -> dict[str, Any]:
+def sdk_kwargs(ctx: AzureContext) -> dict[str, Any]:
     return {"base_url": ctx.arm_endpoint, "credential_scopes": [ctx.scope], **ctx.client_kwargs}
 
 
@@ -20,14 +20,14 @@ def container_instance_client(ctx: AzureContext) -> "ContainerInstanceManagement
     """The Container Instances management client for this context."""
     from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 
-    return ContainerInstanceManagementClient(ctx.credential, ctx.subscription_id, **_sdk_kwargs(ctx))
+    return ContainerInstanceManagementClient(ctx.credential, ctx.subscription_id, **sdk_kwargs(ctx))
 
 
 def container_registry_client(ctx: AzureContext) -> "ContainerRegistryManagementClient":
     """The Container Registry management client for this context."""
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
-    return ContainerRegistryManagementClient(ctx.credential, ctx.subscription_id, **_sdk_kwargs(ctx))
+    return ContainerRegistryManagementClient(ctx.credential, ctx.subscription_id, **sdk_kwargs(ctx))
 
 
 def get_access_token(ctx: AzureContext, scope: str | None = None) -> str:

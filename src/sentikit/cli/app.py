@@ -1,14 +1,15 @@
-"""The Typer application object, shared options, and settings resolution for commands."""
+"""The Typer application object, the consoles, and settings resolution for commands."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
 import typer
 
 from ..config import Settings, load_settings
 from ..errors import InvalidInputError
-from ..output import console as err_console
+from .options import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, pick_model
+from .render import console as err_console
 
 app = typer.Typer(
     name="sentikit",
@@ -21,29 +22,25 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Write one JSON document to stdout.")]
-WorkspaceOption = Annotated[
-    Optional[str], typer.Option("--workspace", "-w", help="Model workspace directory \\[default: ./models].")
-]
-ModelArgument = Annotated[
-    Optional[str],
-    typer.Argument(help="Model: a directory, NAME, NAME:VERSION, or nothing for the latest default model."),
-]
-
-# serve, build and monitor take the model as an argument; --model (as score/evaluate/explain spell it) works too.
-ModelFlag = Annotated[Optional[str], typer.Option("--model", "-m", help="The same as the MODEL argument.")]
-
-
-def pick_model(argument: Optional[str], flag: Optional[str]) -> Optional[str]:
-    """The model named by the MODEL argument or by --model (not two different ones)."""
-    if argument and flag and argument != flag:
-        raise InvalidInputError(f"two models given: '{argument}' and --model '{flag}'; name one")
-    return argument or flag
-
 
 def settings(**flags: Any) -> Settings:
     """Resolve settings for a command: its flags (None = not given) > env > file > defaults."""
     return load_settings(flags)
 
 
-__all__ = ["app", "err_console", "settings", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]
+def scorer_for(model: Optional[str], url: Optional[str], s: Settings) -> Any:
+    """What scores for ``score`` and ``monitor``: a running server (``--url``) or a local model, not both."""
+    if url:
+        if model:
+            raise InvalidInputError("give a MODEL or --url, not both")
+        from ..config import read_api_key
+        from ..remote import RemoteScorer
+
+        return RemoteScorer(url, api_key=read_api_key())
+    from ..model import resolve_model
+
+    return resolve_model(model, s.workspace_path, s.model_name)
+
+
+# The shared options are defined in .options; the command modules import them from either place.
+__all__ = ["app", "err_console", "settings", "scorer_for", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]

@@ -10,7 +10,7 @@ from typing import Annotated, Callable, Iterator, Optional
 import typer
 from rich.markup import escape
 
-from .. import output
+from . import render as output
 from ..model import resolve_model
 from .app import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
 
@@ -37,7 +37,7 @@ def build(
     Example:
         sentikit build sentiment:1 --tag sentiment:1
     """
-    from ..build import build as build_image_for, prepare_context
+    from ..image import build as build_image_for, prepare_context
 
     s = settings(workspace=workspace, base_image=base_image, container_port=port)
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)

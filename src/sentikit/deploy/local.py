@@ -63,7 +63,11 @@ class LocalTarget:
 
         validate_name(options.name)
         options.validate()
-        say = (lambda message: on_progress(message, None)) if on_progress else (lambda message: None)
+
+        def say(message: str) -> None:
+            if on_progress:
+                on_progress(message, None)
+
         image = local_image(self.client, options.image, hint=f"build it with `sentikit build --tag {options.image}`")
         container_port = _container_port(image)
         existing = self._find(options.name, any_owner=True)

@@ -16,6 +16,7 @@ from .acr import (
     ensure_registry,
     exchange_aad_token,
     push_to_acr,
+    registry_login_for,
     token_login,
     validate_registry_name,
 )
@@ -25,6 +26,6 @@ from .registry import PushResult, RegistryLogin, auth_description, push_image, p
 __all__ = [
     "ACR_TOKEN_USERNAME", "AUTH_MODES", "ImageRef", "PushResult", "RegistryInfo", "RegistryLogin", "acr_login",
     "admin_login", "auth_description", "ensure_registry", "exchange_aad_token", "is_acr_host",
-    "normalize_registry_url", "parse_reference", "push_image", "push_to_acr", "push_to_registry",
+    "normalize_registry_url", "parse_reference", "push_image", "push_to_acr", "push_to_registry", "registry_login_for",
     "target_reference", "token_login", "validate_registry_name", "validate_tag",
 ]

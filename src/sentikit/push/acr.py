@@ -8,6 +8,7 @@ The registry calls go over httpx and trust the same CA bundle as the ARM calls.
 from __future__ import annotations
 
 import re
+import ssl
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -149,7 +150,8 @@ def exchange_aad_token(
 
     Like ``az acr login``: the realm of the registry's Bearer challenge names the auth host.
     """
-    with httpx.Client(verify=verify, timeout=timeout) as http:
+    trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+    with httpx.Client(verify=trust, timeout=timeout) as http:
         params = _challenge(http, login_server)
         realm = urllib.parse.urlsplit(params.get("realm") or f"https://{login_server}/oauth2/token")
         if realm.scheme != "https":
@@ -235,3 +237,8 @@ def push_to_acr(
     result = push_image(image, login, repository=repository, tag=tag, docker_client_=client, on_progress=on_progress)
     result.registry_created = info.created
     return result
+
+
+def registry_login_for(ctx: AzureContext, resource_group: str, registry: str) -> RegistryLogin:
+    """Admin credentials of an ACR in this subscription, for a cloud service to pull a private image with."""
+    return admin_login(ctx, ensure_registry(ctx, resource_group=resource_group, name=registry))
