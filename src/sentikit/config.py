@@ -71,6 +71,13 @@ class Settings:
     server_max_body_bytes: int = 1_048_576
     server_cors_origins: str = ""  # comma-separated; "*" allows any origin
     server_access_log: bool = True
+    server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
+    server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
+    # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
+    server_azure_max_documents: int = 10  # the service's limit per request
+    server_azure_max_text_elements: int = 5_120  # longest document, in text elements
+    server_azure_neutral_band: float = 0.2  # scores this close to the threshold are partly neutral
+    server_azure_languages: str = "en"  # comma-separated language codes the model answers for
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
@@ -146,12 +153,12 @@ def env_var(name: str) -> str:
 
 
 def _check_range(name: str, value: Any, where: str) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number, got {value}")
+    finite = not isinstance(value, float) or math.isfinite(value)
     bounds = _RANGES.get(name)
-    if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        low, high = bounds
-        raise ConfigError(f"{where} must be between {low:g} and {high:g}, got {value:g}")
+    if bounds is not None and not (finite and bounds[0] <= value <= bounds[1]):
+        raise ConfigError(f"{where} must be between {bounds[0]:g} and {bounds[1]:g}, got {value:g}")
+    if not finite:
+        raise ConfigError(f"{where} must be a finite number, got {value}")
     return value
 
 
@@ -264,6 +271,13 @@ _FLAG_NAMES = {
 }
 
 
+def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The model-signing key from ``SENTIKIT_MODEL_KEY`` (UTF-8 bytes), or ``None`` when unset."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(MODEL_KEY_ENV_VAR)
+    return value.encode("utf-8") if value else None
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
@@ -317,6 +331,13 @@ max_batch = 1000            # most texts in one POST /v1/score
 max_body_bytes = 1048576    # largest request body
 cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
 access_log = true
+tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
+tls_key = ""
+# Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)
+azure_max_documents = 10        # documents per request (the service's limit)
+azure_max_text_elements = 5120  # longest document, in text elements
+azure_neutral_band = 0.2        # scores within this of the threshold are partly neutral
+azure_languages = "en"          # language codes answered; others get UnsupportedLanguageCode
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID

@@ -156,8 +156,9 @@ def test_prepare_context_refuses_a_model_without_exported_scorer(trained_model_d
     broken.mkdir()
     for name in ("manifest.json", "pipeline.joblib"):
         (broken / name).write_bytes((trained_model_dir / name).read_bytes())
-    with pytest.raises(ModelIntegrityError, match="no scorer.json"):
+    with pytest.raises(ModelIntegrityError, match="scorer.json is missing"):  # refused when loaded, before packaging
         prepare_context(load_model(broken), tmp_path / "ctx")
+    assert not (tmp_path / "ctx").exists()
 
 
 def test_cli_render_only_writes_the_context(cli: Any, trained_model_dir: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..config import MONITOR_WEBHOOK_ENV_VAR
+from ..data import TextAsBytes
 from ..errors import ExitCode, InvalidInputError
 from ..monitor import (
     Alert,
@@ -94,7 +95,7 @@ def _stdin_bytes() -> IO[bytes]:
     buffer = getattr(sys.stdin, "buffer", None)
     if buffer is not None:
         return buffer  # type: ignore[no-any-return]
-    return io.BytesIO(sys.stdin.read().encode("utf-8"))  # a text-only stdin (embedding, tests)
+    return io.BufferedReader(TextAsBytes(sys.stdin))  # a text-only stdin (embedding, tests), still streamed
 
 
 @contextmanager

@@ -606,11 +606,18 @@ def _failure_report(ctx: AzureContext, spec: ContainerAppSpec, reason: str) -> s
         if revision:
             props = (_get_optional(lambda: client.container_apps_revisions.get_revision(spec.resource_group, spec.name, revision),
                                    "reading the revision") or {}).get("properties") or {}
+            error = str(props.get("provisioningError") or "")
             parts.append(f"revision {revision}: {props.get('provisioningState')}, {props.get('runningState')}"
-                         + (f": {props['provisioningError']}" if props.get("provisioningError") else ""))
+                         + (f": {error}" if error and error not in reason else ""))
             parts.append(_replica_report(client, spec, revision).strip())
+            ready = ((app or {}).get("properties") or {}).get("latestReadyRevisionName")
+            if ready and ready != revision:
+                parts.append(f"the previous revision {ready} still serves the traffic")
     except Exception:  # the report must not hide the original error
         pass
+    if ".image' is invalid" in reason or "ContainerAppOperationError" in reason and "image" in reason:
+        parts.append(f"hint: check that {spec.image} exists and that Container Apps can pull it: --registry NAME "
+                     "(admin user) or --registry-identity ID (a user-assigned identity with AcrPull on the registry)")
     return _scrub("\n".join(p for p in parts if p) + _log_tail(ctx, spec), spec)
 
 

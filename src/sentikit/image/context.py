@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional
 
 from ..errors import ImageBuildError, InvalidInputError, ModelIntegrityError
-from ..model import MANIFEST_FILE, SCORER_FILE, SentimentModel
+from ..model import MANIFEST_FILE, SCORER_FILE, SentimentModel, verify_model_dir
 from .dockerfile import (
     DEFAULT_BASE_IMAGE,
     DEFAULT_PORT,
@@ -188,6 +188,7 @@ def _copy_model(model: SentimentModel, target: Path) -> None:
             f"{model.path} has no {SCORER_FILE} (the exported scorer the image serves); "
             "retrain it with this version of sentikit"
         )
+    verify_model_dir(model.path, need=(SCORER_FILE,))  # what goes into the image is what was registered
     target.mkdir(parents=True)
     for name in (MANIFEST_FILE, SCORER_FILE):
         shutil.copyfile(model.path / name, target / name)
