@@ -153,12 +153,12 @@ def env_var(name: str) -> str:
 
 
 def _check_range(name: str, value: Any, where: str) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number, got {value}")
+    finite = not isinstance(value, float) or math.isfinite(value)
     bounds = _RANGES.get(name)
-    if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        low, high = bounds
-        raise ConfigError(f"{where} must be between {low:g} and {high:g}, got {value:g}")
+    if bounds is not None and not (finite and bounds[0] <= value <= bounds[1]):
+        raise ConfigError(f"{where} must be between {bounds[0]:g} and {bounds[1]:g}, got {value:g}")
+    if not finite:
+        raise ConfigError(f"{where} must be a finite number, got {value}")
     return value
 
 
@@ -269,6 +269,13 @@ _FLAG_NAMES = {
     "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
     "server_access_log": "--access-log", "model_name": "--name",
 }
+
+
+def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The model-signing key from ``SENTIKIT_MODEL_KEY`` (UTF-8 bytes), or ``None`` when unset."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(MODEL_KEY_ENV_VAR)
+    return value.encode("utf-8") if value else None
 
 
 def load_settings(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.containerapps import (
+from sentikit.deploy.containerapps import (
     ContainerAppSpec,
     container_app_logs,
     container_app_status,
@@ -169,7 +169,7 @@ def test_the_standin_refuses_what_the_service_refuses(aca: Any, ctx: Any) -> Non
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
     from azure.mgmt.appcontainers.models import ContainerApp
 
-    from sentikit.containerapps import containerapps_client, ensure_environment
+    from sentikit.deploy.containerapps import containerapps_client, ensure_environment
 
     env, _ = ensure_environment(ctx, resource_group=RG, name="sentikit-env")
     client = containerapps_client(ctx)
@@ -188,7 +188,7 @@ def test_the_standin_refuses_what_the_service_refuses(aca: Any, ctx: Any) -> Non
     with pytest.raises(ResourceNotFoundError):
         client.container_apps.get(RG, "missing")
     # sentikit's error translation keeps the code and the service's words.
-    from sentikit.azure_clients import translate_errors
+    from sentikit.azure import translate_errors
 
     with pytest.raises(RemoteError, match="ContainerAppInvalidResourceTotal: The total requested CPU"):
         with translate_errors("creating container app 'sentiment'"):
@@ -239,32 +239,42 @@ def test_real_replicas_behind_https_ingress_smoke_test_logs_and_delete(
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_cli_deploy_redeploy_status_logs_delete(make_standin: Any, azure_env: Any, cli: Any, pushed_probe: str,
+def test_cli_deploy_redeploy_status_logs_delete(make_standin: Any, azure_env: Any, cli: Any, app_image: Any,
                                                  docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The issue's command line: deploy with min 1 / max 10 against the stand-in, then update, inspect, remove."""
+    """The issue's command line with sentikit's own image: deploy min 1 / max 10, update, inspect, remove."""
     arm = make_standin(docker=True)
     arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
     aca = ContainerAppsStandIn(arm, docker_client=docker_client, group_locations={RG: "eastus"})
     azure_env(arm)
     monkeypatch.setenv("MY_API_KEY", "key-" + "s3cr3t-value-0123456789")
     args = ["deploy", "--target", "containerapps", "--name", "sentiment", "--resource-group", RG,
-            "--image", pushed_probe, "--registry", "sentiacr01", "--min-replicas", "1", "--max-replicas", "10",
+            "--image", app_image.tag, "--min-replicas", "1", "--max-replicas", "10",
             "--api-key-env", "MY_API_KEY", "--timeout", "180"]
     first = cli(*args, "--json")
     assert first.exit_code == 0, first.stderr
     deployed = first.json
     assert deployed["target"] == "containerapps" and deployed["state"] == "Running"
     assert deployed["url"].startswith("https://127.0.0.1:")
-    assert deployed["detail"]["smoke_test"]["score"] == 0.875
+    assert deployed["detail"]["smoke_test"]["ready"] is True and deployed["detail"]["smoke_test"]["score"] > 0.5
     assert deployed["detail"]["location"] == "eastus" and deployed["detail"]["environment_created"] is True
     body = _app_calls(aca, "PUT", "/containerApps/sentiment")[0].body
     assert body["properties"]["template"]["scale"]["minReplicas"] == 1
     assert body["properties"]["template"]["scale"]["maxReplicas"] == 10
     assert body["properties"]["template"]["scale"]["rules"][0]["http"]["metadata"] == {"concurrentRequests": "12"}
-    assert body["properties"]["configuration"]["registries"][0]["passwordSecretRef"] == "registry-password"
+    assert body["properties"]["template"]["containers"][0]["image"] == app_image.tag
     assert "s3cr3t-value" not in first.stdout + first.stderr
+    # The real server checks the key that arrived through the secret reference.
+    import ssl
 
-    second = cli(*args, "--env", "PROBE_VERSION=2")  # human output this time
+    import httpx
+
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(arm.ca_path))) as http:
+        assert http.post(f"{deployed['url']}/v1/score", json={"texts": ["lovely"]}).status_code == 401
+        scored = http.post(f"{deployed['url']}/v1/score", json={"texts": ["The staff were friendly and helpful"]},
+                           headers={"Authorization": "Bearer key-s3cr3t-value-0123456789"})
+        assert scored.status_code == 200 and len(scored.json()["scores"]) == 1
+
+    second = cli(*args, "--env", "LOG_LEVEL=info")  # human output this time
     assert second.exit_code == 0, second.stderr
     assert "updated" in second.stderr and "revision: sentiment--" in second.stderr
     assert second.stdout.strip().startswith("https://127.0.0.1:")
@@ -279,7 +289,7 @@ def test_cli_deploy_redeploy_status_logs_delete(make_standin: Any, azure_env: An
 
     logs = cli("logs", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--tail", "20")
     assert logs.exit_code == 0, logs.stderr
-    assert "probe 2 listening on 8000 (api key set)" in logs.stdout
+    assert "sentikit: serving " in logs.stdout and "on http://0.0.0.0:8000" in logs.stdout, logs.stdout
 
     deleted = cli("delete", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--yes",
                   "--environment-too", "--json")
@@ -301,3 +311,35 @@ def test_cli_bad_containerapps_input_is_one_line_exit_2(aca: Any, azure_env: Any
         assert result.exit_code == 2, (extra, result.stderr)
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not [r for r in aca.arm.requests if "Microsoft.App" in r.path]
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_revision_that_cannot_pull_fails_with_the_reason_and_the_old_revision_keeps_serving(
+    make_standin: Any, azure_env: Any, cli: Any, pushed_probe: str, registry: Any, docker_client: Any
+) -> None:
+    arm = make_standin(docker=True)
+    arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
+    ContainerAppsStandIn(arm, docker_client=docker_client)
+    azure_env(arm)
+    args = ["deploy", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--registry", "sentiacr01",
+            "--timeout", "120"]
+    assert cli(*args, "--image", pushed_probe).exit_code == 0
+    missing = pushed_probe.rsplit(":", 1)[0] + ":no-such-tag"
+    failed = cli(*args, "--image", missing)
+    assert failed.exit_code == 4, failed.stderr
+    assert "ContainerAppOperationError: Failed to provision revision for container app 'sentiment'" in failed.stderr
+    assert f"hint: check that {missing} exists" in failed.stderr
+    assert "still serves the traffic" in failed.stderr
+    assert registry.password not in failed.stderr and "Traceback" not in failed.stderr
+    status = cli("status", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--json")
+    assert status.json["detail"]["latest_ready_revision"] != status.json["detail"]["revision"]
+
+
+def test_no_wait_returns_once_azure_accepted(aca: Any, azure_env: Any, cli: Any) -> None:
+    azure_env(aca.arm)
+    result = cli("deploy", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--image", "x:1",
+                 "--no-wait", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["state"] == "InProgress" and result.json["detail"]["waited"] is False
+    assert not aca.arm.calls("GET", "/containerappOperationStatuses/")

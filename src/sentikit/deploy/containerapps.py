@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .azure_clients import ArmNotFoundError, AzureContext, _sdk_kwargs, translate_errors
-from .config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
-from .deployment import Deployment
-from .errors import CheckFailedError, DeploymentError, InvalidInputError
-from .push import RegistryLogin
+from ..azure import AzureContext, translate_errors
+from ..azure.clients import sdk_kwargs
+from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from .base import Deployment
+from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
+from ..push import RegistryLogin
 
 if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
@@ -178,7 +179,7 @@ def containerapps_client(ctx: AzureContext) -> "ContainerAppsAPIClient":
     """The Container Apps management client for this context."""
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
-    return ContainerAppsAPIClient(ctx.credential, ctx.subscription_id, **_sdk_kwargs(ctx))
+    return ContainerAppsAPIClient(ctx.credential, ctx.subscription_id, **sdk_kwargs(ctx))
 
 
 # --- request bodies (pure) --------------------------------------------------------------------
@@ -208,7 +209,7 @@ def scale_rules(spec: ContainerAppSpec) -> list[dict[str, Any]]:
 def container_app_body(spec: ContainerAppSpec, *, environment_id: str, location: str,
                        revision_suffix: str) -> dict[str, Any]:
     """The ``Microsoft.App/containerApps`` PUT body for ``spec`` (pure: no I/O)."""
-    from .kubernetes_manifests import workers_for
+    from .kubernetes import workers_for
 
     secret_values: list[dict[str, str]] = []
     env: list[dict[str, str]] = [
@@ -465,7 +466,8 @@ def deploy_container_app(
     Raises :class:`DeploymentError` when the revision fails or times out (with the service's
     reason, replica states and log tail) and :class:`CheckFailedError` when the smoke test fails.
     """
-    from .deploy import registry_login_for, run_smoke_test
+    from ..push import registry_login_for
+    from .readiness import smoke_test as run_smoke_test
 
     spec.validate()
     if spec.registry and spec.registry_login is None:
@@ -604,11 +606,18 @@ def _failure_report(ctx: AzureContext, spec: ContainerAppSpec, reason: str) -> s
         if revision:
             props = (_get_optional(lambda: client.container_apps_revisions.get_revision(spec.resource_group, spec.name, revision),
                                    "reading the revision") or {}).get("properties") or {}
+            error = str(props.get("provisioningError") or "")
             parts.append(f"revision {revision}: {props.get('provisioningState')}, {props.get('runningState')}"
-                         + (f": {props['provisioningError']}" if props.get("provisioningError") else ""))
+                         + (f": {error}" if error and error not in reason else ""))
             parts.append(_replica_report(client, spec, revision).strip())
+            ready = ((app or {}).get("properties") or {}).get("latestReadyRevisionName")
+            if ready and ready != revision:
+                parts.append(f"the previous revision {ready} still serves the traffic")
     except Exception:  # the report must not hide the original error
         pass
+    if ".image' is invalid" in reason or "ContainerAppOperationError" in reason and "image" in reason:
+        parts.append(f"hint: check that {spec.image} exists and that Container Apps can pull it: --registry NAME "
+                     "(admin user) or --registry-identity ID (a user-assigned identity with AcrPull on the registry)")
     return _scrub("\n".join(p for p in parts if p) + _log_tail(ctx, spec), spec)
 
 
