@@ -307,5 +307,11 @@ def test_both_clients_against_the_built_image(app_image: Any, docker_client: Any
                 client.analyze_sentiment([POSITIVE] * 11)
             assert too_many.value.error.code == "InvalidDocumentBatch"
         _run_node_suite(url, http_url, ca)
+        # The image's own health check follows the scheme.
+        deadline = time.monotonic() + 60
+        while container.attrs["State"].get("Health", {}).get("Status") != "healthy" and time.monotonic() < deadline:
+            time.sleep(1)
+            container.reload()
+        assert container.attrs["State"]["Health"]["Status"] == "healthy", container.attrs["State"]["Health"]
     finally:
         container.remove(force=True)
