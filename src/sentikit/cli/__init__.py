@@ -26,7 +26,7 @@ from . import cloud, image, local, monitor, serve  # noqa: E402,F401
 # `sentikit --help` lists the commands by pipeline stage, in pipeline order. A command not named
 # here keeps the panel its decorator gives it (rich_help_panel=...) and comes after these.
 HELP_PANELS: dict[str, tuple[str, ...]] = {
-    "Train and evaluate": ("init", "train", "models", "evaluate"),
+    "Train and evaluate": ("init", "label", "train", "adapt", "models", "evaluate"),
     "Score": ("score", "explain"),
     "Serve": ("serve", "openapi"),
     "Package and deploy": ("build", "push", "deploy", "status", "logs", "delete"),
