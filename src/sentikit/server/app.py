@@ -35,7 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import ServerLimits
 from ..model import SentimentModel
-from ..score import label_for
+from .._json import to_jsonable
+from ..score import labels_for
 from . import azure_language
 from .azure_language import AzureLanguageOptions, AzureService
 from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
@@ -97,20 +98,6 @@ def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], clean(dict(manifest)))
 
 
-def _jsonable(value: Any) -> Any:
-    if callable(getattr(value, "to_dict", None)):
-        return _jsonable(value.to_dict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__ if not k.startswith("_")}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
-
-
 # --- handlers --------------------------------------------------------------------------
 
 
@@ -134,10 +121,10 @@ async def score_batch(request: Request) -> Response:
         raise ApiError(400, "empty_batch", "'texts' is empty; send at least one text")
     if len(texts) > limits.max_batch:
         raise ApiError(413, "batch_too_large", f"{len(texts):,} texts in one request; the limit is {limits.max_batch:,}")
-    cut = request_threshold(document.get("threshold"), state.threshold)
+    cut = request_threshold(document, state.threshold)
     checked = [check_text(t, limits, f"texts[{i}]") for i, t in enumerate(texts)]
     scores = await state.score_async(checked)
-    labels = [label_for(s, cut) for s in scores]
+    labels = labels_for(scores, cut)
     return json_response({"scores": scores, "labels": labels, "threshold": cut, "model": state.model_ref})
 
 
@@ -152,7 +139,7 @@ async def explain(request: Request) -> Response:
         raise ApiError(501, "not_implemented", "this model's scorer cannot explain scores (no exported scorer)")
     result = await run_in_threadpool(explainer, text, top)
     state.metrics.scored(1)
-    explanation = _jsonable(result)
+    explanation = to_jsonable(result)
     if not isinstance(explanation, dict):
         explanation = {"explanation": explanation}
     return json_response({**explanation, "model": state.model_ref})

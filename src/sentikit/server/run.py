@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from starlette.applications import Starlette
 
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
-from ..errors import ConfigError, SentikitError
+from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
 from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
@@ -307,14 +307,16 @@ def _run_spawned_workers(spec: AppSpec, options: dict[str, Any], workers: int) -
 
 
 def main() -> int:
-    """``python -m sentikit.serve``: serve the model named by the environment (the container)."""
+    """``python -m sentikit.serve``: serve the model named by the environment (the container).
+
+    Errors become one line on stderr and the exit code :func:`sentikit.errors.exit_code_for` gives.
+    """
     try:
         settings = load_settings()
         model = resolve_model(os.environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
-        url = server_url(settings)
-    except SentikitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    print(f"sentikit: serving {model.reference} on {url}", file=sys.stderr)
-    run_server(model, settings, api_key=read_api_key())
+        print(f"sentikit: serving {model.reference} on {server_url(settings)}", file=sys.stderr)
+        run_server(model, settings, api_key=read_api_key())
+    except (SentikitError, OSError) as exc:
+        print(error_line(exc), file=sys.stderr)
+        return exit_code_for(exc)
     return 0
