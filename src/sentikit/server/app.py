@@ -11,6 +11,7 @@ so one module-level function serves every app :func:`create_app` builds.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import gc
 import hmac
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,7 +40,7 @@ from .._json import to_jsonable
 from ..score import labels_for
 from . import azure_language
 from .azure_language import AzureLanguageOptions, AzureService
-from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
+from .inputs import ApiError, check_fields, check_query_text, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
 from .openapi import docs_html, openapi_document
@@ -106,7 +107,7 @@ async def analyze(request: Request) -> Response:
     text = request.query_params.get("text")
     if text is None:
         raise ApiError(400, "missing_text", "missing query parameter 'text', e.g. /analyze?text=I+loved+it")
-    return Response(repr(state.score([check_text(text, state.limits)])[0]), media_type="text/plain")
+    return Response(repr(state.score([check_query_text(text, state.limits)])[0]), media_type="text/plain")
 
 
 async def score_batch(request: Request) -> Response:
@@ -224,6 +225,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(code, message, exc.status_code, exc.headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before sending its whole body: nobody to answer, not a
+    # server error. 499 (nginx's "client closed request") is what the metrics record.
+    return Response(status_code=499)
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
     served(request).metrics.error("internal")
     return error_response("internal", "internal server error", 500)
@@ -232,6 +239,7 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     ApiError: api_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: internal_error,
 }
 
@@ -242,8 +250,10 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]
 class ObserveAndAuthorize:
     """Outermost ASGI middleware: records metrics for every response, checks the API key."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str]) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str], body_timeout: float = 120.0
+    ) -> None:
+        self.app, self.metrics, self.routes, self.body_timeout = app, metrics, routes, body_timeout
         self.api_key = api_key.encode() if api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -270,6 +280,16 @@ class ObserveAndAuthorize:
                 record()  # before the client has the answer: a scrape that follows it counts it
             await send(message)
 
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+
+        async def receive_in_time() -> Message:
+            # The whole body within body_timeout: a trickle (or an endless chunked body) is cut off.
+            try:
+                return await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:
+                raise ApiError(408, "request_timeout", f"the request body did not arrive within {self.body_timeout:g} s",
+                               {"Connection": "close"}) from None
+
         try:
             if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
                 if not self._authorized(scope):
@@ -285,7 +305,7 @@ class ObserveAndAuthorize:
                     )
                     await response(scope, receive, send_and_record)
                     return
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive_in_time, send_and_record)
         finally:
             record()
 
@@ -351,7 +371,8 @@ def create_app(
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
     state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
     routes = frozenset(route.path for route in ROUTES)
-    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
+    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes,
+                             body_timeout=limits.body_timeout)]
     if cors_origins:
         # Outermost, so that preflights need no key and 401s still carry CORS headers.
         middleware.insert(

@@ -24,6 +24,11 @@ BLANK_CHARACTERS = (
 NON_BLANK_PATTERN = "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK_CHARACTERS) + "]"
 
 
+# The longest text GET /analyze takes: 12 bytes a character percent-encoded at worst, and the
+# request line and headers must fit in 64 KiB (server.protocols.HEAD_LIMIT). Longer texts: POST.
+GET_TEXT_CHARS = 5_000
+
+
 class ApiError(Exception):
     """A client error rendered as ``{"error": {"code", "message"}}`` with its HTTP status.
 
@@ -63,6 +68,20 @@ def check_text(text: Any, limits: ServerLimits, where: str = "text") -> str:
             413, "text_too_long", f"{where} has {len(text):,} characters; the limit is {limits.max_text_chars:,}"
         )
     return text
+
+
+def check_query_text(text: str, limits: ServerLimits) -> str:
+    """A text from ``GET /analyze?text=``: :func:`check_text`, within what fits in a URL."""
+    check_text(text, limits)
+    if len(text) > get_text_chars(limits):
+        raise ApiError(413, "text_too_long", f"text has {len(text):,} characters; GET takes up to "
+                       f"{get_text_chars(limits):,} (a URL holds no more): send longer texts with POST /v1/score")
+    return text
+
+
+def get_text_chars(limits: ServerLimits) -> int:
+    """The longest text ``GET /analyze`` takes with these limits."""
+    return min(limits.max_text_chars, GET_TEXT_CHARS)
 
 
 async def read_json(request: Request, limits: ServerLimits) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
 from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
+from .protocols import HEAD_LIMIT, protocol_class
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -98,22 +99,22 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> Starlette:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's settings for ``settings`` (host, port, parser, loop, logging, request-line limit)."""
+    """uvicorn's settings for ``settings`` (host, port, parser with sentikit's edges, loop, logging, TLS)."""
     if settings.server_http not in HTTP_CHOICES:
         raise ConfigError(f"server_http must be one of {', '.join(HTTP_CHOICES)}, got {settings.server_http!r}")
     if settings.server_loop not in LOOP_CHOICES:
         raise ConfigError(f"server_loop must be one of {', '.join(LOOP_CHOICES)}, got {settings.server_loop!r}")
-    # A GET text may be percent-encoded at up to 9 bytes per character (4-byte UTF-8).
-    line_limit = max(65_536, settings.server_max_text_chars * 9 + 8_192)
+    http = protocol_class(settings.server_http, header_timeout=settings.server_header_timeout)
     return {
         "host": settings.server_host,
         "port": settings.server_port,
-        "http": settings.server_http,
+        "http": http,
         "loop": settings.server_loop,
         "access_log": settings.server_access_log,
         "timeout_graceful_shutdown": 10,
         "server_header": False,
-        "h11_max_incomplete_event_size": line_limit,
+        # The protocols' own head limit answers first, with a JSON error, for both parsers.
+        "h11_max_incomplete_event_size": HEAD_LIMIT + 1,
         "log_level": "info",
         **tls_options(settings),
     }
