@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.containerapps import (
+from sentikit.deploy.containerapps import (
     ContainerAppSpec,
     container_app_logs,
     container_app_status,
@@ -169,7 +169,7 @@ def test_the_standin_refuses_what_the_service_refuses(aca: Any, ctx: Any) -> Non
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
     from azure.mgmt.appcontainers.models import ContainerApp
 
-    from sentikit.containerapps import containerapps_client, ensure_environment
+    from sentikit.deploy.containerapps import containerapps_client, ensure_environment
 
     env, _ = ensure_environment(ctx, resource_group=RG, name="sentikit-env")
     client = containerapps_client(ctx)
@@ -188,7 +188,7 @@ def test_the_standin_refuses_what_the_service_refuses(aca: Any, ctx: Any) -> Non
     with pytest.raises(ResourceNotFoundError):
         client.container_apps.get(RG, "missing")
     # sentikit's error translation keeps the code and the service's words.
-    from sentikit.azure_clients import translate_errors
+    from sentikit.azure import translate_errors
 
     with pytest.raises(RemoteError, match="ContainerAppInvalidResourceTotal: The total requested CPU"):
         with translate_errors("creating container app 'sentiment'"):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from sentikit.errors import InvalidInputError
-from sentikit.kubernetes_manifests import VALIDATED_VERSIONS, KubernetesSpec, manifests, pinned_image, write_manifests
+from sentikit.deploy.kubernetes import VALIDATED_VERSIONS, KubernetesSpec, manifests, pinned_image, write_manifests
 
 IMAGE = "sentiacr01.azurecr.io/sentikit-sentiment@sha256:" + "ab" * 32
 SPEC = KubernetesSpec(name="sentiment", image=IMAGE, min_replicas=2, max_replicas=12, cpu=1.0, memory_gb=1.5,

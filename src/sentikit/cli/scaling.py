@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from ..config import Settings
-from ..deployment import Deployment
+from ..deploy import Deployment
 from ..errors import InvalidInputError
 from .render import console
 
@@ -54,7 +54,7 @@ def scaling_settings(s: Settings, *, min_replicas: Optional[int], max_replicas: 
 def render_kubernetes(s: Settings, *, image: Optional[str], render_only: Optional[Path], port: int,
                       env: dict[str, str], secret_flags: bool, cpu_target_given: bool, as_json: bool) -> None:
     """``deploy --target kubernetes --render-only DIR``: write and report the manifest set."""
-    from ..kubernetes_manifests import KubernetesSpec, pinned_image, write_manifests
+    from ..deploy.kubernetes import KubernetesSpec, pinned_image, write_manifests
 
     if render_only is None:
         raise InvalidInputError("--target kubernetes needs --render-only DIR: sentikit writes the manifests, "
@@ -89,7 +89,7 @@ def containerapp_spec(s: Settings, *, image: Optional[str], cpu: Optional[float]
                       registry: Optional[str], registry_identity: Optional[str], cpu_target_given: bool,
                       location: Optional[str]) -> Any:
     """The validated :class:`ContainerAppSpec` for these settings and flags."""
-    from ..containerapps import ContainerAppSpec
+    from ..deploy.containerapps import ContainerAppSpec
 
     if not image:
         raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
@@ -124,7 +124,7 @@ def render_containerapp(result: Deployment, say: Callable[..., None] = console.p
         say(f"  replica {escape(str(replica.get('name')))}: {escape(str(replica.get('state')))}"
             f"{', ready' if ready else ', not ready'}", soft_wrap=True)
     if detail.get("environment_created"):
-        from ..containerapps import ENVIRONMENT_COST
+        from ..deploy.containerapps import ENVIRONMENT_COST
 
         say(f"  created environment {escape(str(detail.get('environment')))}: {escape(ENVIRONMENT_COST)}; "
             "remove it with `sentikit delete --target containerapps --environment-too`", soft_wrap=True)

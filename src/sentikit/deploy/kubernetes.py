@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_output
-from .config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
-from .errors import InvalidInputError
+from .._atomic import atomic_output
+from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from ..errors import InvalidInputError
 
 # The image's numeric user (Dockerfile.template, build.DEFAULT_UID): runAsNonRoot needs a number.
 IMAGE_UID = 10001
@@ -123,7 +123,7 @@ def pinned_image(image: str) -> str:
         return image
     repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
     try:
-        from .build import docker_client
+        from ..docker_engine import docker_client
 
         repo_digests = docker_client().images.get(image).attrs.get("RepoDigests") or []
     except Exception:  # no engine or no such image: keep the tag

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .azure_clients import ArmNotFoundError, AzureContext, _sdk_kwargs, translate_errors
-from .config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
-from .deployment import Deployment
-from .errors import CheckFailedError, DeploymentError, InvalidInputError
-from .push import RegistryLogin
+from ..azure import AzureContext, translate_errors
+from ..azure.clients import sdk_kwargs
+from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from .base import Deployment
+from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
+from ..push import RegistryLogin
 
 if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
@@ -178,7 +179,7 @@ def containerapps_client(ctx: AzureContext) -> "ContainerAppsAPIClient":
     """The Container Apps management client for this context."""
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
-    return ContainerAppsAPIClient(ctx.credential, ctx.subscription_id, **_sdk_kwargs(ctx))
+    return ContainerAppsAPIClient(ctx.credential, ctx.subscription_id, **sdk_kwargs(ctx))
 
 
 # --- request bodies (pure) --------------------------------------------------------------------
@@ -208,7 +209,7 @@ def scale_rules(spec: ContainerAppSpec) -> list[dict[str, Any]]:
 def container_app_body(spec: ContainerAppSpec, *, environment_id: str, location: str,
                        revision_suffix: str) -> dict[str, Any]:
     """The ``Microsoft.App/containerApps`` PUT body for ``spec`` (pure: no I/O)."""
-    from .kubernetes_manifests import workers_for
+    from .kubernetes import workers_for
 
     secret_values: list[dict[str, str]] = []
     env: list[dict[str, str]] = [
@@ -465,7 +466,8 @@ def deploy_container_app(
     Raises :class:`DeploymentError` when the revision fails or times out (with the service's
     reason, replica states and log tail) and :class:`CheckFailedError` when the smoke test fails.
     """
-    from .deploy import registry_login_for, run_smoke_test
+    from ..push import registry_login_for
+    from .readiness import smoke_test as run_smoke_test
 
     spec.validate()
     if spec.registry and spec.registry_login is None:
