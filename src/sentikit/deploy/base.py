@@ -20,7 +20,9 @@ from ..errors import InvalidInputError
 ProgressCallback = Callable[[str, Optional[float]], None]  # (message, fraction or None)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # name -> module that registers it (imported on first use: the Azure SDK loads only for Azure).
-TARGET_MODULES: dict[str, str] = {"local": "sentikit.deploy.local", "azure": "sentikit.deploy.aci"}
+TARGET_MODULES: dict[str, str] = {"local": "sentikit.deploy.local", "azure": "sentikit.deploy.aci",
+                                  "containerapps": "sentikit.deploy.containerapps",
+                                  "kubernetes": "sentikit.deploy.kubernetes"}
 _FACTORIES: dict[str, Callable[..., "Target"]] = {}
 
 
