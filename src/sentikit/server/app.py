@@ -11,8 +11,11 @@ so one module-level function serves every app :func:`create_app` builds.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hmac
 import json
+import sys
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -262,12 +265,22 @@ class ObserveAndAuthorize:
             return
         started = time.perf_counter()
         path: str = scope["path"]
+        route = path if path in self.routes else "(unmatched)"
         status = 500
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the client has the answer: a scrape that follows it counts it
             await send(message)
 
         try:
@@ -287,8 +300,7 @@ class ObserveAndAuthorize:
                     return
             await self.app(scope, receive, send_and_record)
         finally:
-            route = path if path in self.routes else "(unmatched)"
-            self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+            record()
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.api_key is not None
@@ -309,8 +321,22 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     # start, and the first request does not pay for loading.
     state = cast(Served, app.state.served)
     await run_in_threadpool(state.model.score, ["warm up"])
+    release_freed_memory()
     state.ready = True
     yield
+
+
+def release_freed_memory() -> None:
+    """Hand the heap that loading the model freed (its parsed JSON) back to the OS: ~10 MiB less RSS.
+
+    CPython's allocator keeps it otherwise; glibc returns it on ``malloc_trim``.
+    """
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # musl and other libcs: nothing to trim
+            pass
 
 
 def create_app(
@@ -320,6 +346,7 @@ def create_app(
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
     threshold: float = 0.5,
+    metrics_dir: Path | None = None,
     azure: AzureLanguageOptions | None = None,
 ) -> Starlette:
     """Build the ASGI app serving ``model``.
@@ -330,11 +357,12 @@ def create_app(
         api_key: when set, every route except the health probes and docs needs it.
         cors_origins: allowed browser origins (``["*"]`` for any); empty turns CORS off.
         threshold: scores at or above it are labelled positive in ``/v1/score``.
+        metrics_dir: the directory the workers of one server share their metrics in (None: one process).
         azure: limits and three-class mapping of the Azure AI Language routes (defaults: the service's).
     """
     azure = azure or AzureLanguageOptions(threshold=threshold)
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
-    state = Served(model, limits, threshold, openapi_body)
+    state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
     routes = frozenset(route.path for route in ROUTES)
     middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
     if cors_origins:
