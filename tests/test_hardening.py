@@ -336,3 +336,8 @@ def test_unwritable_outputs_are_one_line(cli, trained_model_dir: Path, small_tra
 def test_invalid_gates_are_usage_errors(cli, trained_model_dir: Path, small_training_file: Path, flag: str, value: str) -> None:
     line = one_line_error(cli("evaluate", str(small_training_file), "-m", str(trained_model_dir), flag, value))
     assert line == f"error: {flag} must be between 0 and 1, got {float(value)!r}"
+
+
+def test_a_file_error_the_library_did_not_translate_is_still_one_line(cli, small_training_file: Path) -> None:
+    line = one_line_error(cli("train", str(small_training_file), "--workspace", "/proc/sentikit-workspace"))
+    assert line == "error: /proc/sentikit-workspace: No such file or directory"
