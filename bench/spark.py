@@ -19,8 +19,8 @@ Each round runs all three in turn; the ratios in a row come from the same round.
   arrow+broadcast (the choice)   mapInArrow, model files in a broadcast variable
   pandas+broadcast               mapInPandas, same scoring per batch
   arrow+file                     mapInArrow, model folder shipped with SparkContext.addFile
-  arrow+closure                  mapInArrow, model bytes captured in the function (PySpark broadcasts
-                                 commands over 1 MB itself; the only way on Spark Connect)
+  arrow+closure                  mapInArrow, model bytes in the function (InlineFiles, what Spark Connect
+                                 gets; classic PySpark broadcasts a command over 1 MB by itself)
 
     .venv/bin/python bench/spark.py                    # 1,000,000 posts, 2 rounds
     .venv/bin/python bench/spark.py --rows 200000 --rounds 1
@@ -176,17 +176,6 @@ class SparkFilesModel:
         return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
-@dataclass(frozen=True)
-class ClosureModel:
-    """arrow+closure: the model's bytes inside the pickled function itself."""
-
-    key: str
-    data: dict[str, bytes]
-
-    def files(self) -> dict[str, bytes]:
-        return self.data
-
-
 def _pandas_batches(source: Any, text_col: str, score_name: str, label_name: str, frames: Iterator[Any]) -> Iterator[Any]:
     from sentikit.spark.scoring import executor_model, score_values
 
@@ -201,7 +190,7 @@ def _pandas_batches(source: Any, text_col: str, score_name: str, label_name: str
 def run_choice_worker(model_dir: Path, data: Path, variant: str) -> dict[str, Any]:
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-    from sentikit.spark.scoring import broadcast_model, files_key, model_files, score_with
+    from sentikit.spark.scoring import InlineFiles, broadcast_model, files_key, model_files, score_with
 
     model = load_model(model_dir)
     spark = _session("local[2]")
@@ -212,7 +201,7 @@ def run_choice_worker(model_dir: Path, data: Path, variant: str) -> dict[str, An
             return broadcast_model(df, model)
         files = model_files(model)
         if variant == "arrow+closure":
-            return ClosureModel(files_key(files), files)
+            return InlineFiles(files_key(files), files)
         folder = staged / f"model-{files_key(files)}"
         if not folder.exists():
             folder.mkdir()
