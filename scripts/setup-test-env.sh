@@ -45,6 +45,15 @@ else
   done_step "packages already installed"
 fi
 
+# npm installs the official Azure JavaScript client for tests/serve/test_azure_clients.py. Some Node.js
+# builds ship it (nodesource); Debian's nodejs does not, so its npm package is added then.
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing npm"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+  done_step "installed npm"
+fi
+
 # --- 2. Docker engine -------------------------------------------------------------------
 # Plain `docker info` works with both CLIs on this kind of machine: the preinstalled
 # /usr/local/bin/docker (28.x) and Debian's /usr/bin/docker (20.10) talking to dockerd 20.10.

@@ -121,3 +121,17 @@ def test_cli_gives_one_line_and_exit_2(cli, trained_model_dir: Path, sparse_file
         "not a text file of one record per line (a binary file or an endless stream?)"
     ]
     assert not Path("scored.csv").exists()
+
+
+def test_json_nested_beyond_the_parser_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    from sentikit.monitor import BadLine, LineParser
+
+    deep = '{"text": "fine", "label": 1, "x": ' + "[" * 100_000 + "}"
+    path = tmp_path / "deep.jsonl"
+    path.write_text(deep + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"^{path}, line 1: JSON nested too deeply to read$"):
+        load_dataset([path])
+    with pytest.raises(DataError, match=r"line 1: JSON nested too deeply"):
+        iter_records(path)
+    parsed = LineParser().parse(deep.encode(), 0.0)
+    assert isinstance(parsed, BadLine) and parsed.reason == "JSON nested too deeply to read"

@@ -239,6 +239,8 @@ def _json_objects(source: Source) -> Iterator[tuple[int, dict[str, Any]]]:
                 f"{source.name}, line {number}: malformed JSON ({exc.msg} at column {exc.pos + 1}); "
                 "expected one JSON object per line"
             ) from None
+        except RecursionError:
+            raise DataError(f"{source.name}, line {number}: JSON nested too deeply to read") from None
         if not isinstance(value, dict):
             raise DataError(f"{source.name}, line {number}: expected a JSON object, found {_json_type(value)}")
         yield number, value

@@ -24,6 +24,7 @@ __all__ = [
     "SNIFF_BYTES",
     "LineSplitter",
     "Source",
+    "TextAsBytes",
     "bounded_text_lines",
     "decode_head",
     "default_training_files",
@@ -80,7 +81,7 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
-class _TextAsBytes(io.RawIOBase):
+class TextAsBytes(io.RawIOBase):
     """UTF-8 bytes of a text stream without ``.buffer`` (e.g. ``io.StringIO`` as stdin)."""
 
     def __init__(self, text: TextIO) -> None:
@@ -134,7 +135,7 @@ class Source:
         if self.path == "-":
             text_in = stdin if stdin is not None else sys.stdin
             buffer = getattr(text_in, "buffer", None)
-            raw: Any = buffer if buffer is not None else _TextAsBytes(text_in)
+            raw: Any = buffer if buffer is not None else TextAsBytes(text_in)
         else:
             raw = self._file = open_data_file(Path(path), self.name)
         try:
