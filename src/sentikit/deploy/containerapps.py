@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ..azure import AzureContext, translate_errors
+from ..azure import AzureContext, tls_verify, translate_errors
 from ..azure.clients import sdk_kwargs
 from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from .base import Deployment, DeployOptions, ProgressCallback, register_target
@@ -398,8 +398,8 @@ def container_app_logs(ctx: AzureContext, *, resource_group: str, name: str, tai
         token = _rest(client.container_apps.get_auth_token(resource_group, name)).get("properties", {}).get("token")
     if not token:
         raise DeploymentError(f"Container Apps returned no log-stream token for '{name}'")
-    verify: Any = ctx.client_kwargs.get("connection_verify", True)
-    if isinstance(verify, str):  # a CA bundle, as for the ARM calls
+    verify: Any = tls_verify(ctx)  # the one trust setting of every HTTPS call
+    if isinstance(verify, str):
         import ssl
 
         verify = ssl.create_default_context(cafile=verify)
