@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..azure import AzureContext, tls_verify, translate_errors
 from ..azure.clients import sdk_kwargs
-from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
-from .base import Deployment, DeployOptions, ProgressCallback, register_target
+from ..config import API_KEY_ENV_VAR, Settings
+from .base import Deployment, DeployOptions, ProgressCallback, register_target, server_environment
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..push import RegistryLogin
 
@@ -116,6 +116,9 @@ class ContainerAppSpec:
                 raise InvalidInputError(f"invalid environment variable name '{name}'")
         if API_KEY_ENV_VAR in self.env:
             raise InvalidInputError(f"{API_KEY_ENV_VAR} is a secret: pass it with --api-key-env")
+        reserved = set(server_environment(self.port, self.cpu)) & (set(self.env) | set(self.secure_env))
+        if reserved:
+            raise InvalidInputError(f"{', '.join(sorted(reserved))} is set by sentikit (from --port and --cpu)")
         clash = set(self.env) & set(self.secure_env)
         if clash:
             raise InvalidInputError(f"{', '.join(sorted(clash))} given both as a plain and as a secure value")
@@ -207,14 +210,8 @@ def scale_rules(spec: ContainerAppSpec) -> list[dict[str, Any]]:
 def container_app_body(spec: ContainerAppSpec, *, environment_id: str, location: str,
                        revision_suffix: str) -> dict[str, Any]:
     """The ``Microsoft.App/containerApps`` PUT body for ``spec`` (pure: no I/O)."""
-    from .kubernetes import workers_for
-
     secret_values: list[dict[str, str]] = []
-    env: list[dict[str, str]] = [
-        {"name": SERVER_HOST_ENV_VAR, "value": "0.0.0.0"},
-        {"name": SERVER_PORT_ENV_VAR, "value": str(spec.port)},
-        {"name": env_var("server_workers"), "value": str(workers_for(spec.cpu))},
-    ]
+    env: list[dict[str, str]] = [{"name": k, "value": v} for k, v in server_environment(spec.port, spec.cpu).items()]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     if spec.api_key:
         secret_values.append({"name": API_KEY_SECRET, "value": spec.api_key})

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_output
-from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from ..config import API_KEY_ENV_VAR, Settings
 from ..errors import InvalidInputError
-from .base import Deployment, DeployOptions, ProgressCallback, register_target
+from .base import Deployment, DeployOptions, ProgressCallback, register_target, server_environment
 
 # The image's numeric user (Dockerfile.template, build.DEFAULT_UID): runAsNonRoot needs a number.
 IMAGE_UID = 10001
@@ -35,7 +35,7 @@ _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_ENV = {API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var("server_workers")}
+_RESERVED_ENV = {API_KEY_ENV_VAR, *server_environment(8000, 1)}
 
 
 @dataclass(frozen=True)
@@ -150,11 +150,6 @@ def _quantity_memory(gib: float) -> str:
     return f"{round(gib * 1024)}Mi"
 
 
-def workers_for(cpu: float) -> int:
-    """Server worker processes for a CPU allowance: one per whole core, at least one."""
-    return max(1, int(cpu))
-
-
 def _labels(spec: KubernetesSpec) -> dict[str, str]:
     return {APP_LABEL: "sentikit", INSTANCE_LABEL: spec.name, "app.kubernetes.io/managed-by": "sentikit"}
 
@@ -169,11 +164,7 @@ def _metadata(spec: KubernetesSpec) -> dict[str, Any]:
 
 def deployment_manifest(spec: KubernetesSpec) -> dict[str, Any]:
     """The Deployment. With an HPA it has no ``replicas``: re-applying must not undo the HPA's scaling."""
-    env: list[dict[str, Any]] = [
-        {"name": SERVER_HOST_ENV_VAR, "value": "0.0.0.0"},
-        {"name": SERVER_PORT_ENV_VAR, "value": str(spec.port)},
-        {"name": env_var("server_workers"), "value": str(workers_for(spec.cpu))},
-    ]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in server_environment(spec.port, spec.cpu).items()]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     if spec.api_key_secret:
         secret, key = split_secret_ref(spec.api_key_secret)
@@ -391,6 +382,5 @@ __all__ = [
     "render",
     "split_secret_ref",
     "validate_image",
-    "workers_for",
     "write_manifests",
 ]
