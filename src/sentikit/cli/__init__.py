@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from ..config import DEBUG_ENV_VAR
 from ..errors import ExitCode, SentikitError, error_message, exit_code_for
+from . import render
 from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
@@ -53,7 +54,7 @@ _group_help()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
-    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+    render.warn(str(message))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
