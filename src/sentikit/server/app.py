@@ -36,8 +36,9 @@ from .. import __version__
 from ..config import ServerLimits
 from ..model import SentimentModel
 from ..score import label_for
-from . import azure_language
-from .azure_language import AzureLanguageOptions, AzureService
+from . import azure_routes
+from .azure_language import AzureLanguageOptions
+from .azure_routes import AzureService
 from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
@@ -212,7 +213,7 @@ ROUTES = [
     Route("/metrics", metrics, methods=GET),
     Route("/openapi.json", openapi, methods=GET),
     Route("/docs", docs, methods=GET),
-    *azure_language.ROUTES,
+    *azure_routes.ROUTES,
 ]
 
 
@@ -287,8 +288,8 @@ class ObserveAndAuthorize:
             if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
                 if not self._authorized(scope):
                     self.metrics.error("unauthorized")
-                    if azure_language.is_azure_path(path):  # the Azure clients parse the service's 401
-                        await azure_language.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
+                    if azure_routes.is_azure_path(path):  # the Azure clients parse the service's 401
+                        await azure_routes.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
                         return
                     response = error_response(
                         "unauthorized",
@@ -373,7 +374,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_language.KEY_HEADER],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_routes.KEY_HEADER],
                 max_age=600,
             ),
         )
