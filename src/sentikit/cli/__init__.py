@@ -21,6 +21,7 @@ from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
 from . import cloud, image, local, monitor, serve  # noqa: E402,F401
+from . import adapt  # noqa: E402,F401  (label, adapt: issue 12)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,102 @@
+"""Commands that teach a model a team's own domain: label (an interactive labeller) and adapt."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from .. import output
+from ..data import default_training_files, load_dataset
+from ..errors import CheckFailedError
+from .app import JsonOption, WorkspaceOption, app, settings
+from .local import LabelColumn, NegativeMax, PositiveMin, TextColumn, _load
+
+_METRIC_LABELS = {"accuracy": "accuracy", "f1_negative": "F1 (negative)", "roc_auc": "ROC AUC", "ece": "calibration error"}
+
+
+@app.command()
+def adapt(
+    files: Annotated[list[str], typer.Argument(help="Your labelled posts (CSV, TSV, JSONL, .gz; e.g. from `sentikit label`), or - for stdin.")],
+    base: Annotated[Optional[str], typer.Option("--base", "-b", help="Model to adapt: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Register as this model name \\[default: the base's].")] = None,
+    corpus: Annotated[
+        Optional[list[str]], typer.Option("--corpus", help="Training corpus to retrain on, repeatable \\[default: the bundled corpus].")
+    ] = None,
+    calibration: Annotated[str, typer.Option("--calibration", help="auto, platt or isotonic (cross-validated on your posts).")] = "auto",
+    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = 0.2,
+    force: Annotated[bool, typer.Option("--force", help="Register the adapted model even when it is not better.")] = False,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    negative_max: NegativeMax = None,
+    positive_min: PositiveMin = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Adapt a model to your labelled posts; register it only if it is better on posts held out.
+
+    Retrains with your posts weighted, recalibrates scores on your domain, and prints accuracy,
+    F1 of the negative class, ROC AUC and calibration error before and after, with bootstrap 95%
+    intervals. Exit 1 (nothing registered) when the adapted model is not better, unless --force.
+
+    Example:
+        sentikit label posts.csv --output labelled.csv
+        sentikit adapt labelled.csv
+        sentikit adapt labelled.csv --base sentiment:1 --json
+    """
+    from ..adapt import adapt_model
+    from ..model import resolve_model
+
+    s = settings(workspace=workspace, model_name=None, seed=seed)
+    base_model = resolve_model(base, s.workspace_path, s.model_name)
+    user = _load(files, text_column, label_column, negative_max, positive_min)
+    training = load_dataset(corpus or default_training_files())
+    with output.status("adapting") as say:
+        result = adapt_model(base_model, user, training, workspace=s.workspace_path, name=name, seed=s.seed,
+                             share=share, calibration=calibration, force=force, progress=say)
+    render_adapt(result, as_json=as_json)
+    if result.model is None:
+        raise CheckFailedError(
+            f"the adapted model is not better than {result.base} on your held-out posts; not registered "
+            "(label more posts, or --force to register it anyway)"
+        )
+
+
+def _interval(metric: dict[str, Any]) -> str:
+    value, low, high = metric["value"], metric["low"], metric["high"]
+    if value is None:
+        return "—"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]" if low is not None else f"{value:.3f}"
+
+
+def render_adapt(result: Any, *, as_json: bool) -> None:
+    c = result.comparison
+    if as_json:
+        output.emit_json({
+            "base": result.base,
+            "model": result.model.reference if result.model else None,
+            "path": str(result.model.path) if result.model else None,
+            "registered": result.model is not None,
+            "forced": result.forced,
+            "user_rows": result.user_rows,
+            "user_weight": result.user_weight,
+            "calibration": {k: v for k, v in result.calibration.items() if k in ("kind", "a", "b", "rows")},
+            "comparison": c.to_dict(),
+            "seconds": round(result.seconds, 2),
+        })
+        return
+    how = f"{c.rows} held-out posts" if c.method == "holdout" else f"{c.rows} posts, cross-validated"
+    table = Table("metric (95% interval)", result.base, "adapted", box=box.SIMPLE, title=f"on {how}")
+    for key, label in _METRIC_LABELS.items():
+        table.add_row(label + (" (lower is better)" if key == "ece" else ""), _interval(c.before[key]), _interval(c.after[key]))
+    output.console.print(table)
+    output.console.print(f"calibration: {result.calibration['kind']}, fitted out-of-fold on {result.calibration['rows']} posts; "
+                         f"each of your training posts weighed {result.user_weight:.0f} corpus rows")
+    if result.model is not None:
+        verdict = "[yellow]registered (forced, not better)[/]" if result.forced else "[bold green]better: registered[/]"
+        output.console.print(f"{verdict} {result.model.reference} in {result.seconds:.0f}s")
+        output.console.print(f"saved to {result.model.path}", markup=False)
+        print(result.model.reference)
