@@ -1,7 +1,7 @@
-"""Build data/corpus.tsv.gz, the bundled training corpus, from the shared datasets.
+"""Build src/sentikit/resources/corpus.tsv.gz (data/corpus.tsv.gz links to it), the bundled training corpus, from the shared datasets.
 
 Usage (from the repository root):
-    .venv/bin/python scripts/make_corpus.py [--datasets ../shared/datasets] [--output data/corpus.tsv.gz]
+    .venv/bin/python scripts/make_corpus.py [--datasets ../shared/datasets] [--output src/sentikit/resources/corpus.tsv.gz]
 
 Only *train* files go in: no dev.tsv (SST-2 dev is the quality benchmark; the multi-domain dev
 sets are held out too). Rows keep their original text and order, source by source, so the output
@@ -89,7 +89,7 @@ def build(datasets: Path, output: Path) -> list[tuple[str, int, int, int, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=ROOT.parent / "shared" / "datasets")
-    parser.add_argument("--output", type=Path, default=ROOT / "data" / "corpus.tsv.gz")
+    parser.add_argument("--output", type=Path, default=ROOT / "src" / "sentikit" / "resources" / "corpus.tsv.gz")
     args = parser.parse_args()
     summary = build(args.datasets, args.output)
     print("| source | rows | negative | positive | input SHA-256 |")

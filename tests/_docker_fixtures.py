@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conftest import free_port as free_port
+from conftest import wait_ready
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BASE_IMAGE = os.environ.get("SENTIKIT_TEST_BASE_IMAGE", "python:3.11-slim")
@@ -47,26 +49,8 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30.0) -> float:
-    """Poll ``url`` until it answers 200; return the seconds it took."""
-    started = time.monotonic()
-    last: object = None
-    while time.monotonic() - started < timeout:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return time.monotonic() - started
-        except (urllib.error.URLError, OSError) as exc:
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"{url} did not answer 200 within {timeout} s: {last}")
+# The shared helpers, importable from here as before.
+wait_http = wait_ready
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,66 @@
-"""Shared fixtures: an isolated environment per test, a CLI driver, and a small real model."""
+"""Shared fixtures and helpers: an isolated environment per test, a CLI driver, a small real model,
+and the one ``free_port``/``wait_ready`` (import them: ``from conftest import free_port, wait_ready``)."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import pytest
+
+# `import conftest` from a test module or plugin gets this module, not a second copy of it.
+sys.modules.setdefault("conftest", sys.modules[__name__])
 
 # Docker engine, base image, local registry and built-image fixtures (tests/docker, tests/azure).
 pytest_plugins = ["_docker_fixtures"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, *, timeout: float = 60.0, process: Optional[subprocess.Popen[Any]] = None) -> float:
+    """Poll ``url`` until it answers 200 and return the seconds it took.
+
+    With ``process``, fail at once (with its stderr) if it exits first.
+    """
+    started = time.monotonic()
+    last: object = None
+    while time.monotonic() - started < timeout:
+        if process is not None and process.poll() is not None:
+            stderr = process.communicate()[1] if process.stderr else ""
+            raise AssertionError(f"server exited with {process.returncode} before {url} answered:\n{stderr}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer 200 within {timeout} s: {last}")
+
+
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
+    """A free 127.0.0.1 port for this test."""
+    return free_port()
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +90,7 @@ class CliResult:
 def run_cli(*args: str, stdin: str = "") -> CliResult:
     """Run ``sentikit`` in process through the real entry point (error mapping included)."""
     from sentikit.cli import main
-    from sentikit.output import console
+    from sentikit.cli.render import console
 
     out, err = io.StringIO(), io.StringIO()
     old_stdin = sys.stdin

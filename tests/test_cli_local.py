@@ -99,7 +99,7 @@ def test_evaluate_table_json_report_and_gates(cli, workspace_with_model: Path, s
     for name in ("index.html", "roc.png", "precision_recall.png", "calibration.png", "score_histogram.png"):
         assert (report_dir / name).stat().st_size > 1000
     assert 'src="roc.png"' in (report_dir / "index.html").read_text()
-    failed = cli("evaluate", str(small_training_file), "--min-accuracy", "1.01")
+    failed = cli("evaluate", str(small_training_file), "--min-accuracy", "1")  # 0.97 here: a perfect score is needed
     assert failed.exit_code == 1
     assert "quality gate failed: accuracy" in failed.stderr
     passed = cli("evaluate", str(small_training_file), "--min-accuracy", "0.5", "--min-auc", "0.5")
@@ -152,6 +152,7 @@ def test_config_file_and_env_reach_commands(cli, small_training_file: Path, monk
     assert Path("ws-from-env/tweets/1/manifest.json").is_file()
 
 
+@pytest.mark.slow
 def test_real_subprocess_train_then_score(small_training_file: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIKIT_")}
     run = lambda *args: subprocess.run([sys.executable, "-m", "sentikit", *args], cwd=tmp_path, env=env,

@@ -128,6 +128,7 @@ def test_edge_cases_match_sklearn(fitted: tuple[Any, Scorer]) -> None:
     assert numpy.max(numpy.abs(numpy.asarray(scorer.score(EDGE_CASES)) - expected)) < 1e-9
 
 
+@pytest.mark.slow
 @needs_shared
 def test_every_dev_file_matches_sklearn(fitted: tuple[Any, Scorer]) -> None:
     pipeline, scorer = fitted
@@ -202,6 +203,7 @@ def test_unsupported_pipelines_are_refused(training: tuple[list[str], list[int]]
     assert issubclass(UnsupportedPipelineError, ModelIntegrityError)
 
 
+@pytest.mark.slow
 def test_engine_imports_and_scores_without_sklearn_scipy_or_numpy(trained_model_dir: Path) -> None:
     code = f"""
 import sys

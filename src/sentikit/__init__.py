@@ -27,7 +27,7 @@ _EXPORTS = {
     "list_models": "model",
     "score_texts": "score",
     "score_file": "score",
-    "RemoteScorer": "client",
+    "RemoteScorer": "remote",
     "create_app": "serve",
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlsplit
 
+from .errors import ArmError as ArmError, ArmNotFoundError as ArmNotFoundError  # defined in errors; importable here too
 from .errors import AzureAuthError, AzureError, InvalidInputError
 
 if TYPE_CHECKING:  # the SDKs load only when a command needs them
@@ -34,18 +35,6 @@ LOGIN_HELP = (
     "AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET for a service principal, "
     "plus AZURE_SUBSCRIPTION_ID (or --subscription)"
 )
-
-
-class ArmError(AzureError):
-    """Azure Resource Manager answered with an error; ``code`` is its ARM error code."""
-
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class ArmNotFoundError(ArmError):
-    """The resource (or its resource group) does not exist."""
 
 
 @dataclass(frozen=True)

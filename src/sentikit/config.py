@@ -10,12 +10,14 @@ field ``server_port``. Every field can also be set as ``SENTIKIT_<FIELD>``
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from ._atomic import atomic_output
 from .errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -23,12 +25,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# Every SENTIKIT_* name is spelled here and nowhere else. Each Settings field also has one:
+# env_var("server_port") == "SENTIKIT_SERVER_PORT" (and the constants below for the common ones).
 ENV_PREFIX = "SENTIKIT_"
 CONFIG_ENV_VAR = "SENTIKIT_CONFIG"
 API_KEY_ENV_VAR = "SENTIKIT_API_KEY"
 # The model the server (`python -m sentikit.serve`, the container) serves: a directory or NAME[:VERSION].
 MODEL_PATH_ENV_VAR = "SENTIKIT_MODEL_PATH"
 DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
+# Optional key for signed models: an HMAC over the model directory's digest, made and checked with it.
+MODEL_KEY_ENV_VAR = "SENTIKIT_MODEL_KEY"
+# Where `sentikit monitor` posts alerts when --webhook is not given.
+MONITOR_WEBHOOK_ENV_VAR = "SENTIKIT_MONITOR_WEBHOOK"
+THRESHOLD_ENV_VAR = "SENTIKIT_THRESHOLD"
+WORKSPACE_ENV_VAR = "SENTIKIT_WORKSPACE"
+SERVER_HOST_ENV_VAR = "SENTIKIT_SERVER_HOST"
+SERVER_PORT_ENV_VAR = "SENTIKIT_SERVER_PORT"
 CONFIG_FILE_NAME = "sentikit.toml"
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
@@ -82,10 +94,59 @@ class Settings:
         return [o.strip() for o in self.server_cors_origins.split(",") if o.strip()]
 
 
+@dataclass(frozen=True)
+class ServerLimits:
+    """The server's input limits; anything beyond them is a 4xx JSON error."""
+
+    max_text_chars: int = 10_000
+    max_batch: int = 1_000
+    max_body_bytes: int = 1_048_576
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerLimits:
+        return cls(settings.server_max_text_chars, settings.server_max_batch, settings.server_max_body_bytes)
+
+
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
+
+# Fields with a bounded range: (low, high), inclusive. Every float must also be finite.
+_RANGES: dict[str, tuple[float, float]] = {
+    "threshold": (0.0, 1.0),
+    "server_port": (1, 65_535),
+    "container_port": (1, 65_535),
+    "server_workers": (1, 1_024),
+    "server_max_text_chars": (1, 1 << 31),
+    "server_max_batch": (1, 1 << 31),
+    "server_max_body_bytes": (1, 1 << 40),
+    "container_cpu": (0.01, 1_024.0),
+    "container_memory": (0.01, 16_384.0),
+}
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a Settings field: ``server_port`` -> ``SENTIKIT_SERVER_PORT``."""
+    if name not in _FIELD_TYPES or name == "source":
+        raise KeyError(name)
+    return ENV_PREFIX + name.upper()
+
+
+def _check_range(name: str, value: Any, where: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value}")
+    bounds = _RANGES.get(name)
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        low, high = bounds
+        raise ConfigError(f"{where} must be between {low:g} and {high:g}, got {value:g}")
+    return value
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
+    """``value`` as the field's type and inside its range; ``origin`` (a file, a variable or a flag) names the source."""
+    where = origin if origin.startswith("-") else f"{origin}: {name}"
+    return _check_range(name, _convert(name, value, where), where)
+
+
+def _convert(name: str, value: Any, where: str) -> Any:
     kind = _FIELD_TYPES[name]
     try:
         if kind in ("bool", bool):
@@ -110,7 +171,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         expected = {"bool": "true or false", "int": "an integer", "float": "a number"}.get(str(kind), "text")
-        raise ConfigError(f"{origin}: {name} must be {expected}, got {value!r}") from None
+        raise ConfigError(f"{where} must be {expected}, got {value!r}") from None
 
 
 def find_config_file(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -167,9 +228,9 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     for name in _FIELD_TYPES:
         if name == "source":
             continue
-        raw = environ.get(ENV_PREFIX + name.upper())
+        raw = environ.get(env_var(name))
         if raw is not None and raw != "":
-            values[name] = _coerce(name, raw, ENV_PREFIX + name.upper())
+            values[name] = _coerce(name, raw, env_var(name))
     return values
 
 
@@ -177,6 +238,15 @@ def read_api_key(environ: Mapping[str, str] | None = None) -> str | None:
     """The API key from ``SENTIKIT_API_KEY`` (secrets are never read from the file)."""
     environ = os.environ if environ is None else environ
     return environ.get(API_KEY_ENV_VAR) or None
+
+
+# Settings whose command-line flag is not simply --field-name.
+_FLAG_NAMES = {
+    "server_host": "--host", "server_port": "--port", "server_workers": "--workers",
+    "server_max_text_chars": "--max-text-chars", "server_max_batch": "--max-batch",
+    "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
+    "server_access_log": "--access-log", "model_name": "--name",
+}
 
 
 def load_settings(
@@ -194,14 +264,15 @@ def load_settings(
             continue
         if name not in _FIELD_TYPES:
             raise ConfigError(f"unknown setting '{name}'")
-        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+        values[name] = _coerce(name, value, _FLAG_NAMES.get(name, f"--{name.replace('_', '-')}"))
     values["source"] = str(path) if path else ""
     return Settings(**values)
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with some fields changed (flags applied after loading)."""
-    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    """A copy of ``settings`` with some fields changed (flags applied after loading), each checked."""
+    checked = {k: _coerce(k, v, _FLAG_NAMES.get(k, f"--{k.replace('_', '-')}")) for k, v in changes.items() if v is not None}
+    return dataclasses.replace(settings, **checked)
 
 
 STARTER_CONFIG = """\
@@ -253,7 +324,6 @@ def write_starter_config(path: Path, *, force: bool = False) -> Path:
     """Write the commented starter ``sentikit.toml`` (atomically); refuse to overwrite unless ``force``."""
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite)")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(STARTER_CONFIG, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_output(path) as handle:
+        handle.write(STARTER_CONFIG)
     return path

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, TypeVar, cast
 
 from .errors import ModelIntegrityError
+from .errors import UnsupportedPipelineError as UnsupportedPipelineError  # defined in errors; importable here too
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES, LexiconPrior, label as lexicon_label
 from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer
 from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
@@ -59,10 +60,6 @@ _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_s
 # scikit-learn's char_wb analyzer runs _WHITE_SPACES.sub(" ", text).split(); plain split() gives the
 # same words because re's \s and str.isspace() agree on every code point (checked in the tests).
 _ANALYZERS = ("word", "char", "char_wb")
-
-
-class UnsupportedPipelineError(ModelIntegrityError):
-    """The pipeline has a shape or an option the scoring engine cannot reproduce exactly."""
 
 
 # --- scikit-learn's n-gram rules, reproduced ----------------------------------------------------

@@ -43,8 +43,16 @@ class ModelIntegrityError(SentikitError):
     """A model directory is incomplete or its checksum does not match."""
 
 
+class UnsupportedPipelineError(ModelIntegrityError):
+    """The pipeline has a shape or an option the scoring engine cannot reproduce exactly."""
+
+
 class InvalidInputError(SentikitError):
     """A value given by the user is invalid (empty text, bad name, bad threshold)."""
+
+
+class OutputError(SentikitError):
+    """An output path cannot be written: a directory, a socket, no such folder, no permission, disk full."""
 
 
 # --- check failures (exit 1) ----------------------------------------------
@@ -92,9 +100,38 @@ class AzureError(RemoteError):
     """Azure Resource Manager refused or failed an operation."""
 
 
+class ArmError(AzureError):
+    """Azure Resource Manager answered with an error; ``code`` is its ARM error code."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ArmNotFoundError(ArmError):
+    """The resource (or its resource group) does not exist."""
+
+
 class DeploymentError(RemoteError):
     """A deployment did not reach a running, healthy state."""
 
 
 class ServerError(RemoteError):
     """A sentikit server (``--url``) could not be reached or answered with an error."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The process exit code for an exception that ends a command (CLI and ``python -m sentikit.serve``).
+
+    sentikit errors carry their own code; an interrupt is 130; anything else is a bug (1).
+    """
+    if isinstance(exc, SentikitError):
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return int(ExitCode.INTERRUPTED)
+    return int(ExitCode.CHECK_FAILED)
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a user sees for an error: ``error: <message>`` (no traceback)."""
+    return f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}"

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .data import Dataset
-from .errors import CheckFailedError, InvalidInputError
+from .errors import CheckFailedError
 from .model import SentimentModel
+from .score import check_fraction, check_threshold
 
 METRIC_NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
 
@@ -141,8 +142,7 @@ class EvaluationReport:
 
 def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float = 0.5) -> EvaluationReport:
     """Score ``dataset`` with ``model`` (the same scorer `score` and `serve` use) and measure it."""
-    if not 0.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"threshold must be between 0 and 1, got {threshold}")
+    check_threshold(threshold)
     scores = model.score(dataset.texts)
     per_file = []
     if len(dataset.files) > 1:
@@ -160,8 +160,21 @@ def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float 
     return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores)
 
 
+def check_gate_bounds(*, min_accuracy: float | None, min_auc: float | None) -> None:
+    """Refuse a gate that is not a number from 0 to 1 (NaN would pass every comparison): a usage error."""
+    if min_accuracy is not None:
+        check_fraction(min_accuracy, "--min-accuracy")
+    if min_auc is not None:
+        check_fraction(min_auc, "--min-auc")
+
+
 def check_gates(report: EvaluationReport, *, min_accuracy: float | None, min_auc: float | None) -> None:
-    """Raise CheckFailedError when a metric is below its gate (exit code 1 for CI)."""
+    """Raise CheckFailedError when a metric is below its gate (exit code 1 for CI).
+
+    Raises:
+        InvalidInputError: a gate is invalid (see :func:`check_gate_bounds`).
+    """
+    check_gate_bounds(min_accuracy=min_accuracy, min_auc=min_auc)
     failures = []
     accuracy, auc = report.metrics["accuracy"], report.metrics["roc_auc"]
     if min_accuracy is not None and accuracy < min_accuracy:

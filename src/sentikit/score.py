@@ -1,22 +1,21 @@
 """Scoring texts: from arguments, stdin lines or whole files (streamed), with any scorer.
 
 A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
-:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.client.RemoteScorer`.
+:class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.remote.RemoteScorer`.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
+import math
 import sys
-import tempfile
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO, cast
 
+from ._atomic import atomic_output
 from .data import iter_records
 from .errors import InvalidInputError
 
@@ -49,15 +48,36 @@ class FileScoreSummary:
     mean_score: Optional[float]
 
 
+def is_positive(score: float, threshold: float) -> bool:
+    """The one label rule: a score is positive when it reaches the threshold."""
+    return score >= threshold
+
+
 def label_for(score: float, threshold: float) -> str:
     """``positive`` when the score reaches the threshold, else ``negative``."""
-    return POSITIVE if score >= threshold else NEGATIVE
+    return POSITIVE if is_positive(score, threshold) else NEGATIVE
 
 
-def check_threshold(threshold: float) -> float:
-    if not 0.0 <= threshold <= 1.0:
-        raise InvalidInputError(f"threshold must be between 0 and 1, got {threshold}")
-    return threshold
+def labels_for(scores: Iterable[float], threshold: float) -> list[str]:
+    """:func:`label_for` of each score."""
+    return [label_for(score, threshold) for score in scores]
+
+
+def check_fraction(value: Any, name: str = "threshold") -> float:
+    """The one check for a threshold or a 0-1 bound (a gate, an alert level): a finite number from 0 to 1.
+
+    Raises:
+        InvalidInputError: ``value`` is not a number, is NaN or infinite, or is outside 0-1.
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"{name} must be between 0 and 1, got {value!r}"[:200])
+    return float(value)
+
+
+def check_threshold(threshold: Any) -> float:
+    """:func:`check_fraction` for a label threshold."""
+    return check_fraction(threshold, "threshold")
 
 
 def score_texts(scorer: Scorer, texts: Sequence[str], *, threshold: float = 0.5) -> list[ScoreResult]:
@@ -103,25 +123,18 @@ def score_file(
     on_batch: Optional[Callable[[int], None]] = None,
 ) -> FileScoreSummary:
     """Stream ``input_path`` (CSV, TSV, JSONL or headerless TSV) to ``output_path`` in the same format
-    with score and label added. ``None`` or ``-`` writes to stdout; a file is written to a
-    temporary name and renamed into place only when complete."""
+    with score and label added. ``None`` or ``-`` writes to stdout; a file is written completely or
+    not at all (:func:`~sentikit._atomic.atomic_output`: never renamed over a device or pipe)."""
     check_threshold(threshold)
     fmt, _column, records = iter_records(input_path, text_column=text_column, stdin=stdin)
     to_stdout = output_path in (None, "-")
     if not to_stdout and Path(output_path).resolve() == Path(input_path).resolve():  # type: ignore[arg-type]
         raise InvalidInputError("--output must differ from --input (the input is read while the output is written)")
-    if to_stdout:
-        handle: TextIO = stdout or sys.stdout
-        tmp_name = None
-    else:
-        target = Path(output_path)  # type: ignore[arg-type]
-        if not target.parent.exists():
-            raise InvalidInputError(f"output directory {target.parent} does not exist")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        handle = io.open(fd, "w", encoding="utf-8", newline="")
     rows = positives = 0
     total = 0.0
-    try:
+
+    def write(handle: TextIO) -> None:
+        nonlocal rows, positives, total
         writer: Optional[Callable[[Any, float, str], None]] = None
         for batch in _batches(records, BATCH_SIZE):
             scores = scorer.score([text for _line, _record, text in batch])
@@ -136,14 +149,12 @@ def score_file(
             if on_batch:
                 on_batch(len(batch))
         handle.flush()
-        if tmp_name:
-            handle.close()
-            os.replace(tmp_name, output_path)  # type: ignore[arg-type]
-            tmp_name = None
-    finally:
-        if tmp_name:
-            handle.close()
-            os.unlink(tmp_name)
+
+    if to_stdout:
+        write(stdout or sys.stdout)
+    else:
+        with atomic_output(output_path, newline="") as handle:  # type: ignore[arg-type]
+            write(cast(TextIO, handle))
     return FileScoreSummary(
         input=input_path,
         output=output_path if not to_stdout else "-",  # type: ignore[arg-type]

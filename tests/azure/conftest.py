@@ -218,11 +218,4 @@ def pushed_probe(docker_client: Any, registry: Any, probe_image: str) -> str:
     docker_client.images.remove(f"{target}:{tag}", force=True)  # the stand-in must pull it
     return f"{target}:{tag}"
 
-
-@pytest.fixture
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# free_port: the shared fixture of tests/conftest.py.

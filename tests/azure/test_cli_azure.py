@@ -105,6 +105,7 @@ def test_invalid_input_fails_before_any_azure_call(cli: Any, arm: Any, azure_env
     assert arm.requests == []
 
 
+@pytest.mark.slow
 def test_missing_credentials_real_process_prints_only_our_line(tmp_path: Any) -> None:
     import os
     import subprocess

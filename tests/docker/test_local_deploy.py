@@ -13,7 +13,8 @@ from sentikit.build import BuiltImage
 from sentikit.errors import DeploymentError, InvalidInputError
 from sentikit.local_deploy import DEPLOYMENT_LABEL, delete_local, deploy_local, local_logs, local_status
 
-from _docker_fixtures import RUN_ID, free_port
+from _docker_fixtures import RUN_ID
+from conftest import free_port
 
 pytestmark = pytest.mark.docker
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_port, wait_ready
 
 from sentikit.model import load_model
 
@@ -109,27 +108,14 @@ def test_user_errors_exit_2(cli, model_dir: Path, args: list[str], message: str)
     assert message in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
+@pytest.mark.slow
 def test_url_scores_against_a_running_server(cli, model_dir: Path, stream) -> None:
     path, texts = stream
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "sentikit", "serve", str(model_dir), "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "server not ready"
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process=server)
         local = cli("monitor", str(model_dir), "--input", str(path), "--window", "10", "--alert-below", "0.45", "--json")
         remote = cli("monitor", "--url", f"http://127.0.0.1:{port}", "--input", str(path), "--window", "10",
                      "--alert-below", "0.45", "--json")
@@ -167,6 +153,7 @@ def _read_until(process: subprocess.Popen[str], event: str, timeout: float = 60)
     raise AssertionError(f"no {event} event within {timeout}s: {seen}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_prints_the_summary_and_exits_130(tmp_path: Path, model_dir: Path, clear_texts, signum: int) -> None:
     positives, _ = clear_texts
@@ -187,6 +174,7 @@ def test_interrupt_prints_the_summary_and_exits_130(tmp_path: Path, model_dir: P
     assert summary["event"] == "summary" and summary["interrupted"] is True and summary["texts"] == 12
 
 
+@pytest.mark.slow
 def test_interrupt_after_an_alert_with_fail_on_alert_exits_1(tmp_path: Path, model_dir: Path, clear_texts) -> None:
     positives, negatives = clear_texts
     path = tmp_path / "live.txt"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from conftest import free_port, wait_ready
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers httpx2 for its TestClient; httpx still works.
@@ -22,7 +20,8 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from sentikit.model import SentimentModel, load_model
-from sentikit.serve import ServerLimits, create_app
+from sentikit.config import ServerLimits
+from sentikit.server import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +31,13 @@ def model_dir(trained_model_dir: Path) -> Path:
     """The session's real trained model (pipeline, exported scorer, manifest)."""
     assert (trained_model_dir / "scorer.json").is_file()
     return trained_model_dir
+
+
+@pytest.fixture
+def sample_texts() -> list[str]:
+    """A few texts of every kind: positive, negative, negated, accented and emoji, very short."""
+    return ["The host was lovely and the flat spotless", "Terrible service, never again", "Not bad at all",
+            "Cold food, rude staff", "Café au lait was perfect ☕", "meh"]
 
 
 @pytest.fixture
@@ -61,17 +67,6 @@ def make_client(model: SentimentModel) -> Iterator[AppClient]:
 @pytest.fixture
 def client(make_client: AppClient) -> TestClient:
     return make_client(limits=ServerLimits(max_text_chars=200, max_batch=5, max_body_bytes=4096))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def unused_port() -> int:
-    return free_port()
 
 
 @dataclass
@@ -117,7 +112,7 @@ def start_server() -> Iterator[StartServer]:
         server = Server(process, f"http://127.0.0.1:{port}")
         servers.append(server)
         if wait:
-            _wait_ready(server)
+            wait_ready(server.url + "/readyz", process=process)
         return server
 
     yield start
@@ -125,17 +120,3 @@ def start_server() -> Iterator[StartServer]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.communicate()
-
-
-def _wait_ready(server: Server, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.process.communicate()[1]}")
-        try:
-            with urllib.request.urlopen(server.url + "/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{server.url} was not ready within {timeout}s")

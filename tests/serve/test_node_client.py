@@ -14,6 +14,7 @@ NODE_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "node"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.mark.slow
 def test_node_client_against_a_real_server(start_server: Any, model_dir: Path) -> None:
     node = shutil.which("node")
     if node is None:

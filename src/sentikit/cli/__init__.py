@@ -13,15 +13,44 @@ import sys
 import warnings
 from typing import Sequence
 
+import typer
 from rich.markup import escape
 
 from ..config import DEBUG_ENV_VAR
-from ..errors import ExitCode, SentikitError
+from ..errors import ExitCode, SentikitError, exit_code_for
 from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
 from . import cloud, image, local, monitor, serve  # noqa: E402,F401
 from . import adapt  # noqa: E402,F401  (label, adapt: issue 12)
+
+# `sentikit --help` lists the commands by pipeline stage, in pipeline order. A command not named
+# here keeps the panel its decorator gives it (rich_help_panel=...) and comes after these.
+HELP_PANELS: dict[str, tuple[str, ...]] = {
+    "Train and evaluate": ("init", "train", "models", "evaluate"),
+    "Score": ("score", "explain"),
+    "Serve": ("serve", "openapi"),
+    "Package and deploy": ("build", "push", "deploy", "status", "logs", "delete"),
+    "Monitor": ("monitor",),
+}
+
+
+def _group_help() -> None:
+    order = [name for names in HELP_PANELS.values() for name in names]
+    panel_of = {name: panel for panel, names in HELP_PANELS.items() for name in names}
+
+    def name_of(info: typer.models.CommandInfo) -> str:
+        callback = getattr(info.callback, "__name__", "")
+        return info.name or callback.replace("_", "-")
+
+    for info in app.registered_commands:
+        panel = panel_of.get(name_of(info))
+        if panel is not None and isinstance(info.rich_help_panel, (type(None), typer.models.DefaultPlaceholder)):
+            info.rich_help_panel = panel
+    app.registered_commands.sort(key=lambda info: order.index(name_of(info)) if name_of(info) in order else len(order))
+
+
+_group_help()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
@@ -46,10 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # escaped: messages quote user input and paths, which may hold [brackets]
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
+        return exit_code_for(exc)
+    except KeyboardInterrupt as exc:
         err_console.print("interrupted")
-        return int(ExitCode.INTERRUPTED)
+        return exit_code_for(exc)
     return int(ExitCode.OK)
 
 

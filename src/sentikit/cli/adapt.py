@@ -8,11 +8,12 @@ import typer
 from rich import box
 from rich.table import Table
 
-from .. import output
+from . import render as output
 from ..data import default_training_files, load_dataset
 from ..errors import CheckFailedError
-from .app import JsonOption, WorkspaceOption, app, settings
-from .local import LabelColumn, NegativeMax, PositiveMin, TextColumn, _load
+from .app import app, settings
+from .local import _load
+from .options import JsonOption, LabelColumnOption, NegativeMaxOption, PositiveMinOption, TextColumnOption, WorkspaceOption
 
 _METRIC_LABELS = {"accuracy": "accuracy", "f1_negative": "F1 (negative)", "roc_auc": "ROC AUC", "ece": "calibration error"}
 
@@ -29,10 +30,10 @@ def adapt(
     share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = 0.2,
     force: Annotated[bool, typer.Option("--force", help="Register the adapted model even when it is not better.")] = False,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    negative_max: NegativeMax = None,
-    positive_min: PositiveMin = None,
+    text_column: TextColumnOption = None,
+    label_column: LabelColumnOption = None,
+    negative_max: NegativeMaxOption = None,
+    positive_min: PositiveMinOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -1,14 +1,14 @@
-"""The Typer application object, shared options, and settings resolution for commands."""
+"""The Typer application object, the consoles, and settings resolution for commands."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Any
 
 import typer
 
 from ..config import Settings, load_settings
-from ..errors import InvalidInputError
-from ..output import console as err_console
+from .options import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, pick_model
+from .render import console as err_console
 
 app = typer.Typer(
     name="sentikit",
@@ -21,29 +21,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Write one JSON document to stdout.")]
-WorkspaceOption = Annotated[
-    Optional[str], typer.Option("--workspace", "-w", help="Model workspace directory \\[default: ./models].")
-]
-ModelArgument = Annotated[
-    Optional[str],
-    typer.Argument(help="Model: a directory, NAME, NAME:VERSION, or nothing for the latest default model."),
-]
-
-# serve, build and monitor take the model as an argument; --model (as score/evaluate/explain spell it) works too.
-ModelFlag = Annotated[Optional[str], typer.Option("--model", "-m", help="The same as the MODEL argument.")]
-
-
-def pick_model(argument: Optional[str], flag: Optional[str]) -> Optional[str]:
-    """The model named by the MODEL argument or by --model (not two different ones)."""
-    if argument and flag and argument != flag:
-        raise InvalidInputError(f"two models given: '{argument}' and --model '{flag}'; name one")
-    return argument or flag
-
 
 def settings(**flags: Any) -> Settings:
     """Resolve settings for a command: its flags (None = not given) > env > file > defaults."""
     return load_settings(flags)
 
 
+# The shared options are defined in .options; the command modules import them from either place.
 __all__ = ["app", "err_console", "settings", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 from rich.markup import escape
 
-from .. import output
+from . import render as output
 from ..config import Settings
 from ..deployment import Deployment
 from ..errors import InvalidInputError

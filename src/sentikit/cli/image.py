@@ -10,7 +10,7 @@ from typing import Annotated, Callable, Iterator, Optional
 import typer
 from rich.markup import escape
 
-from .. import output
+from . import render as output
 from ..model import resolve_model
 from .app import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
 

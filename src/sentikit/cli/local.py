@@ -8,29 +8,20 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import output
+from . import render as output
 from ..config import CONFIG_FILE_NAME, Settings, read_api_key, write_starter_config
 from ..data import Dataset, default_training_files, load_dataset
-from ..evaluate import check_gates, evaluate_model, write_report
+from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
 from ..model import list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
 from ..train import parse_param, resolve_params, train_model
-from .app import JsonOption, WorkspaceOption, app, settings
+from .app import app, settings
+from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
+from .options import TextColumnOption, ThresholdOption, WorkspaceOption
 
 FilesArgument = Annotated[
     Optional[list[str]],
     typer.Argument(help="Labelled data files (CSV, TSV, JSONL, headerless TSV, .gz), or - for stdin."),
-]
-TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column holding the text \\[default: auto].")]
-LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column holding the label \\[default: auto].")]
-NegativeMax = Annotated[
-    Optional[float], typer.Option("--negative-max", help="Ratings at or below this are negative (e.g. 2 for 1-5 stars).")
-]
-PositiveMin = Annotated[
-    Optional[float], typer.Option("--positive-min", help="Ratings at or above this are positive (e.g. 4 for 1-5 stars).")
-]
-Threshold = Annotated[
-    Optional[float], typer.Option("--threshold", "-t", help="Scores at or above this are labelled positive \\[default: 0.5].")
 ]
 
 
@@ -70,10 +61,10 @@ def train(
         Optional[list[str]],
         typer.Option("--param", "-p", help="Pipeline parameter KEY=VALUE (JSON value), repeatable; see sentikit.train.DEFAULT_PARAMS."),
     ] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    negative_max: NegativeMax = None,
-    positive_min: PositiveMin = None,
+    text_column: TextColumnOption = None,
+    label_column: LabelColumnOption = None,
+    negative_max: NegativeMaxOption = None,
+    positive_min: PositiveMinOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -119,15 +110,15 @@ def models(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
 @app.command()
 def evaluate(
     files: Annotated[list[str], typer.Argument(help="Labelled data files to evaluate on, or - for stdin.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
-    threshold: Threshold = None,
+    model: ModelOption = None,
+    threshold: ThresholdOption = None,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write PNG plots and index.html to this directory.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exit 1 if accuracy is below this.")] = None,
     min_auc: Annotated[Optional[float], typer.Option("--min-auc", help="Exit 1 if ROC AUC is below this.")] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    negative_max: NegativeMax = None,
-    positive_min: PositiveMin = None,
+    text_column: TextColumnOption = None,
+    label_column: LabelColumnOption = None,
+    negative_max: NegativeMaxOption = None,
+    positive_min: PositiveMinOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -136,6 +127,7 @@ def evaluate(
     Example:
         sentikit evaluate ../shared/datasets/sst2/dev.tsv --min-accuracy 0.85 --report report/
     """
+    check_gate_bounds(min_accuracy=min_accuracy, min_auc=min_auc)  # before the work, not after
     s = settings(workspace=workspace, threshold=threshold)
     loaded = resolve_model(model, s.workspace_path, s.model_name)
     dataset = load_dataset(files, text_column=text_column, label_column=label_column,
@@ -151,11 +143,11 @@ def evaluate(
 @app.command()
 def score(
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to score. With none (and no --input), reads lines from stdin.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
+    model: ModelOption = None,
     input_file: Annotated[Optional[str], typer.Option("--input", "-i", help="CSV/TSV/JSONL file to score (- for stdin); same format out with score and label added.")] = None,
     output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Where --input results go \\[default: stdout].")] = None,
-    text_column: TextColumn = None,
-    threshold: Threshold = None,
+    text_column: TextColumnOption = None,
+    threshold: ThresholdOption = None,
     url: Annotated[Optional[str], typer.Option("--url", help="Score with a running sentikit server instead of a local model.")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -182,7 +174,7 @@ def score(
 @app.command()
 def explain(
     text: Annotated[str, typer.Argument(help="The text to explain.")],
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
+    model: ModelOption = None,
     top: Annotated[int, typer.Option("--top", help="How many n-grams to show each way.", min=1)] = 10,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -203,7 +195,7 @@ def explain(
 
 def _scorer(url: Optional[str], model: Optional[str], s: Settings) -> Any:
     if url:
-        from ..client import RemoteScorer
+        from ..remote import RemoteScorer
 
         return RemoteScorer(url, api_key=read_api_key())
     return resolve_model(model, s.workspace_path, s.model_name)

@@ -95,7 +95,7 @@ def _scorer(model: Optional[str], url: Optional[str], workspace: Any, default_na
     if url:
         if model:
             raise InvalidInputError("give a MODEL or --url, not both")
-        from ..client import RemoteScorer
+        from ..remote import RemoteScorer
 
         return RemoteScorer(url, api_key=read_api_key())
     return resolve_model(model, workspace, default_name)

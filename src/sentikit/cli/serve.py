@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import output
+from . import render as output
+from .._atomic import atomic_output
 from ..config import read_api_key
 from ..model import resolve_model
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
@@ -48,7 +49,7 @@ def serve(
     Example:
         sentikit serve sentiment:1 --port 8000 --workers 2
     """
-    from ..serve import run_server
+    from ..server.run import run_server
 
     s = settings(
         workspace=workspace, server_host=host, server_port=port, server_workers=workers,
@@ -76,13 +77,14 @@ def openapi(
     Example:
         sentikit openapi --output openapi.json
     """
-    from ..openapi import openapi_document
-    from ..serve import ServerLimits
+    from ..config import ServerLimits
+    from ..server.openapi import openapi_document
 
     s = settings()
     document = json.dumps(openapi_document(limits=ServerLimits.from_settings(s)), indent=2) + "\n"
     if output_file is None:
         typer.echo(document, nl=False)
     else:
-        output_file.write_text(document, encoding="utf-8")
+        with atomic_output(output_file) as handle:
+            handle.write(document)
         output.console.print(f"wrote {output_file}")

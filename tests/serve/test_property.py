@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sentikit.serve import ServerLimits
+from sentikit.config import ServerLimits
 
 PATHS = ["/analyze", "/predict", "/v1/score", "/v1/explain", "/healthz", "/readyz", "/v1/model", "/metrics",
          "/openapi.json", "/docs", "/", "/v1", "/v1/score/", "/analyze/x", "//analyze", "/%00"]

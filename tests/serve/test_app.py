@@ -8,14 +8,6 @@ from typing import Any
 import pytest
 
 from sentikit.model import SentimentModel
-from sentikit.openapi import openapi_document
-from sentikit.serve import ServerLimits
-
-ROUTES = {
-    ("GET", "/analyze"), ("GET", "/predict"), ("POST", "/v1/score"), ("POST", "/v1/explain"), ("GET", "/healthz"),
-    ("GET", "/readyz"), ("GET", "/v1/model"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
-}
-
 
 def error_of(response: Any) -> tuple[int, str]:
     """(status, code) of an error response, checking the JSON error shape."""
@@ -241,57 +233,6 @@ def test_model_info_has_no_host_paths(client: Any, model: SentimentModel) -> Non
 
     walk(body)
     assert not [s for s in strings if s.startswith("/") or str(model.path) in s]
-
-
-def test_metrics_count_requests_errors_and_texts(client: Any) -> None:
-    client.get("/analyze", params={"text": "good"})
-    client.post("/v1/score", json={"texts": ["good", "bad", "fine"]})
-    client.get("/analyze")
-    client.get("/no/such/route")
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    lines = response.text.splitlines()
-    assert 'sentikit_requests_total{route="/analyze",method="GET",status="200"} 1' in lines
-    assert 'sentikit_requests_total{route="/analyze",method="GET",status="400"} 1' in lines
-    assert 'sentikit_requests_total{route="/v1/score",method="POST",status="200"} 1' in lines
-    assert 'sentikit_requests_total{route="(unmatched)",method="GET",status="404"} 1' in lines
-    assert 'sentikit_errors_total{code="missing_text"} 1' in lines
-    assert 'sentikit_errors_total{code="not_found"} 1' in lines
-    assert "sentikit_texts_scored_total 4" in lines
-    assert 'sentikit_request_duration_seconds_bucket{route="/analyze",le="+Inf"} 2' in lines
-    assert 'sentikit_request_duration_seconds_count{route="/analyze"} 2' in lines
-    assert any(line.startswith('sentikit_model_info{name="sentiment"') for line in lines)
-    for line in lines:  # every sample line is `name{labels} number`
-        if not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1])
-
-
-def test_docs_page_is_self_contained(client: Any) -> None:
-    response = client.get("/docs")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/html; charset=utf-8"
-    assert "connect-src 'self'" in response.headers["content-security-policy"]
-    assert "http://" not in response.text and "https://" not in response.text and "//cdn" not in response.text
-    assert "/v1/score" in response.text
-
-
-def test_openapi_documents_exactly_the_routes(client: Any) -> None:
-    document = client.get("/openapi.json").json()
-    assert document["openapi"] == "3.1.0"
-    documented = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
-    assert documented == ROUTES
-    # The limits of this server are in the schemas clients generate from.
-    texts = document["components"]["schemas"]["ScoreRequest"]["properties"]["texts"]
-    assert texts["maxItems"] == 5 and texts["items"]["maxLength"] == 200
-
-
-def test_openapi_command_writes_the_document(cli: Any, tmp_path: Any) -> None:
-    target = tmp_path / "openapi.json"
-    result = cli("openapi", "--output", str(target))
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(target.read_text()) == openapi_document(limits=ServerLimits())
-    assert cli("openapi").json == openapi_document(limits=ServerLimits())
 
 
 # --- routing errors -------------------------------------------------------------------------

@@ -88,6 +88,7 @@ def test_cors_listed_origins_only(make_client: Any) -> None:
 BLOCKED = ("typer", "rich", "sklearn", "scipy", "joblib", "docker", "azure", "matplotlib", "pandas")
 
 
+@pytest.mark.slow
 def test_server_imports_and_serves_without_cli_cloud_or_sklearn(model_dir: Path) -> None:
     """The container ships none of BLOCKED: the server must import (and, with the engine, score) without them."""
     scores = (model_dir / "scorer.json").exists()
@@ -99,7 +100,7 @@ def test_server_imports_and_serves_without_cli_cloud_or_sklearn(model_dir: Path)
                 if name.split(".")[0] in BLOCKED:
                     raise ImportError(f"blocked import: {{name}}")
         sys.meta_path.insert(0, Block())
-        import sentikit.serve, sentikit.openapi, sentikit.client
+        import sentikit.serve, sentikit.server.openapi, sentikit.client
         from pathlib import Path
         from sentikit.model import load_model
         app = sentikit.serve.create_app(load_model(Path({str(model_dir)!r})))

@@ -2,16 +2,18 @@
 
 Kept as data rather than generated from types so the server needs no schema library;
 ``tests/serve`` checks that every route is documented and every response matches.
+The docs page is ``docs.html`` beside this module: everything inline, so it works
+offline and loads nothing from the internet.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
 
-from . import __version__
-
-if TYPE_CHECKING:
-    from .serve import ServerLimits
+from .. import __version__
+from ..config import ServerLimits
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _MODEL_REF = {
@@ -38,8 +40,6 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
 
 def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a server with these limits (defaults when None)."""
-    from .serve import ServerLimits
-
     limits = limits or ServerLimits()
     text_param = {
         "name": "text",
@@ -280,64 +280,7 @@ def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True
     return document
 
 
-# Everything inline: the page must work offline and load nothing from the internet.
-DOCS_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sentikit API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:15px/1.45 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}
-code,pre,textarea,input{font:13px ui-monospace,monospace}
-textarea,input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.4rem}
-section{border:1px solid #ddd;border-radius:6px;padding:.8rem 1rem;margin:1rem 0}
-pre{background:#f6f6f6;padding:.6rem;overflow:auto;max-height:24rem}
-button{padding:.3rem .9rem;margin-top:.4rem}.m{font-weight:bold;color:#06c}
-</style></head><body>
-<h1>sentikit API</h1>
-<p>Scores run from 0.0 (negative) to 1.0 (positive). Machine-readable description:
-<a href="openapi.json">openapi.json</a>.</p>
-<label>API key (only if the server has one) <input type="password" id="key" autocomplete="off"></label>
-<section><h2><span class="m">GET</span> /analyze?text=</h2>
-<input type="text" id="one" value="The host was lovely and the flat spotless">
-<button onclick="analyze()">Score</button><pre id="one-out"></pre></section>
-<section><h2><span class="m">POST</span> /v1/score</h2><p>One text per line.</p>
-<textarea id="many" rows="4">Great service, would come back
-The room was dirty and the staff rude</textarea>
-<button onclick="batch()">Score all</button><pre id="many-out"></pre></section>
-<section><h2><span class="m">POST</span> /v1/explain</h2>
-<input type="text" id="ex" value="not bad at all, really good value">
-<button onclick="explain()">Explain</button><pre id="ex-out"></pre></section>
-<section><h2>Endpoints</h2><pre id="paths">loading openapi.json…</pre></section>
-<script>
-const base = location.pathname.replace(/docs\\/?$/, "");
-function headers(json) {
-  const h = {}; const k = document.getElementById("key").value;
-  if (k) h["Authorization"] = "Bearer " + k;
-  if (json) h["Content-Type"] = "application/json";
-  return h;
-}
-async function show(id, response) {
-  const text = await response.text(); let shown = text;
-  try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (e) {}
-  document.getElementById(id).textContent = response.status + " " + response.statusText + "\\n" + shown;
-}
-async function call(id, path, body) {
-  try {
-    const init = body === undefined ? {headers: headers(false)}
-      : {method: "POST", headers: headers(true), body: JSON.stringify(body)};
-    await show(id, await fetch(base + path, init));
-  } catch (e) { document.getElementById(id).textContent = String(e); }
-}
-function analyze() { call("one-out", "analyze?text=" + encodeURIComponent(document.getElementById("one").value)); }
-function batch() {
-  const texts = document.getElementById("many").value.split("\\n").filter(t => t.trim());
-  call("many-out", "v1/score", {texts});
-}
-function explain() { call("ex-out", "v1/explain", {text: document.getElementById("ex").value, top: 10}); }
-fetch(base + "openapi.json").then(r => r.json()).then(doc => {
-  const lines = [];
-  for (const [path, ops] of Object.entries(doc.paths))
-    for (const [method, op] of Object.entries(ops)) lines.push(method.toUpperCase().padEnd(5) + path.padEnd(15) + op.summary);
-  document.getElementById("paths").textContent = lines.join("\\n");
-}).catch(e => { document.getElementById("paths").textContent = String(e); });
-</script></body></html>
-"""
+@lru_cache(maxsize=1)
+def docs_html() -> str:
+    """The interactive docs page served at ``/docs``."""
+    return files("sentikit.server").joinpath("docs.html").read_text(encoding="utf-8")

@@ -1,0 +1,347 @@
+"""The REST API as an ASGI app (Starlette): a route table of module-level handlers.
+
+Endpoints (DESIGN §5): ``GET /analyze`` and ``GET /predict`` (plain-text score,
+compatible with the original tutorial's clients), ``POST /v1/score``,
+``POST /v1/explain``, ``GET /healthz``, ``GET /readyz``, ``GET /v1/model``,
+``GET /metrics``, ``GET /openapi.json`` and ``GET /docs``.
+
+Handlers find what they serve in :class:`Served` on ``request.app.state.served``,
+so one module-level function serves every app :func:`create_app` builds.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, cast
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..config import ServerLimits
+from ..model import SentimentModel
+from ..score import label_for
+from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
+from .inputs import request_threshold, request_top
+from .metrics import Metrics
+from .openapi import docs_html, openapi_document
+
+# Work above this many characters is scored in a worker thread so the event loop keeps
+# answering health checks; below it, inline is faster (no thread hand-off, no GIL ping-pong).
+INLINE_CHARS = 200_000
+# Routes reachable without the API key: probes, and the static docs a browser opens.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
+# The CSP makes "nothing loads from the internet" enforceable, not just true.
+DOCS_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
+
+
+@dataclass
+class Served:
+    """What one app serves and how: the handlers' shared state."""
+
+    model: SentimentModel
+    limits: ServerLimits
+    threshold: float
+    openapi_body: str
+    metrics: Metrics = field(default_factory=Metrics)
+    ready: bool = False
+
+    @property
+    def model_ref(self) -> dict[str, Any]:
+        return {"name": self.model.name, "version": self.model.version}
+
+    def score(self, texts: list[str]) -> list[float]:
+        scores = [float(s) for s in self.model.score(texts)]
+        self.metrics.scored(len(texts))
+        return scores
+
+    async def score_async(self, texts: list[str]) -> list[float]:
+        if sum(map(len, texts)) <= INLINE_CHARS:
+            return self.score(texts)
+        return await run_in_threadpool(self.score, texts)
+
+
+def served(request: Request) -> Served:
+    return cast(Served, request.app.state.served)
+
+
+def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest as clients may see it: file names instead of host paths."""
+
+    def clean(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v, k) for k, v in value.items() if k != "path" or isinstance(v, str)}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if key == "path" and isinstance(value, str):
+            return Path(value).name
+        return value
+
+    return cast(dict[str, Any], clean(dict(manifest)))
+
+
+def _jsonable(value: Any) -> Any:
+    if callable(getattr(value, "to_dict", None)):
+        return _jsonable(value.to_dict())
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__ if not k.startswith("_")}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+# --- handlers --------------------------------------------------------------------------
+
+
+async def analyze(request: Request) -> Response:
+    state = served(request)
+    text = request.query_params.get("text")
+    if text is None:
+        raise ApiError(400, "missing_text", "missing query parameter 'text', e.g. /analyze?text=I+loved+it")
+    return Response(repr(state.score([check_text(text, state.limits)])[0]), media_type="text/plain")
+
+
+async def score_batch(request: Request) -> Response:
+    state = served(request)
+    limits = state.limits
+    document = await read_json(request, limits)
+    check_fields(document, ("texts", "threshold"), "texts")
+    texts = document["texts"]
+    if not isinstance(texts, list):
+        raise ApiError(422, "invalid_type", f"'texts' must be an array of strings, got {json_type(texts)}")
+    if not texts:
+        raise ApiError(400, "empty_batch", "'texts' is empty; send at least one text")
+    if len(texts) > limits.max_batch:
+        raise ApiError(413, "batch_too_large", f"{len(texts):,} texts in one request; the limit is {limits.max_batch:,}")
+    cut = request_threshold(document.get("threshold"), state.threshold)
+    checked = [check_text(t, limits, f"texts[{i}]") for i, t in enumerate(texts)]
+    scores = await state.score_async(checked)
+    labels = [label_for(s, cut) for s in scores]
+    return json_response({"scores": scores, "labels": labels, "threshold": cut, "model": state.model_ref})
+
+
+async def explain(request: Request) -> Response:
+    state = served(request)
+    document = await read_json(request, state.limits)
+    check_fields(document, ("text", "top"), "text")
+    text = check_text(document["text"], state.limits)
+    top = request_top(document.get("top", 10))
+    explainer = getattr(state.model.scorer, "explain", None)
+    if explainer is None:
+        raise ApiError(501, "not_implemented", "this model's scorer cannot explain scores (no exported scorer)")
+    result = await run_in_threadpool(explainer, text, top)
+    state.metrics.scored(1)
+    explanation = _jsonable(result)
+    if not isinstance(explanation, dict):
+        explanation = {"explanation": explanation}
+    return json_response({**explanation, "model": state.model_ref})
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state = served(request)
+    if not state.ready:
+        return json_response({"status": "loading", "model": state.model_ref}, 503)
+    return json_response({"status": "ready", "model": state.model_ref})
+
+
+async def model_info(request: Request) -> Response:
+    state = served(request)
+    limits = state.limits
+    return json_response(
+        {
+            "model": public_manifest(state.model.manifest),
+            "reference": state.model.reference,
+            "threshold": state.threshold,
+            "limits": {
+                "max_text_chars": limits.max_text_chars,
+                "max_batch": limits.max_batch,
+                "max_body_bytes": limits.max_body_bytes,
+            },
+            "sentikit": __version__,
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    state = served(request)
+    return Response(state.metrics.render(state.model), media_type="text/plain; version=0.0.4")
+
+
+async def openapi(request: Request) -> Response:
+    return Response(served(request).openapi_body, media_type="application/json")
+
+
+async def docs(request: Request) -> Response:
+    return Response(docs_html(), media_type="text/html", headers={"Content-Security-Policy": DOCS_CSP})
+
+
+GET, POST = ["GET"], ["POST"]
+ROUTES = [
+    Route("/analyze", analyze, methods=GET),
+    Route("/predict", analyze, methods=GET),
+    Route("/v1/score", score_batch, methods=POST),
+    Route("/v1/explain", explain, methods=POST),
+    Route("/healthz", healthz, methods=GET),
+    Route("/readyz", readyz, methods=GET),
+    Route("/v1/model", model_info, methods=GET),
+    Route("/metrics", metrics, methods=GET),
+    Route("/openapi.json", openapi, methods=GET),
+    Route("/docs", docs, methods=GET),
+]
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    served(request).metrics.error(exc.code)
+    return error_response(exc.code, exc.message, exc.status, exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        code, message = "method_not_allowed", f"{request.method} is not allowed on {request.url.path}"
+    elif exc.status_code == 404:
+        code, message = "not_found", f"no such endpoint: {request.url.path[:200]} (see /docs)"
+    else:
+        code, message = "http_error", str(exc.detail)
+    served(request).metrics.error(code)
+    return error_response(code, message, exc.status_code, exc.headers)
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    served(request).metrics.error("internal")
+    return error_response("internal", "internal server error", 500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    ApiError: api_error,
+    HTTPException: http_error,
+    Exception: internal_error,
+}
+
+
+# --- middleware and the app ------------------------------------------------------------
+
+
+class ObserveAndAuthorize:
+    """Outermost ASGI middleware: records metrics for every response, checks the API key."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
+        self.api_key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
+                if not self._authorized(scope):
+                    self.metrics.error("unauthorized")
+                    response = error_response(
+                        "unauthorized",
+                        "missing or invalid API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                        401,
+                        {"WWW-Authenticate": 'Bearer realm="sentikit"'},
+                    )
+                    await response(scope, receive, send_and_record)
+                    return
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = path if path in self.routes else "(unmatched)"
+            self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+
+    def _authorized(self, scope: Scope) -> bool:
+        assert self.api_key is not None
+        for name, value in scope["headers"]:
+            candidate = None
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                candidate = value[7:].strip()
+            elif name == b"x-api-key":
+                candidate = value.strip()
+            if candidate is not None and hmac.compare_digest(candidate, self.api_key):
+                return True
+        return False
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Load and verify the scorer before accepting traffic: a broken model fails the
+    # start, and the first request does not pay for loading.
+    state = cast(Served, app.state.served)
+    await run_in_threadpool(state.model.score, ["warm up"])
+    state.ready = True
+    yield
+
+
+def create_app(
+    model: SentimentModel,
+    *,
+    limits: ServerLimits = ServerLimits(),
+    api_key: str | None = None,
+    cors_origins: Sequence[str] = (),
+    threshold: float = 0.5,
+) -> Starlette:
+    """Build the ASGI app serving ``model``.
+
+    Args:
+        model: the model to serve; its scorer is loaded and warmed at startup.
+        limits: input size limits.
+        api_key: when set, every route except the health probes and docs needs it.
+        cors_origins: allowed browser origins (``["*"]`` for any); empty turns CORS off.
+        threshold: scores at or above it are labelled positive in ``/v1/score``.
+    """
+    openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None), indent=2)
+    state = Served(model, limits, threshold, openapi_body)
+    routes = frozenset(route.path for route in ROUTES)
+    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
+    if cors_origins:
+        # Outermost, so that preflights need no key and 401s still carry CORS headers.
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+                max_age=600,
+            ),
+        )
+    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.served = state
+    app.state.model = model
+    app.state.metrics = state.metrics
+    return app

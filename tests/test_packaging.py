@@ -1,0 +1,65 @@
+"""The wheel works outside the checkout: built, installed into a fresh venv, run from an empty folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIKIT_", "PYTHON", "VIRTUAL_ENV"))}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.mark.slow
+def test_wheel_installed_outside_the_checkout_trains_scores_and_renders(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)], cwd=tmp_path)
+    (wheel,) = dist.glob("sentikit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "sentikit/resources/corpus.tsv.gz" in names
+    assert any(name.endswith("templates/Dockerfile.template") for name in names)
+
+    # A fresh venv that sees this venv's third-party packages through a path line in a .pth file
+    # (installing scikit-learn & co. again takes about a minute). A path line does not run the
+    # editable install's own .pth hook, so `sentikit` can only come from the wheel installed here.
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    python = venv / "bin" / "python"
+    own_site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).stdout.strip())
+    (own_site / "_deps_from_test_runner.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", "--no-index", str(wheel)], cwd=tmp_path)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    where = _run([str(python), "-c", "import sentikit; print(sentikit.__file__)"], cwd=empty).stdout.strip()
+    assert Path(where).is_relative_to(own_site), where
+    sentikit = str(venv / "bin" / "sentikit")
+
+    # Word n-grams only: the same bundled corpus, a faster fit.
+    trained = json.loads(_run([sentikit, "train", "--param", "char_ngrams=null", "--json"], cwd=empty).stdout)
+    assert trained["train_rows"] + trained["validation_rows"] == 77_149
+    manifest = json.loads((empty / "models" / "sentiment" / "1" / "manifest.json").read_text())
+    (source,) = manifest["data"]["files"]
+    assert Path(source["path"]).resolve() == (own_site / "sentikit" / "resources" / "corpus.tsv.gz").resolve()
+
+    scored = _run([sentikit, "score", "What a wonderful, delightful film."], cwd=empty)
+    value, label = scored.stdout.split()
+    assert 0.5 < float(value) <= 1.0 and label == "positive"
+
+    _run([sentikit, "build", "--render-only", "ctx"], cwd=empty)
+    dockerfile = (empty / "ctx" / "Dockerfile").read_text()
+    assert "FROM " in dockerfile
+    assert (empty / "ctx" / "model").is_dir()
+    assert not (empty / "data").exists()  # nothing came from (or was put in) a data/ folder here
