@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a Debian machine (root, no systemd, no Docker Hub) for sentikit's Docker tests.
 # Idempotent: each step checks first and does nothing when its result is already there.
-#   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk
+#   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk, tmux (label test)
 #   2. dockerd, started in the background if no engine answers (log: /var/log/dockerd.log)
 #   3. the stand-in base image python:3.11-slim (mmdebstrap -> docker import), cached as a
 #      zstd tarball under $SENTIKIT_CI_CACHE (default /var/cache/sentikit-ci) between runs
@@ -13,7 +13,7 @@ BASE_IMAGE="${SENTIKIT_CI_BASE_IMAGE:-python:3.11-slim}"
 CACHE_DIR="${SENTIKIT_CI_CACHE:-/var/cache/sentikit-ci}"
 BASE_TARBALL="$CACHE_DIR/$(printf '%s' "$BASE_IMAGE" | tr ':/' '--').tar.zst"
 DOCKERD_LOG=/var/log/dockerd.log
-PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk)
+PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk tmux)
 
 started=$(date +%s.%N)
 step_started=$started

@@ -101,3 +101,118 @@ def render_adapt(result: Any, *, as_json: bool) -> None:
         output.console.print(f"{verdict} {result.model.reference} in {result.seconds:.0f}s")
         output.console.print(f"saved to {result.model.path}", markup=False)
         print(result.model.reference)
+
+
+_KEYS = {"p": "positive", "+": "positive", "1": "positive", "n": "negative", "-": "negative", "0": "negative",
+         "s": "skip", " ": "skip", "u": "undo", "q": "quit", "\x1b": "quit", "\x03": "quit", "\x04": "quit"}
+_HELP = "[p]ositive  [n]egative  [s]kip  [u]ndo  [q]uit"
+
+
+@app.command()
+def label(
+    file: Annotated[str, typer.Argument(help="Posts to label: CSV, TSV, JSONL (with a text column) or plain lines.")],
+    output_path: Annotated[Optional[str], typer.Option("--output", "-o", help="Labelled CSV to write \\[default: FILE's name + .labelled.csv].")] = None,
+    order: Annotated[str, typer.Option("--order", help="uncertain (least-certain first, diverse), random (unbiased sample) or file.")] = "uncertain",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model that scores the posts \\[default: latest].")] = None,
+    text_column: TextColumnOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --order random.")] = 42,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Label your own posts in the terminal, one at a time, for `sentikit adapt`.
+
+    Shows each post with the model's score; keys p (positive), n (negative), s (skip), u (undo),
+    q (quit). Every answer is saved at once, so you can stop and resume at any time. By default
+    the posts the model is least sure about come first, near-duplicates last.
+
+    Example:
+        sentikit label posts.csv                  # writes posts.labelled.csv
+        sentikit label posts.txt --order random -o test-sample.csv
+    """
+    import sys
+    from pathlib import Path
+
+    from ..data import iter_records
+    from ..errors import InvalidInputError
+    from ..label import ORDERS, LabelSession
+    from ..model import resolve_model
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InvalidInputError("sentikit label is interactive: run it in a terminal (stdin and stdout must be a TTY)")
+    if order not in ORDERS:
+        raise InvalidInputError(f"--order must be one of {', '.join(ORDERS)}, got '{order}'")
+    s = settings(workspace=workspace)
+    scorer = resolve_model(model, s.workspace_path, s.model_name)
+    _, _, records = iter_records(file, text_column=text_column)
+    texts = list(dict.fromkeys(text.strip() for _, _, text in records if text.strip()))
+    if not texts:
+        raise InvalidInputError(f"{file}: no posts to label")
+    target = Path(output_path) if output_path else Path(file).with_name(Path(file).name.split(".")[0] + ".labelled.csv")
+    session = LabelSession.start(texts, scorer.score(texts), target, order=order, seed=seed)
+    _run_labeller(session, scorer.reference)
+
+
+def _terminal_size(stream: Any) -> tuple[int, int]:
+    """The terminal's own size (not $COLUMNS/$LINES, which may be stale or set for other programs)."""
+    import os
+
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        return max(size.columns, 20), max(size.lines, 8)
+    except (OSError, ValueError):
+        return 80, 24
+
+
+def _run_labeller(session: Any, model_name: str) -> None:
+    import sys
+    import termios
+    import textwrap
+    import tty
+
+    out = sys.stdout
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    note = ""
+    try:
+        tty.setcbreak(fd)
+        while True:
+            index = session.current()
+            width, height = _terminal_size(out)
+            counts = session.counts()
+            done = len(session.answered)
+            header = (f"sentikit label · {done}/{len(session.texts)} answered · "
+                      f"{counts['positive']} pos, {counts['negative']} neg, {counts['skip']} skipped")
+            lines = [header[:width], "─" * min(width, 80)]
+            if index is None:
+                lines += ["", "Every post has an answer.", f"Saved to {session.output}", "", "[u]ndo  [q]uit"]
+            else:
+                score = session.scores[index]
+                lines += [f"model {model_name}: {score:.2f} ({'positive' if score >= 0.5 else 'negative'})", ""]
+                body = textwrap.wrap(session.texts[index], width=max(20, width - 2)) or [""]
+                room = max(3, height - 9)
+                if len(body) > room:
+                    body = body[: room - 1] + [body[room - 1][: max(0, width - 5)] + " …"]
+                lines += ["  " + b for b in body]
+                lines += ["", _HELP]
+            lines += [note[:width]] if note else []
+            out.write("\x1b[H\x1b[2J" + "\n".join(lines) + "\n")
+            out.flush()
+            key = sys.stdin.read(1)
+            action = _KEYS.get(key.lower() if key else "q", "")
+            note = ""
+            if action == "quit" or not key:
+                break
+            if action == "undo":
+                note = "undone" if session.undo() else "nothing to undo"
+            elif action in ("positive", "negative", "skip") and index is not None:
+                session.answer(action)
+                note = f"saved: {action}"
+            elif action:
+                note = "every post has an answer: [u]ndo or [q]uit"
+            else:
+                note = f"unknown key {key!r}: {_HELP}"
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        counts = session.counts()
+        out.write(f"\nsaved {counts['positive'] + counts['negative']} labels ({counts['positive']} positive, "
+                  f"{counts['negative']} negative) to {session.output}\n")
+        out.flush()
