@@ -138,6 +138,8 @@ class EvaluationReport:
     report_dir: Optional[str] = None
     _labels: list[int] = field(default_factory=list, repr=False)
     _scores: list[float] = field(default_factory=list, repr=False)
+    # the model's scores without its calibration (models from `sentikit adapt`); empty when it has none
+    _uncalibrated: list[float] = field(default_factory=list, repr=False)
 
 
 def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float = 0.5) -> EvaluationReport:
@@ -157,7 +159,13 @@ def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float 
     else:
         per_file.append(FileMetrics(dataset.files[0].path, compute_metrics(dataset.labels, scores, threshold)))
     overall = per_file[0].metrics if len(per_file) == 1 else compute_metrics(dataset.labels, scores, threshold)
-    return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores)
+    uncalibrated: list[float] = []
+    scorer = model.scorer
+    if getattr(scorer, "calibration", None) is not None:
+        from .engine import _sigmoid
+
+        uncalibrated = [_sigmoid(scorer.logit(text)) for text in dataset.texts]
+    return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores, uncalibrated)
 
 
 def check_gate_bounds(*, min_accuracy: float | None, min_auc: float | None) -> None:
@@ -235,8 +243,15 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     if both:
+        if report._uncalibrated:
+            raw = numpy.asarray(report._uncalibrated)
+            fraction, mean_predicted = calibration_curve(y, raw, n_bins=10, strategy="uniform")
+            ax.plot(mean_predicted, fraction, "s--", color="tab:orange",
+                    label=f"before calibration (ECE = {reliability(y.tolist(), raw.tolist())[0]:.3f})")
         fraction, mean_predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
-        ax.plot(mean_predicted, fraction, "o-", label=f"Brier = {report.metrics['brier']:.3f}")
+        name = "after calibration" if report._uncalibrated else "model"
+        ax.plot(mean_predicted, fraction, "o-", color="tab:blue",
+                label=f"{name} (ECE = {reliability(y.tolist(), p.tolist())[0]:.3f}, Brier = {report.metrics['brier']:.3f})")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfectly calibrated")
     ax.set(xlabel="Mean predicted score", ylabel="Fraction positive", title="Calibration")
     ax.legend(loc="upper left")
@@ -267,6 +282,31 @@ def format_metric(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _reliability_html(report: EvaluationReport) -> str:
+    """The reliability diagram as a table: per score bin, the observed rate before and after calibration."""
+    ece, table = reliability(report._labels, report._scores)
+    before = {}
+    ece_before = None
+    if report._uncalibrated:
+        ece_before, rows = reliability(report._labels, report._uncalibrated)
+        before = {(r["low"], r["high"]): r for r in rows}
+    head = "<tr><th>score bin</th>" + ("<th>texts before</th><th>observed before</th>" if before else "") + "<th>texts</th><th>mean score</th><th>observed positive</th></tr>"
+    lines = []
+    bins = sorted({(r["low"], r["high"]) for r in table} | set(before))
+    after = {(r["low"], r["high"]): r for r in table}
+    for key in bins:
+        cells = [f"{key[0]:.1f}-{key[1]:.1f}"]
+        if before:
+            b = before.get(key)
+            cells += [str(b["rows"]), f"{b['observed']:.3f}"] if b else ["0", "—"]
+        a = after.get(key)
+        cells += [str(a["rows"]), f"{a['mean_score']:.3f}", f"{a['observed']:.3f}"] if a else ["0", "—", "—"]
+        lines.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    title = "Reliability before and after calibration" if before else "Reliability"
+    summary = f"ECE {ece:.3f}" + (f" (before calibration {ece_before:.3f})" if ece_before is not None else "")
+    return f"<h2>{title}</h2><p>{summary}</p><table>{head}{''.join(lines)}</table>"
+
+
 def _render_html(report: EvaluationReport) -> str:
     header = "".join(f"<th>{name}</th>" for name in ("file", "rows", *METRIC_NAMES))
     rows = []
@@ -291,6 +331,7 @@ figure{{display:inline-block;margin:1rem}}img{{max-width:480px}}</style></head>
 <table><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr>
 <tr><td>actual negative</td><td>{c['tn']}</td><td>{c['fp']}</td></tr>
 <tr><td>actual positive</td><td>{c['fn']}</td><td>{c['tp']}</td></tr></table>
+{_reliability_html(report)}
 {figures}
 </body></html>
 """
