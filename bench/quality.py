@@ -419,15 +419,110 @@ def vader_row(corpus: Corpus) -> dict[str, Any]:
     return row
 
 
+# --- few-shot curve: adapt to a held-out domain with K of its labelled rows ---------------------------
+
+
+def few_shot_run(candidate: Candidate, blocks: dict[str, Any], labels: np.ndarray, train_rows: np.ndarray,
+                 pool: np.ndarray, test: np.ndarray, k: int, seed: int, folds: int) -> tuple[float, float]:
+    """(accuracy of the base, accuracy after `sentikit adapt`'s recipe with K pool rows) on ``test`` minus those rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from sentikit.adapt import adapted_classifiers, calibrate, user_weight
+
+    rng = np.random.default_rng(seed)
+    shots = rng.choice(pool, size=k, replace=False) if k else np.asarray([], dtype=int)
+    rest = np.setdiff1d(test, shots)
+    rows = np.concatenate([train_rows, shots]).astype(int)
+    x_train, x_rest = features(candidate, blocks, rows, [rest])
+    n_corpus = len(train_rows)
+
+    def make() -> Any:
+        return LogisticRegression(C=candidate.C, class_weight=candidate.class_weight, solver="liblinear", max_iter=2000, random_state=42)
+
+    base = make().fit(x_train[:n_corpus], labels[train_rows])
+    base_acc = accuracy(labels[rest], base.predict_proba(x_rest)[:, 1])
+    if not k:
+        return base_acc, base_acc
+    clf, spec = adapted_classifiers(x_train[:n_corpus], labels[train_rows], x_train[n_corpus:], labels[shots], make,
+                                    weight=user_weight(n_corpus, k), folds=folds, seed=seed)
+    adapted = np.asarray(calibrate(spec, clf.decision_function(x_rest).tolist()))
+    return base_acc, accuracy(labels[rest], adapted)
+
+
+def few_shot(candidate: Candidate, corpus: Corpus, blocks: dict[str, Any], ks: list[int], seeds: int, sst2_cap: int,
+             folds: int, domains: list[str]) -> str:
+    """Markdown table: per held-out domain and K, accuracy on the rest of the domain (mean, min over seeds)."""
+    from joblib import Parallel, delayed
+
+    rng = np.random.default_rng(0)
+    sources = list(SOURCES)
+    train = dict(corpus.train)
+    if sst2_cap and len(train["sst2"]) > sst2_cap:  # keeps the folds fast; the same subsample for every run
+        train["sst2"] = np.sort(rng.choice(train["sst2"], size=sst2_cap, replace=False))
+    jobs, keys = [], []
+    for held_out in domains:
+        train_rows = np.concatenate([train[s] for s in sources if s != held_out])
+        pool = corpus.train[held_out]
+        test = corpus.test[held_out]
+        for k in ks:
+            if k > len(pool) or (k and len(np.setdiff1d(test, pool)) == 0 and len(test) - k < 100):
+                continue
+            for seed in range(seeds if k else 1):
+                jobs.append((train_rows, pool, test, k, seed))
+                keys.append((held_out, k, seed))
+    results = Parallel(n_jobs=2)(delayed(few_shot_run)(candidate, blocks, corpus.labels, *job, folds) for job in jobs)
+    table: dict[tuple[str, int], list[float]] = {}
+    for (domain, k, _), (base, adapted) in zip(keys, results):
+        table.setdefault((domain, k), []).append(adapted)
+    lines = ["| held-out domain | " + " | ".join(f"K={k}" for k in ks) + " |", "| --- | " + " | ".join(["---:"] * len(ks)) + " |"]
+    for domain in domains:
+        cells = []
+        for k in ks:
+            values = table.get((domain, k))
+            if not values:
+                cells.append("")
+            elif k == 0:
+                cells.append(f"{values[0]:.3f}")
+            else:
+                zero = table[(domain, 0)][0]
+                mark = "" if min(values) > zero else " ✗"
+                cells.append(f"{np.mean(values):.3f} (min {min(values):.3f}){mark}")
+        lines.append(f"| {domain} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"only: {', '.join(QUICK)}; no deployability columns")
     parser.add_argument("--only", nargs="*", help="candidate names to run")
     parser.add_argument("--no-deploy", action="store_true", help="skip the train s / engine columns")
     parser.add_argument("--reliability", default=CHOSEN, help="candidate whose reliability table to print")
+    parser.add_argument("--few-shot", metavar="NAME", help="only the few-shot curve of this candidate (adapt with K rows of each held-out domain)")
+    parser.add_argument("--k", type=int, nargs="*", default=[0, 50, 100, 200, 500], help="few-shot sizes")
+    parser.add_argument("--seeds", type=int, default=3, help="few-shot: seeds (samples of K rows) per size")
+    parser.add_argument("--sst2-cap", type=int, default=15000, help="few-shot: SST-2 train rows kept (0 = all 67k)")
+    parser.add_argument("--folds", type=int, default=3, help="few-shot: calibration folds (sentikit adapt uses 5)")
+    parser.add_argument("--domains", nargs="*", default=None, help="few-shot: held-out domains (default: all)")
     args = parser.parse_args()
     started = time.perf_counter()
     corpus = load_corpus()
+    if args.few_shot:
+        chosen = next((c for c in CANDIDATES if c.name == args.few_shot), None)
+        if chosen is None:
+            raise SystemExit(f"no candidate named {args.few_shot!r}")
+        blocks = {chosen.word_family: counts(corpus, chosen.word_family)}
+        if chosen.char:
+            blocks[chosen.char_family] = counts(corpus, chosen.char_family)
+        if chosen.lexicon_weight:
+            blocks[f"lexicon{chosen.variant}"] = lexicon_block(corpus, chosen.variant.removeprefix("@"), 5)
+        report = few_shot(chosen, corpus, blocks, args.k, args.seeds, args.sst2_cap, args.folds, args.domains or list(SOURCES))
+        report += (f"\n\nFew-shot: '{chosen.name}'; base = LODO fit (SST-2 train capped at {args.sst2_cap:,} rows); K rows drawn from the "
+                   f"held-out domain's train part (its only file for UCI/tweets), accuracy on its test part minus those rows; "
+                   f"{args.seeds} seeds, mean (min); ✗ = some seed not above K=0. {args.folds}-fold calibration. "
+                   f"Run {time.perf_counter() - started:.0f}s.")
+        print(report)
+        (OUT / "few-shot.md").write_text(report + "\n", encoding="utf-8")
+        return
     candidates = [c for c in CANDIDATES if (not args.quick or c.name in QUICK) and (not args.only or c.name in args.only)]
     blocks: dict[str, Any] = {family: counts(corpus, family) for family in dict.fromkeys(c.word_family for c in candidates)}
     for family in dict.fromkeys(c.char_family for c in candidates if c.char):
@@ -447,7 +542,10 @@ def main() -> None:
         params = candidate.train_params()
         if not args.quick and not args.no_deploy:
             rows[candidate.name]["deploy"] = deployability(params, singles)
-        print(f"{candidate.name}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        lodo = rows[candidate.name]["lodo"]
+        print(f"{candidate.name}: {time.perf_counter() - t0:.0f}s; LODO mean {np.mean(list(lodo.values())):.3f} "
+              + " ".join(f"{k}={v:.3f}" for k, v in lodo.items()) + f"; SST-2 dev {rows[candidate.name]['sst2_acc']:.3f}",
+              file=sys.stderr)
 
     sources = list(SOURCES)
     header = ["model", *sources, "LODO mean", "mean w/o tweets", "SST-2 dev acc", "SST-2 dev AUC", "MD dev acc", "Brier", "ECE", "train s", "engine 1-text/s", "× sklearn"]

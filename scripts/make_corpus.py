@@ -62,6 +62,13 @@ def build(datasets: Path, output: Path) -> list[tuple[str, int, int, int, str]]:
     rows: list[tuple[str, int, str]] = []
     summary = []
     for source, relative in SOURCES:
+        if relative.startswith("vader-ground-truth/"):
+            pairs = read_vader_ground_truth(datasets / relative)
+            rows.extend((text, label, source) for text, label in pairs)
+            negatives = sum(1 for _, label in pairs if label == 0)
+            sha = hashlib.sha256((datasets / relative).read_bytes()).hexdigest()
+            summary.append((source, len(pairs), negatives, len(pairs) - negatives, sha))
+            continue
         dataset = load_dataset([datasets / relative], min_rows=1)
         rows.extend((text, label, source) for text, label in zip(dataset.texts, dataset.labels))
         counts = dataset.counts()
