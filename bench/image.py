@@ -37,7 +37,8 @@ from typing import Any
 
 import docker
 
-from sentikit.build import build, docker_client
+from sentikit.docker_engine import docker_client
+from sentikit.image import build
 from sentikit.model import load_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,10 +8,13 @@ Starts (a) bench/tutorial_flask_app.py (Flask dev server, ``predict_proba`` per
   rotating through real sentences;
 * batches: texts/s of ``POST /v1/score`` with 100 texts per request, against the
   in-process rate of ``model.score`` on batches of 100 on one core;
-* resident memory (RSS, all processes of the server) after the load.
+* resident memory (RSS, all processes of the server) after the load;
+* with ``--azure``: documents/s through the Azure AI Language route
+  (``POST /language/:analyze-text``, 10 documents per request, the service's limit) next to
+  texts/s of ``POST /v1/score`` with the same 10 texts per request.
 
 Usage:
-    python bench/serve.py [MODEL] [--duration 10] [--workers 1 2]
+    python bench/serve.py [MODEL] [--duration 10] [--workers 1 2] [--azure]
 
 MODEL is a model directory, NAME or NAME:VERSION in ./models (default: the latest
 ``sentiment``). Needs ``wrk`` (Debian package ``wrk``) and Flask (the test extra).
@@ -145,6 +148,41 @@ end
 """
 
 
+AZURE_BATCH = 10  # the Azure AI Language service's documents per request
+
+
+def azure_scripts(texts: list[str]) -> dict[str, str]:
+    """wrk scripts for 10 texts per request: ``/v1/score`` and the Azure compatibility route."""
+    groups = [texts[i : i + AZURE_BATCH] for i in range(0, len(texts) - AZURE_BATCH + 1, AZURE_BATCH)]
+    score = [json.dumps({"texts": group}) for group in groups]
+    azure = [
+        json.dumps({"kind": "SentimentAnalysis", "parameters": {"stringIndexType": "Utf16CodeUnit"},
+                    "analysisInput": {"documents": [{"id": str(n), "text": t, "language": "en"} for n, t in enumerate(group)]}})
+        for group in groups
+    ]
+    paths = {"/v1/score": score, "/language/:analyze-text?api-version=2023-04-01": azure}
+    return {
+        path: f"""local bodies = {{{",".join(lua_string(b) for b in bodies)}}}
+local i = 0
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", {lua_string(path)}, nil, bodies[i])
+end
+"""
+        for path, bodies in paths.items()
+    }
+
+
+def azure_rows(port: int, texts: list[str], duration: int, workers: int) -> list[dict[str, Any]]:
+    """documents/s through the Azure route next to texts/s through /v1/score, 10 per request each."""
+    rows = []
+    for path, script in azure_scripts(texts).items():
+        run = wrk(f"http://127.0.0.1:{port}", script, 4, duration)
+        rows.append({"workers": workers, "route": f"POST {path.split('?')[0]}", "per_s": run["rps"] * AZURE_BATCH, **run})
+    return rows
+
+
 def in_process_rate(model_dir: Path, texts: list[str], seconds: float) -> float:
     """texts/s of model.score on batches of 100, in a fresh single-threaded process."""
     code = f"""
@@ -196,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", default="models")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="sentikit serve worker counts to run")
+    parser.add_argument("--azure", action="store_true", help="also measure the Azure AI Language route (documents/s)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -208,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {model.reference} ({model.path}); scorer: {'engine (scorer.json)' if has_engine else 'scikit-learn pipeline'}",
           file=sys.stderr)
     rows: list[dict[str, Any]] = []
+    compat: list[dict[str, Any]] = []
 
     port = free_port()
     flask = start([sys.executable, str(ROOT / "bench" / "tutorial_flask_app.py"), str(model.path), str(port)], port,
@@ -233,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"server": f"sentikit serve --workers {workers}", **single,
                          "batch": batch["rps"] * BATCH, "batch_failures": batch["failures"], "local": local,
                          "rss": rss_mib(server.pid), "difference": difference})
+            if args.azure:
+                compat += azure_rows(port, texts, args.duration, workers)
         finally:
             stop(server)
 
@@ -249,6 +291,15 @@ def main(argv: list[str] | None = None) -> int:
         failed = row["failures"] + row.get("batch_failures", 0)
         print(f"| {row['server']} | {row['rps']:,.0f} | {row['rps'] / baseline:.1f}x | {row['p50']:.2f} | "
               f"{row['p99']:.2f} | {failed} | {batch} | {share} | {row['rss']:.0f} |")
+    if compat:
+        print(f"\n{AZURE_BATCH} texts per request, concurrency 4: documents/s through the Azure AI Language route "
+              "(sentences split, each sentence and the whole text scored) against texts/s through /v1/score\n")
+        print("| workers | route | texts (documents)/s | vs /v1/score | p50 ms | p99 ms | failed |")
+        print("|---:|---|---:|---:|---:|---:|---:|")
+        for row in compat:
+            base = next(r for r in compat if r["workers"] == row["workers"] and r["route"] == "POST /v1/score")
+            print(f"| {row['workers']} | {row['route']} | {row['per_s']:,.0f} | {row['per_s'] / base['per_s']:.2f}x | "
+                  f"{row['p50']:.2f} | {row['p99']:.2f} | {row['failures']} |")
     worst = max((r.get("difference", 0.0) for r in rows), default=0.0)
     print(f"\nscore parity with the baseline (first text): max |difference| = {worst:.2e}")
     return 0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a Debian machine (root, no systemd, no Docker Hub) for sentikit's Docker tests.
 # Idempotent: each step checks first and does nothing when its result is already there.
-#   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk, tmux (label test)
+#   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk, the
+#      Java 17 runtime Spark runs on (tests/spark: PySpark local mode and a standalone cluster), and
+#      tmux (tests/test_label.py drives `sentikit label` in a real terminal)
 #   2. dockerd, started in the background if no engine answers (log: /var/log/dockerd.log)
 #   3. the stand-in base image python:3.11-slim (mmdebstrap -> docker import), cached as a
 #      zstd tarball under $SENTIKIT_CI_CACHE (default /var/cache/sentikit-ci) between runs
@@ -13,7 +15,7 @@ BASE_IMAGE="${SENTIKIT_CI_BASE_IMAGE:-python:3.11-slim}"
 CACHE_DIR="${SENTIKIT_CI_CACHE:-/var/cache/sentikit-ci}"
 BASE_TARBALL="$CACHE_DIR/$(printf '%s' "$BASE_IMAGE" | tr ':/' '--').tar.zst"
 DOCKERD_LOG=/var/log/dockerd.log
-PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk tmux)
+PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk openjdk-17-jre-headless tmux)
 
 started=$(date +%s.%N)
 step_started=$started
@@ -42,6 +44,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   done_step "installed ${missing[*]}"
 else
   done_step "packages already installed"
+fi
+
+# npm installs the official Azure JavaScript client for tests/serve/test_azure_clients.py. Some Node.js
+# builds ship it (nodesource); Debian's nodejs does not, so its npm package is added then.
+if ! command -v npm >/dev/null 2>&1; then
+  log "installing npm"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+  done_step "installed npm"
 fi
 
 # --- 2. Docker engine -------------------------------------------------------------------

@@ -158,7 +158,7 @@ def app_image(docker_client: Any, base_image: str, trained_model_dir: Path,
     The wheelhouse is cached in ~/.cache/sentikit/wheelhouse, so only the first session on a
     machine pays for it. Teardown removes the tag and prunes the dangling ``deps`` stages.
     """
-    from sentikit.build import build_image, prepare_context
+    from sentikit.image import build_image, prepare_context
     from sentikit.model import load_model
 
     context = prepare_context(load_model(trained_model_dir), tmp_path_factory.mktemp("image-context"),

@@ -120,3 +120,37 @@ def test_openapi_output_uses_the_same_writer(cli, tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="permission denied|cannot write"):
         with atomic_output("/proc/sentikit-test.json") as handle:
             handle.write("{}")
+
+
+def test_evaluate_report_files_are_readable_and_a_file_is_not_a_report_folder(
+    cli, trained_model_dir: Path, small_training_file: Path, tmp_path: Path
+) -> None:
+    old = os.umask(0o022)
+    try:
+        result = cli("evaluate", str(small_training_file), "-m", str(trained_model_dir), "--report", str(tmp_path / "report"))
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.stderr
+    for name in ("index.html", "roc.png"):
+        assert stat.S_IMODE((tmp_path / "report" / name).stat().st_mode) == 0o644  # was mkstemp's 0600
+    assert (tmp_path / "report" / "roc.png").read_bytes().startswith(b"\x89PNG")
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    result = cli("evaluate", str(small_training_file), "-m", str(trained_model_dir), "--report", str(taken))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: {taken}: exists and is not a directory"]
+
+
+@pytest.mark.slow
+def test_dev_stdout_appended_to_a_log_keeps_the_log(trained_model_dir: Path, posts: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.csv"
+    log.write_text("earlier run\n")
+    with log.open("ab") as appending:  # the shell's `>> log.csv`
+        done = subprocess.run([sys.executable, "-m", "sentikit", "score", "--input", str(posts), "-o", "/dev/stdout",
+                               "-m", str(trained_model_dir)], stdout=appending, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier run" and lines[1] == "id,text,score,label" and len(lines) == 4

@@ -112,6 +112,7 @@ def test_evaluate_table_json_report_and_gates(cli, workspace_with_model: Path, s
         (["score", "   "], 2, "error: text 1 is empty"),
         (["score", "hi", "--threshold", "2"], 2, "threshold must be between 0 and 1"),
         (["score", "hi", "--model", "nope"], 2, "no model named 'nope'"),
+        (["score", "hi", "--model", "nope", "--url", "http://127.0.0.1:9"], 2, "give a MODEL or --url, not both"),
         (["evaluate", "missing.csv"], 2, "missing.csv"),
         (["train", "--frobnicate"], 2, "No such option"),
         (["train", "--param", "C=-1"], 2, "training parameter C must be a number > 0, got -1"),

@@ -1,15 +1,10 @@
 """One real failing invocation per exit code (README § Scripting & CI)."""
 
-import socket
 from pathlib import Path
 
+from conftest import free_port as closed_port  # nothing listens there: the port was just released
+
 from sentikit.errors import ExitCode
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_ok(cli) -> None:

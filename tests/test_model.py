@@ -13,6 +13,7 @@ from sentikit.model import (
     list_models,
     load_model,
     resolve_model_dir,
+    seal_manifest,
     sha256_file,
 )
 
@@ -22,7 +23,7 @@ def copy_model(source: Path, workspace: Path, name: str, version: int) -> Path:
     shutil.copytree(source, target)
     manifest = json.loads((target / MANIFEST_FILE).read_text())
     manifest.update(name=name, version=version)
-    (target / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (target / MANIFEST_FILE).write_text(json.dumps(seal_manifest(manifest)))  # as registering it would
     return target
 
 
@@ -81,7 +82,7 @@ def test_scikit_learn_version_mismatch_warns(trained_model_dir: Path, tmp_path: 
     target = copy_model(trained_model_dir, tmp_path, "sentiment", 1)
     manifest = json.loads((target / MANIFEST_FILE).read_text())
     manifest["versions"]["scikit-learn"] = "0.24.2"
-    (target / MANIFEST_FILE).write_text(json.dumps(manifest))
+    (target / MANIFEST_FILE).write_text(json.dumps(seal_manifest(manifest)))  # a genuine model from an older install
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         load_model(target).pipeline

@@ -3,13 +3,15 @@
 A regular file (or a new path) is written to a temporary file next to it and renamed into place only
 when the writing finished without an error, so a failed run leaves the old file (or nothing), never a
 half-written one. A path that exists but is not a regular file is never renamed over: character
-devices and FIFOs (``/dev/null``, ``/dev/stdout``, a named pipe) are written to directly, as a shell
-redirection would; directories, sockets and block devices are refused.
+devices and FIFOs (``/dev/null``, a terminal, a named pipe) are written to directly, as a shell
+redirection would, and so are names of open descriptors (``/dev/stdout``, ``/dev/fd/N``), appending;
+directories, sockets and block devices are refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from contextlib import contextmanager
@@ -18,7 +20,9 @@ from typing import IO, Any, Iterator, Optional, Union
 
 from .errors import OutputError
 
-__all__ = ["atomic_output"]
+__all__ = ["atomic_output", "output_directory"]
+
+_DESCRIPTOR_ALIAS = re.compile(r"^(/dev/(stdout|stderr|fd/\d+)|/proc/(self|thread-self|\d+)/fd/\d+)$")
 
 
 @contextmanager
@@ -38,10 +42,14 @@ def atomic_output(
     mode = "wb" if binary else "w"
     text_args: dict[str, Any] = {} if binary else {"encoding": encoding, "newline": newline}
     info = _stat(name)
-    if info is not None and not stat.S_ISREG(info.st_mode):
-        _refuse_unless_stream(name, info.st_mode)
+    alias = _descriptor_alias(name)
+    if alias or (info is not None and not stat.S_ISREG(info.st_mode)):
+        if info is not None and not alias:
+            _refuse_unless_stream(name, info.st_mode)
         try:
-            direct = open(name, mode, **text_args)
+            # Append to an alias of an open descriptor: `-o /dev/stdout >> log` must not truncate the log
+            # (nor replace it by renaming); with `>` the shell has truncated it already.
+            direct = open(name, mode.replace("w", "a") if alias else mode, **text_args)
         except OSError as exc:
             raise _error(name, exc) from None
         try:
@@ -72,6 +80,27 @@ def atomic_output(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def output_directory(path: Union[str, Path]) -> Path:
+    """``path`` as a directory to write files into, created (with its parents) if missing.
+
+    Raises:
+        OutputError: it exists and is not a directory, or cannot be created; one line naming it.
+    """
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"{path}: exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _error(str(path), exc) from None
+    return directory
+
+
+def _descriptor_alias(name: str) -> bool:
+    """``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``…: a name for a descriptor already open."""
+    return bool(_DESCRIPTOR_ALIAS.match(os.path.abspath(name)))
 
 
 def _stat(name: str) -> Optional[os.stat_result]:

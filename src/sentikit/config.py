@@ -45,9 +45,11 @@ CONFIG_FILE_NAME = "sentikit.toml"
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
 
-SECTIONS = ("server", "azure", "container")
+SECTIONS = ("server", "azure", "container", "kubernetes")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
+# Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
+_SECRET_REFERENCES = frozenset({"kubernetes_api_key_secret"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,13 @@ class Settings:
     server_max_body_bytes: int = 1_048_576
     server_cors_origins: str = ""  # comma-separated; "*" allows any origin
     server_access_log: bool = True
+    server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
+    server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
+    # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
+    server_azure_max_documents: int = 10  # the service's limit per request
+    server_azure_max_text_elements: int = 5_120  # longest document, in text elements
+    server_azure_neutral_band: float = 0.2  # scores this close to the threshold are partly neutral
+    server_azure_languages: str = "en"  # comma-separated language codes the model answers for
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
@@ -82,6 +91,15 @@ class Settings:
     container_memory: float = 1.5
     container_port: int = 8000
     container_dns_label: str = ""
+    # Scaling targets (Container Apps, Kubernetes); defaults from bench/capacity.py (README "Capacity").
+    container_min_replicas: int = 1
+    container_max_replicas: int = 10
+    container_concurrency: int = 12  # HTTP requests in flight per replica before Container Apps adds one
+    container_cpu_target: int = 60  # average CPU % of the request that makes an autoscaler add a replica
+    azure_environment: str = "sentikit-env"  # Container Apps managed environment
+
+    kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
+    kubernetes_namespace: str = ""
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -120,6 +138,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "server_max_body_bytes": (1, 1 << 40),
     "container_cpu": (0.01, 1_024.0),
     "container_memory": (0.01, 16_384.0),
+    "container_min_replicas": (0, 1_000),
+    "container_max_replicas": (1, 1_000),
+    "container_concurrency": (1, 100_000),
+    "container_cpu_target": (1, 100),
 }
 
 
@@ -131,12 +153,12 @@ def env_var(name: str) -> str:
 
 
 def _check_range(name: str, value: Any, where: str) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{where} must be a finite number, got {value}")
+    finite = not isinstance(value, float) or math.isfinite(value)
     bounds = _RANGES.get(name)
-    if bounds is not None and not bounds[0] <= value <= bounds[1]:
-        low, high = bounds
-        raise ConfigError(f"{where} must be between {low:g} and {high:g}, got {value:g}")
+    if bounds is not None and not (finite and bounds[0] <= value <= bounds[1]):
+        raise ConfigError(f"{where} must be between {bounds[0]:g} and {bounds[1]:g}, got {value:g}")
+    if not finite:
+        raise ConfigError(f"{where} must be a finite number, got {value}")
     return value
 
 
@@ -208,7 +230,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         else:
             flat[key] = value
     for key, value in flat.items():
-        if any(word in key.lower() for word in _SECRET_WORDS):
+        if key not in _SECRET_REFERENCES and any(word in key.lower() for word in _SECRET_WORDS):
             raise ConfigError(
                 f"{path}: '{key}' looks like a secret; secrets belong in environment variables, not in the file"
             )
@@ -247,6 +269,13 @@ _FLAG_NAMES = {
     "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
     "server_access_log": "--access-log", "model_name": "--name",
 }
+
+
+def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The model-signing key from ``SENTIKIT_MODEL_KEY`` (UTF-8 bytes), or ``None`` when unset."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(MODEL_KEY_ENV_VAR)
+    return value.encode("utf-8") if value else None
 
 
 def load_settings(
@@ -302,9 +331,17 @@ max_batch = 1000            # most texts in one POST /v1/score
 max_body_bytes = 1048576    # largest request body
 cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
 access_log = true
+tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
+tls_key = ""
+# Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)
+azure_max_documents = 10        # documents per request (the service's limit)
+azure_max_text_elements = 5120  # longest document, in text elements
+azure_neutral_band = 0.2        # scores within this of the threshold are partly neutral
+azure_languages = "en"          # language codes answered; others get UnsupportedLanguageCode
 
 [azure]
 subscription = ""           # or AZURE_SUBSCRIPTION_ID
+environment = "sentikit-env"  # Container Apps managed environment (deploy --target containerapps)
 resource_group = ""
 location = "westeurope"
 registry = ""               # Azure Container Registry name (5-50 lowercase letters and digits)
@@ -317,6 +354,14 @@ cpu = 1.0
 memory = 1.5                # GiB
 port = 8000
 dns_label = ""              # public DNS label: <label>.<location>.azurecontainer.io
+min_replicas = 1            # Container Apps allows 0 (scale to zero; the first request then waits for a start)
+max_replicas = 10
+concurrency = 12            # Container Apps: requests in flight per replica before it adds one
+cpu_target = 60             # autoscalers add a replica above this average CPU % (Kubernetes HPA, Container Apps)
+
+[kubernetes]
+api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file
+namespace = ""
 """
 
 

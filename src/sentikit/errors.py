@@ -123,15 +123,29 @@ class ServerError(RemoteError):
 def exit_code_for(exc: BaseException) -> int:
     """The process exit code for an exception that ends a command (CLI and ``python -m sentikit.serve``).
 
-    sentikit errors carry their own code; an interrupt is 130; anything else is a bug (1).
+    sentikit errors carry their own code; an interrupt is 130. An ``OSError`` the library did not
+    translate is a file or device the command could not use (2), or a connection (4). Anything
+    else is a bug (1).
     """
     if isinstance(exc, SentikitError):
         return int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
         return int(ExitCode.INTERRUPTED)
+    if isinstance(exc, ConnectionError):
+        return int(ExitCode.REMOTE)
+    if isinstance(exc, OSError):
+        return int(ExitCode.USAGE)
     return int(ExitCode.CHECK_FAILED)
+
+
+def error_message(exc: BaseException) -> str:
+    """What a user reads for an error, on one line (an ``OSError`` as ``path: reason``)."""
+    if isinstance(exc, OSError) and not isinstance(exc, SentikitError) and exc.strerror:
+        paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        return f"{' -> '.join(paths)}: {exc.strerror}" if paths else str(exc.strerror)
+    return str(exc) or type(exc).__name__
 
 
 def error_line(exc: BaseException) -> str:
     """The one line a user sees for an error: ``error: <message>`` (no traceback)."""
-    return f"error: {exc}" if str(exc) else f"error: {type(exc).__name__}"
+    return f"error: {error_message(exc)}"

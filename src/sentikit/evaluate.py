@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -213,17 +211,17 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    directory.mkdir(parents=True, exist_ok=True)
+    from ._atomic import atomic_output, output_directory
+
+    output_directory(directory)
     y = numpy.asarray(report._labels)
     p = numpy.asarray(report._scores)
     both = len(set(y.tolist())) == 2
 
     def save(figure: Any, name: str) -> None:
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-        os.close(fd)
-        figure.savefig(tmp, dpi=110, bbox_inches="tight")
+        with atomic_output(directory / name, binary=True) as handle:
+            figure.savefig(handle, format="png", dpi=110, bbox_inches="tight")
         plt.close(figure)
-        os.replace(tmp, directory / name)
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     if both:
@@ -267,10 +265,8 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
     save(fig, "score_histogram.png")
 
     html_path = directory / "index.html"
-    fd, tmp = tempfile.mkstemp(suffix=".html", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_output(html_path) as handle:
         handle.write(_render_html(report))
-    os.replace(tmp, html_path)
     report.report_dir = str(directory)
     return html_path
 

@@ -3,9 +3,14 @@
 A model is a directory::
 
     models/sentiment/3/
-        manifest.json      name, version, versions, parameters, data, metrics, file checksums
-        pipeline.joblib    the fitted scikit-learn pipeline (training, evaluation, parity checks)
-        scorer.json        the exported scoring form read by sentikit.engine (serving)
+        manifest.json      name, version, versions, parameters, data, metrics, file checksums,
+                           and a digest over all of it (an HMAC too when SENTIKIT_MODEL_KEY is set)
+        pipeline.joblib    the fitted scikit-learn pipeline (retraining, parity checks); never
+                           unpickled to score or serve
+        scorer.json        the exported scoring form read by sentikit.engine (scoring, serving)
+
+Loading verifies the manifest's digest (and signature) and every listed file that is present;
+see :func:`verify_model_dir` and the README's "Security model".
 
 This module imports neither scikit-learn nor joblib at import time: the server
 (and the container image) load and score models without them.
@@ -14,6 +19,7 @@ This module imports neither scikit-learn nor joblib at import time: the server
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -24,16 +30,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence, cast
 
+from .config import MODEL_KEY_ENV_VAR, read_model_key
 from .errors import ModelIntegrityError, ModelNotFoundError
 
 MANIFEST_FILE = "manifest.json"
 PIPELINE_FILE = "pipeline.joblib"
 SCORER_FILE = "scorer.json"
 MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Manifest fields that seal the rest; every other field (file checksums included) is covered.
+DIGEST_FIELD = "digest"
+SIGNATURE_FIELD = "signature"
 
 
 class SklearnVersionWarning(UserWarning):
     """The model was trained with a different scikit-learn version than the one installed."""
+
+
+class UnsealedModelWarning(UserWarning):
+    """The model's manifest has no digest (registered by an older sentikit), so edits to it go unnoticed."""
 
 
 def sha256_file(path: Path) -> str:
@@ -94,16 +108,20 @@ class SentimentModel:
 
     @property
     def scorer(self) -> Any:
-        """The fast scorer (sentikit.engine) when exported, else the scikit-learn pipeline."""
+        """The exported scorer (sentikit.engine), checksum-verified. Scoring never falls back to
+        unpickling the pipeline: a model without a verifiable ``scorer.json`` is refused."""
         if self._scorer is None:
-            scorer_path = self.path / SCORER_FILE
-            if scorer_path.exists():
-                from .engine import load_scorer
+            from .engine import load_scorer
 
-                _verify(scorer_path, self.manifest["files"].get(SCORER_FILE))
-                self._scorer = load_scorer(scorer_path)
-            else:
-                self._scorer = _PipelineScorer(self.pipeline)
+            scorer_path = self.path / SCORER_FILE
+            expected = self.manifest["files"].get(SCORER_FILE)
+            if expected is None or not scorer_path.is_file():
+                raise ModelIntegrityError(
+                    f"{self.path}: {'no exported scorer' if expected is None else f'{SCORER_FILE} is missing'}; "
+                    f"scoring never unpickles {PIPELINE_FILE}, so this model cannot score (retrain it)"
+                )
+            _verify(scorer_path, expected)
+            self._scorer = load_scorer(scorer_path)
         return self._scorer
 
     @property
@@ -112,14 +130,6 @@ class SentimentModel:
         if self._pipeline is None:
             self._pipeline = load_pipeline(self.path, self.manifest)
         return self._pipeline
-
-
-class _PipelineScorer:
-    def __init__(self, pipeline: Any) -> None:
-        self.pipeline = pipeline
-
-    def score(self, texts: list[str]) -> list[float]:
-        return [float(p) for p in self.pipeline.predict_proba(texts)[:, 1]]
 
 
 def _verify(path: Path, expected: str | None) -> None:
@@ -157,6 +167,94 @@ def load_pipeline(model_dir: Path, manifest: dict[str, Any]) -> Any:
         return joblib.load(path)
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """``sha256:<hex>`` over the manifest's canonical JSON without its digest and signature.
+
+    The manifest lists the SHA-256 of every file, so this one value covers the whole model
+    directory: metrics, version, parameters and each file's contents.
+    """
+    body = {k: v for k, v in manifest.items() if k not in (DIGEST_FIELD, SIGNATURE_FIELD)}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def sign_digest(digest: str, key: bytes) -> str:
+    """``hmac-sha256:<hex>`` of a manifest digest with the team's key."""
+    return "hmac-sha256:" + hmac.new(key, digest.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def seal_manifest(manifest: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
+    """``manifest`` with its digest, and with a signature when ``key`` is given."""
+    sealed = {k: v for k, v in manifest.items() if k not in (DIGEST_FIELD, SIGNATURE_FIELD)}
+    sealed[DIGEST_FIELD] = manifest_digest(sealed)
+    if key:
+        sealed[SIGNATURE_FIELD] = sign_digest(sealed[DIGEST_FIELD], key)
+    return sealed
+
+
+def _check_seal(model_dir: Path, manifest: dict[str, Any], key: bytes | None) -> None:
+    where = model_dir / MANIFEST_FILE
+    recorded = manifest.get(DIGEST_FIELD)
+    if recorded is None:
+        if key:
+            raise ModelIntegrityError(f"{where}: the model is not signed, and {MODEL_KEY_ENV_VAR} requires signed models")
+        warnings.warn(
+            f"{model_dir}: the manifest has no digest (registered by an older sentikit), so edits to it "
+            "cannot be detected; retrain to seal it",
+            UnsealedModelWarning,
+            stacklevel=3,
+        )
+        return
+    if not isinstance(recorded, str) or not hmac.compare_digest(recorded, manifest_digest(manifest)):
+        raise ModelIntegrityError(
+            f"{where}: the manifest does not match its digest (edited after registration); refusing to load it"
+        )
+    if key:
+        signature = manifest.get(SIGNATURE_FIELD)
+        if not isinstance(signature, str):
+            raise ModelIntegrityError(f"{where}: the model is not signed, and {MODEL_KEY_ENV_VAR} requires signed models")
+        if not hmac.compare_digest(signature, sign_digest(recorded, key)):
+            raise ModelIntegrityError(
+                f"{where}: the signature does not match {MODEL_KEY_ENV_VAR} (signed with another key, or tampered)"
+            )
+
+
+def verify_model_dir(model_dir: Path, *, need: Sequence[str] = (), key: bytes | None = None) -> dict[str, Any]:
+    """Check a model directory before anything reads it; return its manifest.
+
+    Verifies the manifest's digest (and, with a key, its HMAC signature; the key defaults to
+    ``SENTIKIT_MODEL_KEY``) and the SHA-256 of every listed file that is present. The files in
+    ``need`` (e.g. ``scorer.json`` to serve) must be listed and present. A copy may leave out a
+    file it does not need (the image has no ``pipeline.joblib``); nothing is ever substituted.
+
+    Raises:
+        ModelNotFoundError: ``model_dir`` has no manifest.
+        ModelIntegrityError: the digest, the signature or a checksum does not match, or a needed
+            file is missing.
+    """
+    manifest = read_manifest(model_dir)
+    key = read_model_key() if key is None else key
+    _check_seal(model_dir, manifest, key)
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise ModelIntegrityError(f"{model_dir / MANIFEST_FILE}: 'files' must map file names to SHA-256 checksums")
+    for name in need:
+        if name not in files:
+            raise ModelIntegrityError(f"{model_dir}: the manifest does not list {name}")
+    for name, expected in files.items():
+        if name in (MANIFEST_FILE, "", ".", "..") or Path(name).name != name:
+            raise ModelIntegrityError(f"{model_dir / MANIFEST_FILE}: invalid file name {name!r} in 'files'")
+        path = model_dir / name
+        if not path.exists() and not path.is_symlink():
+            if name in need:
+                raise ModelIntegrityError(f"{model_dir}: {name} is missing (the manifest lists it); refusing to load")
+            continue
+        if path.is_symlink() or not path.is_file():
+            raise ModelIntegrityError(f"{path}: not a regular file; refusing to load it")
+        _verify(path, expected)
+    return manifest
+
+
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     """Read and sanity-check a model directory's manifest."""
     path = model_dir / MANIFEST_FILE
@@ -172,9 +270,12 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     return cast(dict[str, Any], manifest)
 
 
-def load_model(model_dir: Path) -> SentimentModel:
-    """Load a model directory (manifest now; scorer and pipeline lazily, both verified)."""
-    return SentimentModel(path=model_dir, manifest=read_manifest(model_dir))
+def load_model(model_dir: Path, *, need: Sequence[str] = (SCORER_FILE,)) -> SentimentModel:
+    """Load a model directory, verified now (see :func:`verify_model_dir`) so that a tampered or
+    incomplete model fails here with one clear error, not later inside a server. ``need`` names the
+    files the caller will read (the scorer, by default); scorer and pipeline are read lazily and
+    checked again then."""
+    return SentimentModel(path=model_dir, manifest=verify_model_dir(model_dir, need=need))
 
 
 # --- the workspace registry ---------------------------------------------------------------
@@ -252,6 +353,7 @@ def register_model(
         while True:
             version = (list_versions(workspace, name) or [0])[-1] + 1
             manifest = {"name": name, "version": version, **{k: v for k, v in manifest.items() if k not in ("name", "version")}}
+            manifest = seal_manifest(manifest, read_model_key())
             (tmp_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
             target = parent / str(version)
             try:

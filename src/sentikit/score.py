@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO, cast
 
 from ._atomic import atomic_output
-from .data import iter_records
+from .data import bounded_text_lines, iter_records
 from .errors import InvalidInputError
 
 POSITIVE, NEGATIVE = "positive", "negative"
@@ -93,9 +93,10 @@ def score_texts(scorer: Scorer, texts: Sequence[str], *, threshold: float = 0.5)
     return results
 
 
-def read_lines(stream: TextIO) -> list[str]:
-    """Non-blank lines of a text stream, without their line endings."""
-    return [line.rstrip("\r\n") for line in stream if line.strip()]
+def read_lines(stream: TextIO, name: str = "stdin") -> list[str]:
+    """Non-blank lines of a text stream, without their line endings; each line is bounded
+    (:data:`~sentikit.data.MAX_LINE_BYTES`), so an endless line is a DataError, not a full memory."""
+    return [line.rstrip("\r\n") for line in bounded_text_lines(stream, name) if line.strip()]
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

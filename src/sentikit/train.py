@@ -40,7 +40,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "class_weight": "balanced",
     "nb_weighting": False,  # scale features by their naive-Bayes log-count ratio (NBSVM) before the LR
     # social-media normalisation before tokenising (sentikit.text.SocialNormalizer); null turns it off
-    "normalize": list(SOCIAL_STEPS),
+    "normalize": None,
     # weight of the VADER lexicon's three features (sentikit.lexicon) in the FeatureUnion; 0 turns it off
     "lexicon_weight": 0.0,
     "max_iter": 2000,

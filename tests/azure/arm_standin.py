@@ -191,6 +191,8 @@ class ArmStandIn:
         self.server: ThreadingHTTPServer | None = None
         self.provision_delay = 0.3  # the group stays InProgress at least this long
         self.workers: list[threading.Thread] = []
+        # Other providers' stand-ins (e.g. containerapps_standin.py): handle(...) answers or returns None.
+        self.extensions: list[Any] = []
 
     # --- lifecycle ---
     @property
@@ -226,6 +228,8 @@ class ArmStandIn:
             self.server.server_close()
         for worker in list(self.workers):  # a provisioning thread may still be starting a container
             worker.join(timeout=120)
+        for extension in self.extensions:
+            extension.stop()
         for key in list(self.containers):
             self._remove_container(key)
 
@@ -266,6 +270,10 @@ class ArmStandIn:
                 "errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
         if lowered == "/oauth2/exchange":
             return self._exchange(method, body)
+        for extension in self.extensions:
+            answer = extension.handle(method, path, query, headers, body)
+            if answer is not None:
+                return answer
         self._check_auth(headers)
         match = re.match(r"^/subscriptions/([^/]+)(/.*)?$", path, re.IGNORECASE)
         if not match:
@@ -686,12 +694,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a stand-in bug: answer like ARM would, keep serving
             status, extra, payload = 500, {}, {"error": {"code": "InternalServerError", "message": repr(exc)}}
         record.status = status
-        data = b"" if payload is None else json.dumps(payload).encode()
+        data = payload.encode() if isinstance(payload, str) and extra.get("Content-Type", "").startswith("text/") else (
+            b"" if payload is None else json.dumps(payload).encode())
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)
         self.send_header("x-ms-request-id", uuid.uuid4().hex)
-        if data:
+        if data and "Content-Type" not in extra:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

@@ -135,7 +135,7 @@ def credential(arm: Any) -> StandInCredential:
 
 def context_for(standin: Any, credential: Any | None = None) -> Any:
     """An AzureContext pointing at ``standin``, trusting its CA, with a test credential."""
-    from sentikit.azure_clients import azure_context
+    from sentikit.azure import azure_context
 
     return azure_context(
         subscription=SUBSCRIPTION,

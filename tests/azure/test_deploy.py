@@ -156,11 +156,12 @@ def test_failed_smoke_test_is_a_failed_check_with_the_log_tail(
     aci: Any, context_factory: Any, base_image: str, free_port: int
 ) -> None:
     """The group provisions, but its container serves nothing (the bare base image exits)."""
-    from sentikit.deploy import ContainerSpec, deploy
+    from sentikit.deploy import DeployOptions, get_target
     from sentikit.errors import CheckFailedError
 
-    spec = ContainerSpec(name="broken", resource_group=RG, image=base_image, port=free_port, api_key="k-123456789")
+    target = get_target("azure", ctx=context_factory(aci), resource_group=RG)
     with pytest.raises(CheckFailedError) as err:
-        deploy(context_factory(aci), spec, smoke_timeout=2)
+        target.deploy(DeployOptions(name="broken", image=base_image, port=free_port, api_key="k-123456789",
+                                    smoke_timeout=2))
     assert str(err.value).startswith(f"smoke test: http://127.0.0.1:{free_port}/readyz did not answer 200 within 2 s")
     assert "k-123456789" not in str(err.value)

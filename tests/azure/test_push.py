@@ -3,7 +3,6 @@ loginServer is the local registry) and through --registry-url."""
 
 from __future__ import annotations
 
-import ssl
 import urllib.request
 from typing import Any
 
@@ -101,14 +100,13 @@ def test_wrong_password_is_a_registry_auth_error(cli: Any, registry: Any, probe_
 def test_missing_local_image_is_a_user_error(cli: Any, registry: Any, docker_client: Any) -> None:
     result = cli("push", "sentikit-no-such-image:0", "--registry-url", registry.host, "-u", "x", "--password-stdin", stdin="p\n")
     assert result.exit_code == 2
-    assert "no local image 'sentikit-no-such-image:0'" in result.stderr
+    assert "image sentikit-no-such-image:0 is not in the local Docker engine: build it first" in result.stderr
 
 
 def test_token_exchange_follows_the_bearer_challenge(arm: Any) -> None:
     """The ACR auth flow of `az acr login`: GET /v2/ challenge → POST <realm host>/oauth2/exchange."""
     aad = arm.issue_token()
-    context = ssl.create_default_context(cafile=str(arm.ca_path))
-    refresh = exchange_aad_token(arm.authority, aad, tenant="tenant-1", context=context)
+    refresh = exchange_aad_token(arm.authority, aad, tenant="tenant-1", verify=str(arm.ca_path))
     assert refresh in arm.refresh_tokens
     exchange = arm.calls("POST", "/oauth2/exchange")[0]
     assert exchange.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -116,4 +114,4 @@ def test_token_exchange_follows_the_bearer_challenge(arm: Any) -> None:
     assert ACR_TOKEN_USERNAME == "00000000-0000-0000-0000-000000000000"
 
     with pytest.raises(RegistryAuthError, match="refused the Azure AD token"):
-        exchange_aad_token(arm.authority, "not-a-token", context=context)
+        exchange_aad_token(arm.authority, "not-a-token", verify=str(arm.ca_path))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.azure_clients import ArmError, ArmNotFoundError
+from sentikit.azure import ArmError, ArmNotFoundError
 from sentikit.errors import InvalidInputError
 from sentikit.push import ensure_registry
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.build import BuiltImage, DockerContext, PreparedContext, build_image
+from sentikit.image import BuiltImage, DockerContext, PreparedContext, build_image
 from sentikit.errors import ImageBuildError
 
 from _docker_fixtures import RUN_ID, TEST_LABEL, wait_http

@@ -1,4 +1,4 @@
-"""deploy --target local: deploy_local, local_status, local_logs, delete_local on the real engine."""
+"""deploy --target local: LocalTarget's deploy, status, logs and delete on the real engine, with the real image."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from sentikit.build import BuiltImage
+from sentikit.image import BuiltImage
 from sentikit.errors import DeploymentError, InvalidInputError
-from sentikit.local_deploy import DEPLOYMENT_LABEL, delete_local, deploy_local, local_logs, local_status
+from sentikit.deploy import DeployOptions
+from sentikit.deploy.local import DEPLOYMENT_LABEL, LocalTarget
 
 from _docker_fixtures import RUN_ID
 from conftest import free_port
@@ -31,9 +32,11 @@ def _score(url: str, text: str, key: str | None = None) -> Any:
 def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model: Any, docker_client: Any) -> None:
     messages: list[str] = []
     port = free_port()
+    local = LocalTarget(host_port=port)
     try:
-        deployment = deploy_local(app_image.tag, name=NAME, port=port, env={"SENTIKIT_THRESHOLD": "0.3"},
-                                  secure_env={"SENTIKIT_API_KEY": "s3cret-key"}, progress=messages.append)
+        deployment = local.deploy(DeployOptions(name=NAME, image=app_image.tag, env={"SENTIKIT_THRESHOLD": "0.3"},
+                                                api_key="s3cret-key", smoke_test=False),
+                                  on_progress=lambda message, fraction: messages.append(message))
         assert deployment.url == f"http://127.0.0.1:{port}"
         assert deployment.state == "Running"
         assert deployment.target == "local"
@@ -54,35 +57,39 @@ def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model
         assert container.labels[DEPLOYMENT_LABEL] == NAME
         assert container.attrs["HostConfig"]["PortBindings"]["8000/tcp"][0]["HostIp"] == "127.0.0.1"
 
-        status = local_status(NAME)
+        status = local.status(NAME)
         assert (status.state, status.url, status.detail["status"]) == ("Running", deployment.url, "running")
-        assert "Uvicorn running on http://0.0.0.0:8000" in local_logs(NAME)
-        assert len(local_logs(NAME, tail=1).strip().splitlines()) == 1
+        assert "Uvicorn running on http://0.0.0.0:8000" in local.logs(NAME)
+        assert len(local.logs(NAME, tail=1).strip().splitlines()) == 1
 
         # Re-deploying replaces the container; without --port the engine picks a free one.
-        again = deploy_local(app_image.tag, name=NAME, progress=messages.append)
+        again = LocalTarget().deploy(DeployOptions(name=NAME, image=app_image.tag),
+                                     on_progress=lambda message, fraction: messages.append(message))
+        assert again.detail["smoke_test"]["score"] == pytest.approx(
+            trained_model.score([again.detail["smoke_test"]["text"]])[0], abs=1e-4)
         assert f"replacing the running deployment {NAME}" in messages
         assert again.detail["container_id"] != deployment.detail["container_id"]
         assert again.url != deployment.url
         assert _score(again.url, "lovely")["scores"] == body["scores"]  # no key any more
     finally:
-        removed = delete_local(NAME)
-    assert removed is True
-    assert delete_local(NAME) is False
-    assert local_status(NAME).state == "NotFound"
+        removed = local.delete(NAME)
+    assert removed.state == "Deleted" and removed.image == app_image.tag
+    assert local.delete(NAME).state == "NotFound"
+    assert local.status(NAME).state == "NotFound"
     with pytest.raises(InvalidInputError, match=f"no local deployment named '{NAME}'"):
-        local_logs(NAME)
+        local.logs(NAME)
 
 
 def test_a_server_that_cannot_start_is_reported_with_its_logs(app_image: BuiltImage) -> None:
     name = f"{NAME}-broken"
     try:
         with pytest.raises(DeploymentError) as info:
-            deploy_local(app_image.tag, name=name, env={"SENTIKIT_MODEL_PATH": "/nowhere"}, wait_seconds=30)
+            LocalTarget().deploy(DeployOptions(name=name, image=app_image.tag, env={"SENTIKIT_MODEL_PATH": "/nowhere"},
+                                               timeout=30))
         assert f"container {name} exited before it was ready" in str(info.value)
         assert "/nowhere" in str(info.value)
     finally:
-        delete_local(name)
+        LocalTarget().delete(name)
 
 
 def test_refuses_to_replace_a_foreign_container(base_image: str, docker_client: Any, app_image: BuiltImage) -> None:
@@ -90,13 +97,13 @@ def test_refuses_to_replace_a_foreign_container(base_image: str, docker_client: 
     docker_client.containers.create(base_image, name=name, command=["true"])
     try:
         with pytest.raises(InvalidInputError, match="was not created by sentikit"):
-            deploy_local(app_image.tag, name=name)
+            LocalTarget().deploy(DeployOptions(name=name, image=app_image.tag))
     finally:
         docker_client.containers.get(name).remove(force=True)
 
 
 def test_unknown_image_and_bad_name_are_user_errors(docker_client: Any) -> None:
     with pytest.raises(InvalidInputError, match="build it with `sentikit build --tag sentikit-none:0`"):
-        deploy_local("sentikit-none:0", name=f"{NAME}-none")
+        LocalTarget().deploy(DeployOptions(name=f"{NAME}-none", image="sentikit-none:0"))
     with pytest.raises(InvalidInputError, match="invalid deployment name"):
-        deploy_local("x", name="Bad Name")
+        LocalTarget().deploy(DeployOptions(name="Bad Name", image="x"))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sentikit.build import (
+from sentikit.image import (
     DockerContext,
     build_sentikit_wheel,
     image_labels,
@@ -87,8 +88,12 @@ def test_render_refuses_unknown_fields() -> None:
         render_dockerfile("FROM {{ model_sha }}", DockerContext(base_image="b", labels={}))
 
 
-def test_packaged_template_is_the_top_level_file() -> None:
-    assert load_template() == (REPO / "Dockerfile.template").read_text(encoding="utf-8")
+def test_top_level_template_is_a_link_to_the_packaged_one() -> None:
+    """One file to edit: the checkout's Dockerfile.template links to the copy the package ships."""
+    top = REPO / "Dockerfile.template"
+    assert top.is_symlink()
+    assert top.resolve() == (REPO / "src/sentikit/image/templates/Dockerfile.template").resolve()
+    assert load_template() == top.read_text(encoding="utf-8")
 
 
 def test_serving_requirements_are_pinned_and_exclude_cli_dependencies() -> None:
@@ -107,7 +112,7 @@ def test_valid_tags(tag: str) -> None:
 
 @pytest.mark.parametrize("tag", ["Sentiment:1", "sentiment:", "a b", ":1", "sentiment:-x"])
 def test_invalid_tags(tag: str) -> None:
-    with pytest.raises(InvalidInputError, match="invalid image tag"):
+    with pytest.raises(InvalidInputError, match="invalid image reference|invalid tag"):
         validate_tag(tag)
 
 
@@ -126,8 +131,10 @@ def test_sentikit_wheel_contains_the_template(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         assert "sentikit/serve.py" in names
-        template = archive.read("sentikit/templates/Dockerfile.template").decode()
-    assert template == load_template()
+        info = archive.getinfo("sentikit/image/templates/Dockerfile.template")
+        template = archive.read(info).decode()
+    assert not stat.S_ISLNK(info.external_attr >> 16)  # the real file, not a link into a checkout
+    assert template == load_template() and "{{ base_image }}" in template
 
 
 def test_prepare_context_writes_a_complete_offline_context(trained_model_dir: Path, tmp_path: Path) -> None:
@@ -149,8 +156,9 @@ def test_prepare_context_refuses_a_model_without_exported_scorer(trained_model_d
     broken.mkdir()
     for name in ("manifest.json", "pipeline.joblib"):
         (broken / name).write_bytes((trained_model_dir / name).read_bytes())
-    with pytest.raises(ModelIntegrityError, match="no scorer.json"):
+    with pytest.raises(ModelIntegrityError, match="scorer.json is missing"):  # refused when loaded, before packaging
         prepare_context(load_model(broken), tmp_path / "ctx")
+    assert not (tmp_path / "ctx").exists()
 
 
 def test_cli_render_only_writes_the_context(cli: Any, trained_model_dir: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from sentikit.server.openapi import openapi_document
 ROUTES = {
     ("GET", "/analyze"), ("GET", "/predict"), ("POST", "/v1/score"), ("POST", "/v1/explain"), ("GET", "/healthz"),
     ("GET", "/readyz"), ("GET", "/v1/model"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
+    ("POST", "/language/:analyze-text"), ("POST", "/text/analytics/v3.0/sentiment"), ("POST", "/text/analytics/v3.1/sentiment"),
 }
 
 

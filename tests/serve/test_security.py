@@ -35,7 +35,7 @@ def test_api_key_required(keyed: Any, headers: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("headers", [{"authorization": f"Bearer {KEY}"}, {"Authorization": f"bearer {KEY}"},
-                                     {"x-api-key": KEY}])
+                                     {"x-api-key": KEY}, {"Ocp-Apim-Subscription-Key": KEY}])
 def test_api_key_accepted(keyed: Any, headers: dict[str, str]) -> None:
     assert keyed.get("/analyze", params={"text": "good"}, headers=headers).status_code == 200
     assert keyed.post("/v1/score", json={"texts": ["good"]}, headers=headers).status_code == 200
@@ -47,7 +47,7 @@ def test_probes_and_docs_need_no_key(keyed: Any, path: str) -> None:
 
 
 def test_openapi_declares_the_key_only_when_set(keyed: Any, client: Any) -> None:
-    assert keyed.get("/openapi.json").json()["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert keyed.get("/openapi.json").json()["security"] == [{"bearer": []}, {"apiKey": []}, {"azureKey": []}]
     assert "security" not in client.get("/openapi.json").json()
 
 

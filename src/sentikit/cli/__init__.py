@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from ..config import DEBUG_ENV_VAR
-from ..errors import ExitCode, SentikitError, exit_code_for
+from ..errors import ExitCode, SentikitError, error_message, exit_code_for
 from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
@@ -70,11 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    except SentikitError as exc:
+    except (SentikitError, OSError) as exc:
+        # OSError: a file or device the library did not translate (e.g. a workspace under /proc);
+        # still one line, never a traceback.
         if os.environ.get(DEBUG_ENV_VAR):
             raise
         # escaped: messages quote user input and paths, which may hold [brackets]
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(error_message(exc))}", highlight=False, soft_wrap=True)
         return exit_code_for(exc)
     except KeyboardInterrupt as exc:
         err_console.print("interrupted")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
 from ..config import Settings, load_settings
+from ..errors import InvalidInputError
 from .options import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, pick_model
 from .render import console as err_console
 
@@ -27,5 +28,19 @@ def settings(**flags: Any) -> Settings:
     return load_settings(flags)
 
 
+def scorer_for(model: Optional[str], url: Optional[str], s: Settings) -> Any:
+    """What scores for ``score`` and ``monitor``: a running server (``--url``) or a local model, not both."""
+    if url:
+        if model:
+            raise InvalidInputError("give a MODEL or --url, not both")
+        from ..config import read_api_key
+        from ..remote import RemoteScorer
+
+        return RemoteScorer(url, api_key=read_api_key())
+    from ..model import resolve_model
+
+    return resolve_model(model, s.workspace_path, s.model_name)
+
+
 # The shared options are defined in .options; the command modules import them from either place.
-__all__ = ["app", "err_console", "settings", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]
+__all__ = ["app", "err_console", "settings", "scorer_for", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]

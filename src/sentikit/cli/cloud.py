@@ -12,11 +12,12 @@ from rich.markup import escape
 
 from . import render as output
 from ..config import Settings
-from ..deployment import Deployment
+from ..deploy import Deployment, DeployOptions, Target as DeployTarget, get_target
 from ..errors import InvalidInputError
 from .app import JsonOption, app, settings
+from . import scaling
 
-TARGETS = ("azure", "local")
+TARGETS = ("azure", "local", *scaling.SCALING_TARGETS)
 
 Subscription = Annotated[
     Optional[str], typer.Option("--subscription", help="Azure subscription id \\[default: config, or AZURE_SUBSCRIPTION_ID].")
@@ -32,7 +33,7 @@ Authority = Annotated[
 Name = Annotated[Optional[str], typer.Option("--name", "-n", help="Deployment (container group) name \\[default: sentiment].")]
 Target = Annotated[
     Optional[str],
-    typer.Option("--target", help="azure or local \\[default: azure when a subscription is configured, else local]."),
+    typer.Option("--target", help="azure (ACI), local, containerapps or kubernetes \\[default: azure when a subscription is configured, else local]."),
 ]
 
 
@@ -46,12 +47,12 @@ def _deployment_settings(name: Optional[str], resource_group: Optional[str], sub
 def _target(target: Optional[str], s: Settings) -> str:
     chosen = (target or ("azure" if s.azure_subscription else "local")).lower()
     if chosen not in TARGETS:
-        raise InvalidInputError(f"invalid --target '{target}': choose azure or local")
+        raise InvalidInputError(f"invalid --target '{target}': choose {', '.join(TARGETS)}")
     return chosen
 
 
 def _context(s: Settings) -> Any:
-    from ..azure_clients import context_from_settings
+    from ..azure import context_from_settings
 
     return context_from_settings(s)
 
@@ -182,6 +183,15 @@ def deploy(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once Azure accepted the request.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for provisioning.")] = 900.0,
     smoke: Annotated[bool, typer.Option("--smoke-test/--no-smoke-test", help="Check /readyz and score one text after deploying.")] = True,
+    min_replicas: scaling.MinReplicas = None,
+    max_replicas: scaling.MaxReplicas = None,
+    concurrency: scaling.Concurrency = None,
+    cpu_target: scaling.CpuTarget = None,
+    environment: scaling.Environment = None,
+    registry_identity: scaling.RegistryIdentity = None,
+    api_key_secret: scaling.ApiKeySecret = None,
+    namespace: scaling.Namespace = None,
+    render_only: scaling.RenderOnly = None,
     target: Target = None,
     subscription: Subscription = None,
     arm_endpoint: ArmEndpoint = None,
@@ -190,12 +200,15 @@ def deploy(
 ) -> None:
     """Deploy the image to Azure Container Instances (or the local Docker engine), wait, and smoke-test it.
 
-    Re-running with the same --name updates the deployment in place.
+    Re-running with the same --name updates the deployment in place. --target containerapps runs it on
+    Azure Container Apps with replicas and autoscaling; --target kubernetes --render-only DIR writes manifests.
 
     Example:
         sentikit deploy --name sentiment --resource-group rg --image mysentiacr.azurecr.io/sentikit-sentiment:1 --registry mysentiacr --dns-label sentiment-demo --api-key-env SENTIKIT_API_KEY
+        sentikit deploy --target containerapps --name sentiment -g rg --image mysentiacr.azurecr.io/sentikit-sentiment:1 --registry mysentiacr --min-replicas 1 --max-replicas 10 --api-key-env SENTIKIT_API_KEY
+        sentikit deploy --target kubernetes --render-only k8s/ --image mysentiacr.azurecr.io/sentikit-sentiment@sha256:... --api-key-secret sentikit-api-key
     """
-    from ..deploy import ContainerSpec, parse_env_pairs
+    from ..deploy import parse_env_pairs
 
     s = settings(container_name=name, azure_resource_group=resource_group, container_cpu=cpu,
                         container_memory=memory, container_port=port, container_dns_label=dns_label,
@@ -205,59 +218,83 @@ def deploy(
     secure = {item.partition("=")[0]: (item.partition("=")[2] if "=" in item else _env_secret(item, "--secure-env"))
               for item in (secure_env or [])}
     api_key = _env_secret(api_key_env, "--api-key-env") if api_key_env else ""
-    if _target(target, s) == "local":
-        _deploy_local(s, image=image, port=port, env=plain, secure_env=secure, api_key=api_key, wait=not no_wait,
-                      timeout=timeout, smoke=smoke, as_json=as_json)
+    chosen = _target(target, s)
+    s = scaling.scaling_settings(s, min_replicas=min_replicas, max_replicas=max_replicas, concurrency=concurrency,
+                                 cpu_target=cpu_target, environment=environment, api_key_secret=api_key_secret,
+                                 namespace=namespace)
+    if chosen == "kubernetes":
+        scaling.render_kubernetes(s, image=image, render_only=render_only, port=s.container_port, env=plain,
+                                  secret_flags=bool(secure or api_key), cpu_target_given=cpu_target is not None,
+                                  as_json=as_json)
         return
-    from ..deploy import deploy as deploy_to_aci
-    from ..push import RegistryLogin, normalize_registry_url
-
-    login = None
-    if registry_username:
-        if not image or "/" not in image:
-            raise InvalidInputError("--registry-username needs --image with a registry host")
-        login = RegistryLogin(normalize_registry_url(image.split("/", 1)[0]), registry_username,
-                              _env_secret(registry_password_env or "", "--registry-password-env"), "password")
-    if not image:
-        raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
-    spec = ContainerSpec(name=s.container_name, resource_group=s.azure_resource_group, image=image,
-                         location=s.azure_location, cpu=s.container_cpu, memory_gb=s.container_memory,
-                         port=s.container_port, dns_label=s.container_dns_label, env=plain, secure_env=secure,
-                         api_key=api_key, registry_login=login, restart_policy=restart_policy).validate()
-    with _progress(f"deploying {s.container_name}", as_json) as progress:
-        result = deploy_to_aci(_context(s), spec, wait=not no_wait, timeout=timeout, smoke_test=smoke,
-                               registry=registry, on_progress=progress)
-    verb = result.detail.get("action", "deployed")
-    headline = (f"{result.name}: {verb}, {result.state}" + ("" if result.detail.get("waited") else
-                f" (not waiting; follow with `sentikit status --name {result.name} -g {spec.resource_group}`)"))
+    login = _registry_login(image, registry_username, registry_password_env)
+    if chosen == "containerapps":
+        _deploy_containerapp(s, image=image, cpu=cpu, memory=memory, env=plain, secure=secure, api_key=api_key,
+                             login=login, registry=registry, registry_identity=registry_identity, location=location,
+                             cpu_target_given=cpu_target is not None, wait=not no_wait, timeout=timeout, smoke=smoke,
+                             as_json=as_json)
+        return
+    if chosen == "local":
+        where = get_target("local", host_port=port)
+        image = image or s.image
+    else:
+        if not image:
+            raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
+        where = get_target("azure", ctx=_context(s), resource_group=s.azure_resource_group, location=s.azure_location,
+                           dns_label=s.container_dns_label, restart_policy=restart_policy, registry=registry,
+                           registry_login=login)
+    options = DeployOptions(name=s.container_name, image=image, port=s.container_port, cpu=s.container_cpu,
+                            memory_gb=s.container_memory, env=plain, secure_env=secure, api_key=api_key,
+                            wait=not no_wait, timeout=timeout, smoke_test=smoke)
+    with _progress(f"deploying {s.container_name} to {where.describe()}", as_json) as progress:
+        result = where.deploy(options, on_progress=progress)
+    headline = ""
+    if "action" in result.detail:
+        follow = f"sentikit status --name {result.name}" + (f" -g {s.azure_resource_group}" if chosen == "azure" else
+                                                            f" --target {chosen}")
+        headline = (f"{result.name}: {result.detail['action']}, {result.state}"
+                    + ("" if result.detail.get("waited") else f" (not waiting; follow with `{follow}`)"))
     _render_deployment(result, as_json=as_json, headline=headline)
 
 
-def _local_module() -> Any:
-    try:
-        from .. import local_deploy
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith("local_deploy"):
-            raise InvalidInputError("--target local is not available in this build of sentikit") from None
-        raise
-    return local_deploy
+def _registry_login(image: Optional[str], username: Optional[str], password_env: Optional[str]) -> Any:
+    """A user name and password for a private image on a registry other than ACR (--registry-username)."""
+    if not username:
+        return None
+    from ..push import RegistryLogin, parse_reference
+
+    registry = parse_reference(image).registry if image else ""
+    if not registry:
+        raise InvalidInputError("--registry-username needs --image with a registry host")
+    return RegistryLogin(registry.lower(), username, _env_secret(password_env or "", "--registry-password-env"), "password")
 
 
-def _deploy_local(s: Settings, *, image: Optional[str], port: Optional[int], env: dict[str, str],
-                  secure_env: dict[str, str], api_key: str, wait: bool, timeout: float, smoke: bool,
-                  as_json: bool) -> None:
-    from ..config import API_KEY_ENV_VAR
-    from ..deploy import run_smoke_test
+def _deploy_containerapp(s: Settings, *, image: Optional[str], cpu: Optional[float], memory: Optional[float],
+                         env: dict[str, str], secure: dict[str, str], api_key: str, login: Any, registry: Optional[str],
+                         registry_identity: Optional[str], location: Optional[str], cpu_target_given: bool, wait: bool,
+                         timeout: float, smoke: bool, as_json: bool) -> None:
+    from ..deploy.containerapps import deploy_container_app
 
-    local = _local_module()
-    secure = {**secure_env, **({API_KEY_ENV_VAR: api_key} if api_key else {})}
-    with _progress(f"deploying {s.container_name} locally", as_json) as progress:
-        result = local.deploy_local(image or s.image, name=s.container_name, port=port, env=env, secure_env=secure,
-                                    wait_seconds=min(timeout, 300) if wait else 0,
-                                    progress=lambda message: progress(message, None))
-        if wait and smoke and result.url:
-            result.detail["smoke_test"] = run_smoke_test(result.url, api_key=api_key, timeout=30)
-    _render_deployment(result, as_json=as_json)
+    spec = scaling.containerapp_spec(s, image=image, cpu=cpu, memory=memory, port=s.container_port, env=env,
+                                     secure_env=secure, api_key=api_key, login=login, registry=registry,
+                                     registry_identity=registry_identity, cpu_target_given=cpu_target_given,
+                                     location=location)
+    ctx = _context(s)
+    with _progress(f"deploying {s.container_name} to Container Apps", as_json) as progress:
+        result = deploy_container_app(ctx, spec, wait=wait, timeout=timeout, smoke_test=smoke, on_progress=progress)
+    verb = result.detail.get("action", "deployed")
+    headline = (f"{result.name} (containerapps): {verb}, {result.state}" + ("" if result.detail.get("waited") else
+                f" (not waiting; follow with `sentikit status --target containerapps --name {result.name} -g {spec.resource_group}`)"))
+    if not as_json:
+        scaling.render_containerapp(result)
+    _render_deployment(result, as_json=as_json, headline=headline)
+
+
+def _existing_target(chosen: str, s: Settings) -> DeployTarget:
+    """The local or ACI target that status, logs and delete address."""
+    if chosen == "local":
+        return get_target("local")
+    return get_target("azure", ctx=_context(s), resource_group=_group(s))
 
 
 @app.command()
@@ -276,12 +313,15 @@ def status(
         sentikit status --name sentiment --resource-group rg
     """
     s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
-    if _target(target, s) == "local":
-        result = _local_module().local_status(s.container_name)
-    else:
-        from ..deploy import deployment_status
+    chosen = _no_kubernetes(_target(target, s))
+    if chosen == "containerapps":
+        from ..deploy.containerapps import container_app_status
 
-        result = deployment_status(_context(s), resource_group=_group(s), name=s.container_name)
+        result = container_app_status(_context(s), resource_group=_group(s), name=s.container_name)
+        if not as_json:
+            scaling.render_containerapp(result)
+    else:
+        result = _existing_target(chosen, s).status(s.container_name)
     _render_deployment(result, as_json=as_json)
 
 
@@ -301,12 +341,13 @@ def logs(
         sentikit logs --name sentiment --resource-group rg --tail 50
     """
     s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
-    if _target(target, s) == "local":
-        text = _local_module().local_logs(s.container_name, tail=tail)
-    else:
-        from ..deploy import deployment_logs
+    chosen = _no_kubernetes(_target(target, s))
+    if chosen == "containerapps":
+        from ..deploy.containerapps import container_app_logs
 
-        text = deployment_logs(_context(s), resource_group=_group(s), name=s.container_name, tail=tail)
+        text = container_app_logs(_context(s), resource_group=_group(s), name=s.container_name, tail=tail)
+    else:
+        text = _existing_target(chosen, s).logs(s.container_name, tail=tail)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
 
 
@@ -315,6 +356,7 @@ def delete(
     name: Name = None,
     resource_group: ResourceGroup = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    environment_too: scaling.EnvironmentToo = False,
     target: Target = None,
     subscription: Subscription = None,
     arm_endpoint: ArmEndpoint = None,
@@ -327,18 +369,25 @@ def delete(
         sentikit delete --name sentiment --resource-group rg --yes
     """
     s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
-    chosen = _target(target, s)
+    chosen = _no_kubernetes(_target(target, s))
     where = "the local Docker engine" if chosen == "local" else f"resource group {_group(s)}"
     if not yes:
         typer.confirm(f"Delete deployment '{s.container_name}' from {where}?", abort=True, err=True)
-    if chosen == "local":
-        removed = _local_module().delete_local(s.container_name)
-        result = Deployment(name=s.container_name, target="local", state="Deleted" if removed else "NotFound")
-    else:
-        from ..deploy import delete_deployment
+    if chosen == "containerapps":
+        from ..deploy.containerapps import delete_container_app
 
-        result = delete_deployment(_context(s), resource_group=_group(s), name=s.container_name)
+        result = delete_container_app(_context(s), resource_group=_group(s), name=s.container_name,
+                                      environment=s.azure_environment, environment_too=environment_too)
+    else:
+        result = _existing_target(chosen, s).delete(s.container_name)
     _render_deployment(result, as_json=as_json)
+
+
+def _no_kubernetes(chosen: str) -> str:
+    if chosen == "kubernetes":
+        raise InvalidInputError("sentikit does not talk to clusters: use `kubectl get,describe,logs,delete -k DIR` "
+                                "on the directory `deploy --target kubernetes --render-only DIR` wrote")
+    return chosen
 
 
 def _group(s: Settings) -> str:

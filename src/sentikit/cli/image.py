@@ -37,7 +37,7 @@ def build(
     Example:
         sentikit build sentiment:1 --tag sentiment:1
     """
-    from ..build import build as build_image_for, prepare_context
+    from ..image import build as build_image_for, prepare_context
 
     s = settings(workspace=workspace, base_image=base_image, container_port=port)
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from . import render as output
-from ..config import CONFIG_FILE_NAME, Settings, read_api_key, write_starter_config
+from ..config import CONFIG_FILE_NAME, write_starter_config
 from ..data import Dataset, default_training_files, load_dataset
 from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
 from ..model import list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
 from ..train import parse_param, resolve_params, train_model
-from .app import app, settings
+from .app import app, scorer_for, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
+from .spark import FormatOption, MasterOption, SparkFlag, score_with_spark
 
 FilesArgument = Annotated[
     Optional[list[str]],
@@ -70,7 +71,7 @@ def train(
 ) -> None:
     """Train a model on labelled text and register it as a new version.
 
-    With no files, trains on the bundled corpus in data/.
+    With no files, trains on the bundled corpus (shipped in the package; ./data/corpus.tsv.gz wins if present).
 
     Example:
         sentikit train
@@ -149,6 +150,9 @@ def score(
     text_column: TextColumnOption = None,
     threshold: ThresholdOption = None,
     url: Annotated[Optional[str], typer.Option("--url", help="Score with a running sentikit server instead of a local model.")] = None,
+    spark: SparkFlag = False,
+    master: MasterOption = None,
+    output_format: FormatOption = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -158,9 +162,13 @@ def score(
         sentikit score "The host was lovely and the flat spotless"
         sentikit score --input posts.csv --output scored.csv
         cat posts.txt | sentikit score --json
+        sentikit score --spark --input 'posts/*.jsonl' --output scored/ --format parquet
     """
     s = settings(workspace=workspace, threshold=threshold)
-    scorer = _scorer(url, model, s)
+    if spark or master or output_format:
+        return score_with_spark(s, spark=spark, model=model, texts=texts, url=url, input_file=input_file, output_dir=output_file,
+                                output_format=output_format, master=master, text_column=text_column, as_json=as_json)
+    scorer = scorer_for(model, url, s)
     if input_file is not None:
         with output.counter("scoring") as advance:
             summary = score_file(scorer, input_file, output_file, text_column=text_column,
@@ -191,11 +199,3 @@ def explain(
 
         raise InvalidInputError("text is empty")
     output.render_explanation(loaded.scorer.explain(text, top), as_json=as_json)
-
-
-def _scorer(url: Optional[str], model: Optional[str], s: Settings) -> Any:
-    if url:
-        from ..remote import RemoteScorer
-
-        return RemoteScorer(url, api_key=read_api_key())
-    return resolve_model(model, s.workspace_path, s.model_name)

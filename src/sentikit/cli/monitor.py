@@ -14,9 +14,9 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from ..config import read_api_key
+from ..config import MONITOR_WEBHOOK_ENV_VAR
+from ..data import TextAsBytes
 from ..errors import ExitCode, InvalidInputError
-from ..model import resolve_model
 from ..monitor import (
     Alert,
     BadLine,
@@ -33,7 +33,7 @@ from ..monitor import (
     open_input,
     run_monitor,
 )
-from .app import ModelArgument, ModelFlag, WorkspaceOption, app, err_console, pick_model, settings
+from .app import ModelArgument, ModelFlag, WorkspaceOption, app, err_console, pick_model, scorer_for, settings
 
 _MAX_BAD_LINES_SHOWN = 10
 
@@ -51,7 +51,7 @@ def monitor(
     alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required.")] = None,
     recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again [default: --alert-below].")] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer texts in the window [default: N for --window, 10 for --window-seconds].")] = None,
-    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", envvar="SENTIKIT_MONITOR_WEBHOOK")] = None,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", envvar=MONITOR_WEBHOOK_ENV_VAR)] = None,
     input_format: Annotated[str, typer.Option("--format", help="auto, text (one text a line) or jsonl.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field", help="JSON field holding the text.")] = "text",
     time_field: Annotated[str, typer.Option("--time-field", help="JSON field holding the event time (ISO 8601 or epoch seconds).")] = "timestamp",
@@ -78,7 +78,7 @@ def monitor(
     fmt = InputFormat(kind=input_format, text_field=text_field, time_field=time_field, id_field=id_field)
     if from_end and not follow:
         raise InvalidInputError("--from-end only makes sense with --follow")
-    scorer = _scorer(pick_model(model, model_flag), url, s.workspace_path, s.model_name)
+    scorer = scorer_for(pick_model(model, model_flag), url, s)
     notifier = WebhookNotifier(webhook) if webhook else None
     source = open_input(input_file, follow=follow, from_end=from_end, stdin=_stdin_bytes() if input_file in (None, "-") else None)
     with _Renderer(as_json) as render, _sigterm_as_interrupt():
@@ -91,21 +91,11 @@ def monitor(
         raise typer.Exit(int(ExitCode.INTERRUPTED))
 
 
-def _scorer(model: Optional[str], url: Optional[str], workspace: Any, default_name: str) -> Any:
-    if url:
-        if model:
-            raise InvalidInputError("give a MODEL or --url, not both")
-        from ..remote import RemoteScorer
-
-        return RemoteScorer(url, api_key=read_api_key())
-    return resolve_model(model, workspace, default_name)
-
-
 def _stdin_bytes() -> IO[bytes]:
     buffer = getattr(sys.stdin, "buffer", None)
     if buffer is not None:
         return buffer  # type: ignore[no-any-return]
-    return io.BytesIO(sys.stdin.read().encode("utf-8"))  # a text-only stdin (embedding, tests)
+    return io.BufferedReader(TextAsBytes(sys.stdin))  # a text-only stdin (embedding, tests), still streamed
 
 
 @contextmanager

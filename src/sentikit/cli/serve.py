@@ -40,26 +40,37 @@ def serve(
     access_log: Annotated[
         Optional[bool], typer.Option("--access-log/--no-access-log", help="Log every request \\[default: on].")
     ] = None,
+    tls_cert: Annotated[
+        Optional[Path], typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain) file.")
+    ] = None,
+    tls_key: Annotated[
+        Optional[Path], typer.Option("--tls-key", help="The certificate's PEM private key, unless the certificate file holds it.")
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve a model over HTTP until Ctrl-C or SIGTERM.
 
-    Set SENTIKIT_API_KEY to require an API key (bearer token or X-API-Key header).
+    Set SENTIKIT_API_KEY to require an API key (bearer token, X-API-Key or
+    Ocp-Apim-Subscription-Key header). Azure AI Language clients work against
+    /language/:analyze-text and /text/analytics/v3.x/sentiment; token-credential
+    clients need HTTPS (--tls-cert and --tls-key).
 
     Example:
         sentikit serve sentiment:1 --port 8000 --workers 2
+        sentikit serve --tls-cert cert.pem --tls-key key.pem
     """
-    from ..server.run import run_server
+    from ..server.run import run_server, server_url
 
     s = settings(
         workspace=workspace, server_host=host, server_port=port, server_workers=workers,
         server_max_text_chars=max_text_chars, server_max_batch=max_batch, server_max_body_bytes=max_body_bytes,
         server_cors_origins=cors_origins, server_access_log=access_log, threshold=threshold,
+        server_tls_cert=tls_cert and str(tls_cert), server_tls_key=tls_key and str(tls_key),
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
     output.console.print(
-        f"serving [bold]{loaded.reference}[/] ({loaded.path}) on http://{s.server_host}:{s.server_port} "
+        f"serving [bold]{loaded.reference}[/] ({loaded.path}) on {server_url(s)} "
         f"- docs at /docs{', API key required' if api_key else ''}",
         soft_wrap=True,
     )
@@ -78,10 +89,12 @@ def openapi(
         sentikit openapi --output openapi.json
     """
     from ..config import ServerLimits
+    from ..server.azure_language import AzureLanguageOptions
     from ..server.openapi import openapi_document
 
     s = settings()
-    document = json.dumps(openapi_document(limits=ServerLimits.from_settings(s)), indent=2) + "\n"
+    limits, azure = ServerLimits.from_settings(s), AzureLanguageOptions.from_settings(s)
+    document = json.dumps(openapi_document(limits=limits, azure=azure), indent=2) + "\n"
     if output_file is None:
         typer.echo(document, nl=False)
     else:

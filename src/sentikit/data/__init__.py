@@ -32,18 +32,30 @@ from __future__ import annotations
 from .dataset import Dataset, SourceFile, load_dataset
 from .formats import FORMATS, Record, detect_format, iter_records
 from .labels import ACCEPTED_LABELS, LABEL_COLUMNS, STAR_THRESHOLDS, TEXT_COLUMNS
-from .sources import CORPUS_FILE, default_training_files, open_data_file
+from .sources import (
+    CORPUS_FILE,
+    MAX_LINE_BYTES,
+    LineSplitter,
+    TextAsBytes,
+    bounded_text_lines,
+    default_training_files,
+    open_data_file,
+)
 
 __all__ = [
     "ACCEPTED_LABELS",
     "CORPUS_FILE",
     "FORMATS",
+    "MAX_LINE_BYTES",
     "LABEL_COLUMNS",
     "STAR_THRESHOLDS",
     "TEXT_COLUMNS",
     "Dataset",
+    "LineSplitter",
     "Record",
     "SourceFile",
+    "TextAsBytes",
+    "bounded_text_lines",
     "default_training_files",
     "detect_format",
     "iter_records",

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Optional, Sequence, TextIO, Union
 
 from ..errors import DataError
 from .labels import LABEL_COLUMNS, TEXT_COLUMNS, parse_label
-from .sources import Source, decode_head
+from .sources import MAX_LINE_BYTES, Source, decode_head
 
 __all__ = ["FORMATS", "Record", "Table", "detect_format", "iter_records", "labelled_rows", "open_table", "scoring_records"]
 
@@ -25,8 +25,8 @@ FORMATS = ("csv", "tsv", "jsonl", "tsv-headerless")
 _ZIP_MAGIC = b"PK\x03\x04"
 _SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".ods", ".parquet", ".zip")
 
-# Long reviews exceed csv's default 128 KiB field limit; 16 MiB still catches a runaway quote.
-csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+# Long reviews exceed csv's default 128 KiB field limit; the line bound still catches a runaway quote.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 
 Record = Union[dict[str, Any], list[str]]
 Row = tuple[int, Record]  # (1-based line of the row's first physical line, record)
@@ -239,6 +239,8 @@ def _json_objects(source: Source) -> Iterator[tuple[int, dict[str, Any]]]:
                 f"{source.name}, line {number}: malformed JSON ({exc.msg} at column {exc.pos + 1}); "
                 "expected one JSON object per line"
             ) from None
+        except RecursionError:
+            raise DataError(f"{source.name}, line {number}: JSON nested too deeply to read") from None
         if not isinstance(value, dict):
             raise DataError(f"{source.name}, line {number}: expected a JSON object, found {_json_type(value)}")
         yield number, value

@@ -18,10 +18,25 @@ from typing import IO, Any, BinaryIO, Iterator, Optional, TextIO, Union
 
 from ..errors import DataError
 
-__all__ = ["CORPUS_FILE", "SNIFF_BYTES", "Source", "decode_head", "default_training_files", "open_data_file"]
+__all__ = [
+    "CORPUS_FILE",
+    "MAX_LINE_BYTES",
+    "SNIFF_BYTES",
+    "LineSplitter",
+    "Source",
+    "TextAsBytes",
+    "bounded_text_lines",
+    "decode_head",
+    "default_training_files",
+    "line_too_long",
+    "open_data_file",
+]
 
 CORPUS_FILE = "corpus.tsv.gz"
 SNIFF_BYTES = 64 * 1024
+# The longest line (and CSV field) any reader accepts: long reviews exceed csv's default 128 KiB,
+# and a bound at all is what keeps /dev/zero or a sparse file from filling memory.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
@@ -66,7 +81,7 @@ class _HashingReader(io.RawIOBase):
         return len(data)
 
 
-class _TextAsBytes(io.RawIOBase):
+class TextAsBytes(io.RawIOBase):
     """UTF-8 bytes of a text stream without ``.buffer`` (e.g. ``io.StringIO`` as stdin)."""
 
     def __init__(self, text: TextIO) -> None:
@@ -120,7 +135,7 @@ class Source:
         if self.path == "-":
             text_in = stdin if stdin is not None else sys.stdin
             buffer = getattr(text_in, "buffer", None)
-            raw: Any = buffer if buffer is not None else _TextAsBytes(text_in)
+            raw: Any = buffer if buffer is not None else TextAsBytes(text_in)
         else:
             raw = self._file = open_data_file(Path(path), self.name)
         try:
@@ -162,14 +177,21 @@ class Source:
         number = 0
         try:
             if self.utf16:
+                text = io.TextIOWrapper(self._stream, "utf-16", newline="")
+                limit = MAX_LINE_BYTES // 2  # characters: two bytes each
                 try:
-                    for number, line in enumerate(io.TextIOWrapper(self._stream, "utf-16", newline=""), 1):
+                    while line := text.readline(limit + 1):
+                        number += 1
+                        if len(line) > limit and not line.endswith("\n"):
+                            raise DataError(line_too_long(self.name, number))
                         yield line
                 except UnicodeError:
                     raise DataError(f"{self.name}, line {number + 1}: not valid UTF-16 text") from None
                 return
-            for raw in self._stream:
+            while raw := self._stream.readline(MAX_LINE_BYTES + 1):
                 number += 1
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    raise DataError(line_too_long(self.name, number))
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -190,6 +212,88 @@ class Source:
         if self.gzipped:
             return DataError(f"{self.name}: corrupt or truncated gzip data ({exc})")
         return DataError(f"{self.name}: cannot read the file ({exc})")
+
+
+def line_too_long(name: str, number: int, limit: int = MAX_LINE_BYTES) -> str:
+    """The one message for a line over the limit (a binary file, or a stream that never breaks its lines)."""
+    return (
+        f"{name}, line {number}: longer than {_size(limit)} without a line break; "
+        "not a text file of one record per line (a binary file or an endless stream?)"
+    )
+
+
+def bounded_text_lines(stream: TextIO, name: str, limit: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """Lines of a text stream (with their endings), each at most ``limit`` characters, read one at a time.
+
+    Raises:
+        DataError: a line is longer than ``limit``; the message names the stream and the line.
+    """
+    number = 0
+    while line := stream.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith("\n"):  # limit characters plus the line break is fine
+            raise DataError(line_too_long(name, number, limit))
+        yield line
+
+
+class LineSplitter:
+    """Chunks of bytes to complete lines (without ``\\n``), holding at most ``limit`` bytes of a partial line
+    (kept as parts, so a long line arriving in small chunks is not copied over and over).
+
+    ``lines`` counts the lines returned so far, so an over-long line is reported with its number.
+    """
+
+    def __init__(self, name: str, limit: int = MAX_LINE_BYTES) -> None:
+        self.name = name
+        self.limit = limit
+        self.lines = 0
+        self._parts: list[bytes] = []  # the partial line, joined only once its newline arrives
+        self._held = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The lines completed by ``data``.
+
+        Raises:
+            DataError: a line (complete or still partial) is longer than the limit.
+        """
+        if b"\n" not in data:
+            self._hold(data)
+            return []
+        lines = data.split(b"\n")
+        last = lines.pop()
+        if self._parts:
+            lines[0] = b"".join(self._parts) + lines[0]
+            self._parts, self._held = [], 0
+        for offset, line in enumerate(lines, 1):
+            if len(line) > self.limit:
+                raise DataError(line_too_long(self.name, self.lines + offset, self.limit))
+        self.lines += len(lines)
+        self._hold(last)
+        return lines
+
+    def flush(self) -> list[bytes]:
+        """The partial last line, if any (at the end of the input or before a reopen)."""
+        rest = b"".join(self._parts)
+        self.discard()
+        if not rest:
+            return []
+        self.lines += 1
+        return [rest]
+
+    def discard(self) -> None:
+        """Forget the partial line (the file was truncated under it)."""
+        self._parts, self._held = [], 0
+
+    def _hold(self, data: bytes) -> None:
+        if data:
+            self._parts.append(data)
+            self._held += len(data)
+            if self._held > self.limit:
+                raise DataError(line_too_long(self.name, self.lines + 1, self.limit))
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit:,} bytes"
 
 
 def open_data_file(path: Path, name: str) -> BinaryIO:

@@ -94,6 +94,8 @@ class LineParser:
             obj = json.loads(text)
         except ValueError as exc:
             return BadLine(line=line, reason=f"invalid JSON ({getattr(exc, 'msg', exc)})", excerpt=_excerpt(text))
+        except RecursionError:
+            return BadLine(line=line, reason="JSON nested too deeply to read", excerpt=_excerpt(text))
         if not isinstance(obj, dict):
             return BadLine(line=line, reason="not a JSON object", excerpt=_excerpt(text))
         value = obj.get(fmt.text_field)

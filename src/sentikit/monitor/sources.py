@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import IO, Iterator, Optional, Union
 
-from ..data import open_data_file
+from ..data import MAX_LINE_BYTES, LineSplitter, open_data_file
 from ..errors import DataError, InvalidInputError
 from .events import SourceNotice
 
@@ -19,25 +19,33 @@ __all__ = ["Chunk", "follow_file", "open_input", "read_live_stream", "read_strea
 Chunk = Union[list[bytes], SourceNotice]
 
 
-def _split(pending: bytes, data: bytes) -> tuple[list[bytes], bytes]:
-    lines = (pending + data).split(b"\n") if pending else data.split(b"\n")
-    return lines, lines.pop()
+def read_stream(
+    stream: IO[bytes], *, name: str = "stdin", chunk_size: int = 1 << 20, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[Chunk]:
+    """Lines of a binary stream that ends (a file, or stdin), read in big chunks.
 
-
-def read_stream(stream: IO[bytes], *, chunk_size: int = 1 << 20) -> Iterator[Chunk]:
-    """Lines of a binary stream that ends (a file, or stdin), read in big chunks."""
+    Raises:
+        DataError: a line is longer than ``max_line_bytes`` (named by ``name`` and its line number).
+    """
     reader = getattr(stream, "read1", stream.read)
-    pending = b""
+    splitter = LineSplitter(name, max_line_bytes)
     while data := reader(chunk_size):
-        lines, pending = _split(pending, data)
+        lines = splitter.feed(data)
         if lines:
             yield lines
-    if pending:
-        yield [pending]
+    if rest := splitter.flush():
+        yield rest
 
 
-def read_live_stream(stream: IO[bytes], *, tick: float = 0.25, chunk_size: int = 1 << 16) -> Iterator[Chunk]:
-    """Lines of a stream that may pause (a pipe): read in a thread so idle ticks still come."""
+def read_live_stream(
+    stream: IO[bytes], *, name: str = "stdin", tick: float = 0.25, chunk_size: int = 1 << 16,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> Iterator[Chunk]:
+    """Lines of a stream that may pause (a pipe): read in a thread so idle ticks still come.
+
+    At most 64 chunks wait between the reader thread and the consumer, and a partial line is held up
+    to ``max_line_bytes`` (a longer one is a DataError), so memory stays bounded whatever arrives.
+    """
     chunks: queue.Queue[Union[bytes, BaseException, None]] = queue.Queue(maxsize=64)
 
     def pump() -> None:
@@ -50,7 +58,7 @@ def read_live_stream(stream: IO[bytes], *, tick: float = 0.25, chunk_size: int =
         chunks.put(None)
 
     threading.Thread(target=pump, name="sentikit-monitor-stdin", daemon=True).start()
-    pending = b""
+    splitter = LineSplitter(name, max_line_bytes)
     while True:
         try:
             data = chunks.get(timeout=tick)
@@ -61,10 +69,9 @@ def read_live_stream(stream: IO[bytes], *, tick: float = 0.25, chunk_size: int =
             break
         if isinstance(data, BaseException):
             raise DataError(f"cannot read input: {data}") from data
-        lines, pending = _split(pending, data)
-        yield lines
-    if pending:
-        yield [pending]
+        yield splitter.feed(data)
+    if rest := splitter.flush():
+        yield rest
 
 
 def follow_file(
@@ -75,19 +82,21 @@ def follow_file(
     max_poll_interval: float = 0.25,
     stop: Optional[threading.Event] = None,
     chunk_size: int = 1 << 20,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[Chunk]:
     """Follow a file like ``tail -F``: poll for appended lines, reopen it when it is rotated
     (renamed or deleted and recreated) and start over when it is truncated.
 
     The wait between polls starts at ``poll_interval`` and doubles up to
     ``max_poll_interval`` while the file is idle, so a new line waits at most that long.
-    A partial last line is held until its newline arrives (or the file is rotated).
+    A partial last line is held until its newline arrives (or the file is rotated), up to
+    ``max_line_bytes`` (a longer line is a DataError naming the file and the line).
     Runs until ``stop`` is set (or the consumer stops iterating).
     """
     stop = stop or threading.Event()
     handle: Optional[IO[bytes]] = None
     identity: Optional[tuple[int, int]] = None
-    pending = b""
+    splitter = LineSplitter(path, max_line_bytes)
     first = True
     delay = poll_interval
 
@@ -120,7 +129,7 @@ def follow_file(
             data = handle.read(chunk_size)
             if data:
                 delay = poll_interval
-                lines, pending = _split(pending, data)
+                lines = splitter.feed(data)
                 if lines:
                     yield lines
                 continue
@@ -131,19 +140,18 @@ def follow_file(
             if current is None or (current.st_dev, current.st_ino) != identity:
                 # Rotated: drain what the writer added to the old file before letting go of it.
                 while rest := handle.read(chunk_size):
-                    lines, pending = _split(pending, rest)
+                    lines = splitter.feed(rest)
                     if lines:
                         yield lines
-                if pending:
-                    yield [pending]
-                    pending = b""
+                if held := splitter.flush():
+                    yield held
                 handle.close()
                 handle = None
                 yield SourceNotice(action="rotated", path=path)
                 continue
             if current.st_size < handle.tell():
                 handle.seek(0)
-                pending = b""
+                splitter.discard()
                 yield SourceNotice(action="truncated", path=path)
                 continue
             yield from idle()
@@ -168,14 +176,14 @@ def open_input(
             raise InvalidInputError("--follow needs a file (--input FILE); stdin is already followed as it arrives")
         if stdin is None:
             raise InvalidInputError("no input: give --input FILE or pipe texts to stdin")
-        return read_live_stream(stdin)
+        return read_live_stream(stdin, name="stdin")
     assert path is not None
     if follow:
         if os.path.isdir(path):
             raise DataError(f"{path} is a directory")
         return follow_file(path, from_end=from_end, stop=stop, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
     handle = open_data_file(Path(path), str(path))
-    return _closing(handle, read_stream(handle))
+    return _closing(handle, read_stream(handle, name=str(path)))
 
 
 def _closing(handle: IO[bytes], chunks: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -33,6 +33,8 @@ from .. import __version__
 from ..config import ServerLimits
 from ..model import SentimentModel
 from ..score import label_for
+from . import azure_language
+from .azure_language import AzureLanguageOptions, AzureService
 from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
@@ -207,6 +209,7 @@ ROUTES = [
     Route("/metrics", metrics, methods=GET),
     Route("/openapi.json", openapi, methods=GET),
     Route("/docs", docs, methods=GET),
+    *azure_language.ROUTES,
 ]
 
 
@@ -271,6 +274,9 @@ class ObserveAndAuthorize:
             if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
                 if not self._authorized(scope):
                     self.metrics.error("unauthorized")
+                    if azure_language.is_azure_path(path):  # the Azure clients parse the service's 401
+                        await azure_language.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
+                        return
                     response = error_response(
                         "unauthorized",
                         "missing or invalid API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
@@ -290,7 +296,7 @@ class ObserveAndAuthorize:
             candidate = None
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 candidate = value[7:].strip()
-            elif name == b"x-api-key":
+            elif name in (b"x-api-key", b"ocp-apim-subscription-key"):
                 candidate = value.strip()
             if candidate is not None and hmac.compare_digest(candidate, self.api_key):
                 return True
@@ -314,6 +320,7 @@ def create_app(
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
     threshold: float = 0.5,
+    azure: AzureLanguageOptions | None = None,
 ) -> Starlette:
     """Build the ASGI app serving ``model``.
 
@@ -323,8 +330,10 @@ def create_app(
         api_key: when set, every route except the health probes and docs needs it.
         cors_origins: allowed browser origins (``["*"]`` for any); empty turns CORS off.
         threshold: scores at or above it are labelled positive in ``/v1/score``.
+        azure: limits and three-class mapping of the Azure AI Language routes (defaults: the service's).
     """
-    openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None), indent=2)
+    azure = azure or AzureLanguageOptions(threshold=threshold)
+    openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
     state = Served(model, limits, threshold, openapi_body)
     routes = frozenset(route.path for route in ROUTES)
     middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
@@ -336,12 +345,13 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_language.KEY_HEADER],
                 max_age=600,
             ),
         )
     app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.served = state
+    app.state.azure = AzureService(azure, model.reference, limits.max_body_bytes, state.score_async, state.metrics.error)
     app.state.model = model
     app.state.metrics = state.metrics
     return app

@@ -14,6 +14,8 @@ from typing import Any
 
 from .. import __version__
 from ..config import ServerLimits
+from .azure_language import AzureLanguageOptions
+from .azure_openapi import KEY_SCHEME, azure_paths, azure_schemas
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _MODEL_REF = {
@@ -38,7 +40,9 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
     }
 
 
-def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True) -> dict[str, Any]:
+def openapi_document(
+    *, limits: ServerLimits | None = None, api_key: bool = True, azure: AzureLanguageOptions | None = None
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a server with these limits (defaults when None)."""
     limits = limits or ServerLimits()
     text_param = {
@@ -55,7 +59,7 @@ def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True
         },
         **_error_responses(400, 401, 413),
     }
-    secured: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}] if api_key else []
+    secured: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"azureKey": []}] if api_key else []
     public: list[dict[str, Any]] = [{}]
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -275,6 +279,9 @@ def openapi_document(*, limits: ServerLimits | None = None, api_key: bool = True
             },
         },
     }
+    document["paths"].update(azure_paths(azure or AzureLanguageOptions()))
+    document["components"]["schemas"].update(azure_schemas())
+    document["components"]["securitySchemes"].update(KEY_SCHEME)
     if secured:
         document["security"] = secured
     return document

@@ -19,8 +19,10 @@ from typing import Any, Mapping
 from starlette.applications import Starlette
 
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
+from ..errors import ConfigError
 from ..model import SentimentModel, load_model, resolve_model
 from .app import create_app
+from .azure_language import AzureLanguageOptions
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class AppSpec:
     threshold: float
     cors_origins: tuple[str, ...] = ()
     api_key: str | None = None
+    azure: AzureLanguageOptions = AzureLanguageOptions()
 
     @classmethod
     def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
@@ -41,6 +44,7 @@ class AppSpec:
             threshold=settings.threshold,
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
+            azure=AzureLanguageOptions.from_settings(settings),
         )
 
 
@@ -52,6 +56,7 @@ def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
         api_key=spec.api_key,
         cors_origins=spec.cors_origins,
         threshold=spec.threshold,
+        azure=spec.azure,
     )
 
 
@@ -80,7 +85,39 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "h11_max_incomplete_event_size": line_limit,
         "log_level": "info",
+        **tls_options(settings),
     }
+
+
+def tls_options(settings: Settings) -> dict[str, str]:
+    """uvicorn's HTTPS settings: none without a certificate; checked to load before serving.
+
+    Raises:
+        ConfigError: a key without a certificate, a missing file, or a certificate and key
+            that do not load (bad PEM, not a pair).
+    """
+    import ssl
+
+    cert, key = settings.server_tls_cert, settings.server_tls_key
+    if not cert:
+        if key:
+            raise ConfigError("--tls-key needs --tls-cert (SENTIKIT_SERVER_TLS_CERT): the certificate to serve")
+        return {}
+    for path in (cert, key):
+        if path and not Path(path).is_file():
+            raise ConfigError(f"TLS file {path} does not exist")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key or None)
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise ConfigError(f"cannot serve HTTPS with certificate {cert} and key {key or cert}: {reason}") from None
+    return {"ssl_certfile": cert, **({"ssl_keyfile": key} if key else {})}
+
+
+def server_url(settings: Settings) -> str:
+    """Where the server answers: ``https://`` when it has a certificate (checked, see :func:`tls_options`)."""
+    scheme = "https" if tls_options(settings) else "http"
+    return f"{scheme}://{settings.server_host}:{settings.server_port}"
 
 
 def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None = None) -> None:
@@ -124,9 +161,10 @@ def main() -> int:
     try:
         settings = load_settings()
         model = resolve_model(os.environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
+        url = server_url(settings)
     except SentikitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    print(f"sentikit: serving {model.reference} on http://{settings.server_host}:{settings.server_port}", file=sys.stderr)
+    print(f"sentikit: serving {model.reference} on {url}", file=sys.stderr)
     run_server(model, settings, api_key=read_api_key())
     return 0

@@ -1,0 +1,139 @@
+"""The scaling targets of deploy/status/logs/delete: ``--target containerapps`` and ``--target kubernetes``.
+
+cli/cloud.py owns the commands; this module holds their extra options and turns resolved settings
+into the library's specs, so each target's flags are spelled once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.markup import escape
+
+from ..config import Settings
+from ..deploy import Deployment
+from ..errors import InvalidInputError
+from .render import console
+
+MinReplicas = Annotated[Optional[int], typer.Option(
+    "--min-replicas", min=0, max=1000, help="Fewest replicas (containerapps: 0 scales to zero; kubernetes: at least 1) \\[default: 1].")]
+MaxReplicas = Annotated[Optional[int], typer.Option("--max-replicas", min=1, max=1000, help="Most replicas \\[default: 10].")]
+Concurrency = Annotated[Optional[int], typer.Option(
+    "--concurrency", min=1, help="containerapps: requests in flight per replica before another starts \\[default: 12, measured].")]
+CpuTarget = Annotated[Optional[int], typer.Option(
+    "--cpu-target", min=1, max=100, help="Average CPU % of the request that adds a replica (kubernetes HPA; containerapps: an extra rule).")]
+Environment = Annotated[Optional[str], typer.Option(
+    "--environment", help="containerapps: managed environment, created when missing \\[default: sentikit-env].")]
+RegistryIdentity = Annotated[Optional[str], typer.Option(
+    "--registry-identity", help="containerapps: resource id of a user-assigned identity with AcrPull on the registry.")]
+ApiKeySecret = Annotated[Optional[str], typer.Option(
+    "--api-key-secret", help="kubernetes: existing Secret NAME[:KEY] holding the API key (key default: api-key).")]
+Namespace = Annotated[Optional[str], typer.Option("--namespace", help="kubernetes: namespace for kustomization.yaml.")]
+RenderOnly = Annotated[Optional[Path], typer.Option(
+    "--render-only", help="kubernetes: write the kustomize manifests into DIR (nothing is applied).")]
+EnvironmentToo = Annotated[bool, typer.Option(
+    "--environment-too", help="containerapps: also delete the managed environment when no other app uses it.")]
+
+SCALING_TARGETS = ("containerapps", "kubernetes")
+
+
+def scaling_settings(s: Settings, *, min_replicas: Optional[int], max_replicas: Optional[int],
+                     concurrency: Optional[int], cpu_target: Optional[int], environment: Optional[str],
+                     api_key_secret: Optional[str], namespace: Optional[str]) -> Settings:
+    """``s`` with the scaling flags applied (flags win over environment and file)."""
+    from ..config import replace
+
+    return replace(s, container_min_replicas=min_replicas, container_max_replicas=max_replicas,
+                   container_concurrency=concurrency, container_cpu_target=cpu_target,
+                   azure_environment=environment, kubernetes_api_key_secret=api_key_secret,
+                   kubernetes_namespace=namespace)
+
+
+def render_kubernetes(s: Settings, *, image: Optional[str], render_only: Optional[Path], port: int,
+                      env: dict[str, str], secret_flags: bool, cpu_target_given: bool, as_json: bool) -> None:
+    """``deploy --target kubernetes --render-only DIR``: write and report the manifest set."""
+    from ..deploy.kubernetes import KubernetesSpec, pinned_image, write_manifests
+
+    if render_only is None:
+        raise InvalidInputError("--target kubernetes needs --render-only DIR: sentikit writes the manifests, "
+                                "`kubectl apply -k DIR` applies them")
+    if secret_flags:
+        raise InvalidInputError("--target kubernetes takes no secret values (they would land in files): create a "
+                                "Secret and pass --api-key-secret NAME")
+    chosen = pinned_image(image or s.image)
+    spec = KubernetesSpec(name=s.container_name, image=chosen, min_replicas=s.container_min_replicas,
+                          max_replicas=s.container_max_replicas, cpu=s.container_cpu, memory_gb=s.container_memory,
+                          port=port, cpu_target=s.container_cpu_target, api_key_secret=s.kubernetes_api_key_secret,
+                          namespace=s.kubernetes_namespace, env=env)
+    files = write_manifests(spec, render_only)
+    if as_json:
+        from .render import emit_json
+
+        emit_json({"target": "kubernetes", "directory": str(render_only), "files": [str(f) for f in files],
+                   "image": chosen, "autoscaled": spec.autoscaled, "applied": False})
+        return
+    console.print(f"wrote {len(files)} manifests to {escape(str(render_only))}: "
+                  f"{', '.join(escape(f.name) for f in files)}", soft_wrap=True)
+    console.print(f"  image: {escape(chosen)}" + ("" if "@" in chosen else
+                  "  (by tag: pass the ref@sha256 that `sentikit push` printed to pin it)"), soft_wrap=True)
+    if not spec.api_key_secret:
+        console.print("  no --api-key-secret: the API will accept requests without a key", soft_wrap=True)
+    console.print(f"  apply with: kubectl apply -k {escape(str(render_only))}", soft_wrap=True)
+    print(render_only)
+
+
+def containerapp_spec(s: Settings, *, image: Optional[str], cpu: Optional[float], memory: Optional[float],
+                      port: int, env: dict[str, str], secure_env: dict[str, str], api_key: str, login: Any,
+                      registry: Optional[str], registry_identity: Optional[str], cpu_target_given: bool,
+                      location: Optional[str]) -> Any:
+    """The validated :class:`ContainerAppSpec` for these settings and flags."""
+    from ..deploy.containerapps import ContainerAppSpec
+
+    if not image:
+        raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
+    return ContainerAppSpec(
+        name=s.container_name, resource_group=s.azure_resource_group, image=image, environment=s.azure_environment,
+        # --location, when given, places a new environment; otherwise the resource group's region.
+        location=location or "",
+        cpu=cpu if cpu is not None else s.container_cpu, memory_gb=memory, port=port,
+        min_replicas=s.container_min_replicas, max_replicas=s.container_max_replicas,
+        concurrency=s.container_concurrency, cpu_target=s.container_cpu_target if cpu_target_given else None,
+        env=env, secure_env=secure_env, api_key=api_key, registry_login=login,
+        registry_identity=registry_identity or "", registry=registry or "",
+    ).validate()
+
+
+def render_containerapp(result: Deployment, say: Callable[..., None] = console.print) -> None:
+    """The Container Apps lines the generic deployment view does not show: revision, scale, replicas, costs."""
+    detail = result.detail
+    if detail.get("revision"):
+        state = detail.get("revision_state") or {}
+        running = state.get("running") if isinstance(state, dict) else None
+        say(f"  revision: {escape(str(detail['revision']))}" + (f" ({escape(str(running))})" if running else ""),
+            soft_wrap=True)
+    scale = detail.get("scale")
+    if isinstance(scale, dict) and scale.get("max_replicas") is not None:
+        say(f"  scale: {scale.get('min_replicas')}-{scale.get('max_replicas')} replicas, rules "
+            f"{escape(', '.join(str(r) for r in scale.get('rules') or []))}", soft_wrap=True)
+    replicas = detail.get("replicas")
+    for replica in replicas if isinstance(replicas, list) else []:
+        containers = replica.get("containers") or []
+        ready = all(c.get("ready") for c in containers) if containers else False
+        say(f"  replica {escape(str(replica.get('name')))}: {escape(str(replica.get('state')))}"
+            f"{', ready' if ready else ', not ready'}", soft_wrap=True)
+    if detail.get("environment_created"):
+        from ..deploy.containerapps import ENVIRONMENT_COST
+
+        say(f"  created environment {escape(str(detail.get('environment')))}: {escape(ENVIRONMENT_COST)}; "
+            "remove it with `sentikit delete --target containerapps --environment-too`", soft_wrap=True)
+    if detail.get("scale_to_zero"):
+        say(f"  note: {escape(str(detail['scale_to_zero']))}", soft_wrap=True)
+
+
+__all__ = [
+    "ApiKeySecret", "Concurrency", "CpuTarget", "Environment", "EnvironmentToo", "MaxReplicas", "MinReplicas",
+    "Namespace", "RegistryIdentity", "RenderOnly", "SCALING_TARGETS", "containerapp_spec", "render_containerapp",
+    "render_kubernetes", "scaling_settings",
+]

@@ -1,0 +1,265 @@
+"""The build context: the serving dependencies' closure, a cached wheelhouse, sentikit's own
+wheel (built from the checkout, or re-packed from an installed sentikit), and their assembly
+with the model and the rendered Dockerfile into a directory that ``docker build`` and
+``az acr build`` both accept (``sentikit build --render-only``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import deque
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+from ..errors import ImageBuildError, InvalidInputError, ModelIntegrityError
+from ..model import MANIFEST_FILE, SCORER_FILE, SentimentModel, verify_model_dir
+from .dockerfile import (
+    DEFAULT_BASE_IMAGE,
+    DEFAULT_PORT,
+    DOCKERIGNORE,
+    DockerContext,
+    image_labels,
+    load_template,
+    render_dockerfile,
+)
+
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
+# src/sentikit/image/context.py -> the checkout root (when running from one)
+CHECKOUT_ROOT = Path(__file__).resolve().parents[3]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PreparedContext:
+    """A build context on disk, ready for ``docker build`` or ``az acr build``."""
+
+    path: Path
+    dockerfile: str
+    context: DockerContext
+    model: SentimentModel
+
+
+def serving_requirements() -> list[str]:
+    """The ``serve`` extra and its dependency closure, pinned to the versions installed here.
+
+    Pinning to what this machine runs (and tests) keeps the image reproducible; a package of the
+    extra that is not installed here keeps the extra's own version range.
+    """
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    environment: dict[str, str] = {k: str(v) for k, v in default_environment().items()} | {"extra": ""}
+    roots = [Requirement(r) for r in metadata.requires("sentikit") or []]
+    roots = [r for r in roots if r.marker is not None and r.marker.evaluate({**environment, "extra": "serve"})
+             and not r.marker.evaluate(environment)]
+    pinned: dict[str, str] = {}
+    pending = deque(roots)
+    while pending:
+        requirement = pending.popleft()
+        name = canonicalize_name(requirement.name)
+        if name in pinned:
+            continue
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            pinned[name] = f"{name}{requirement.specifier}"
+            continue
+        pinned[name] = f"{name}=={dist.version}"
+        for raw in dist.requires or []:
+            child = Requirement(raw)
+            wanted = {**environment, "extra": extra} if (extra := next(iter(requirement.extras), "")) else environment
+            if child.marker is None or child.marker.evaluate(wanted):
+                pending.append(child)
+    if not pinned:
+        raise ImageBuildError("sentikit's package metadata has no 'serve' extra; reinstall sentikit (pip install -e .)")
+    return [pinned[name] for name in sorted(pinned)]
+
+
+def default_cache_dir() -> Path:
+    """~/.cache/sentikit (or $XDG_CACHE_HOME/sentikit)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentikit"
+
+
+def build_wheelhouse(requirements: list[str], *, cache_dir: Path | None = None,
+                     progress: Optional[Progress] = None) -> Path:
+    """Wheels for ``requirements`` built on this host with ``pip wheel``, cached by their hash.
+
+    Returns a directory holding the wheels and a ``requirements.txt``. The wheels suit this
+    host's Python (``cp311`` here), so the base image must run the same Python minor version.
+    """
+    text = "\n".join(requirements) + "\n"
+    key = hashlib.sha256(f"{sys.implementation.cache_tag}|{sys.platform}|{text}".encode()).hexdigest()[:16]
+    target = (cache_dir or default_cache_dir()) / "wheelhouse" / key
+    if (target / "requirements.txt").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress(f"building a wheelhouse for {len(requirements)} serving packages (cached in {target})")
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        (tmp / "requirements.txt").write_text(text, encoding="utf-8")
+        _pip("wheel", "--quiet", "--wheel-dir", str(tmp), "--requirement", str(tmp / "requirements.txt"))
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another build filled the cache meanwhile
+            if not (target / "requirements.txt").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def build_sentikit_wheel(out_dir: Path) -> Path:
+    """sentikit's own wheel (``pip wheel --no-deps``), from the checkout this module runs from.
+
+    The source is copied first, so the build neither writes into the checkout nor races a
+    concurrent build. An installed (non-checkout) sentikit is re-packed from its installed files.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = CHECKOUT_ROOT
+    if not (root / "pyproject.toml").is_file() or 'name = "sentikit"' not in (root / "pyproject.toml").read_text():
+        return _repack_installed_wheel(out_dir)
+    with tempfile.TemporaryDirectory(prefix="sentikit-src-") as tmp:
+        source = Path(tmp) / "src-copy"
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (root / name).is_file():
+                shutil.copy2(root / name, source / name)
+        shutil.copytree(root / "src", source / "src", ignore=ignore, symlinks=False)
+        _pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(out_dir), str(source))
+    wheels = sorted(out_dir.glob("sentikit-*.whl"))
+    if not wheels:
+        raise ImageBuildError(f"pip wheel did not produce a sentikit wheel in {out_dir}")
+    return wheels[-1]
+
+
+def _repack_installed_wheel(out_dir: Path) -> Path:
+    dist = metadata.distribution("sentikit")
+    tag = "py3-none-any"
+    name = f"sentikit-{dist.version}-{tag}.whl"
+    dist_info = f"sentikit-{dist.version}.dist-info"
+    records: list[str] = []
+    with zipfile.ZipFile(out_dir / name, "w", zipfile.ZIP_DEFLATED) as wheel:
+        def add(arcname: str, data: bytes) -> None:
+            wheel.writestr(arcname, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            records.append(f"{arcname},sha256={digest},{len(data)}")
+
+        for file in dist.files or []:
+            parts = file.parts
+            if parts[0] == "sentikit" and "__pycache__" not in parts:
+                add(str(file), Path(str(file.locate())).read_bytes())
+        add(f"{dist_info}/METADATA", (dist.read_text("METADATA") or "").encode())
+        add(f"{dist_info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: sentikit\nRoot-Is-Purelib: true\nTag: {tag}\n".encode())
+        wheel.writestr(f"{dist_info}/RECORD", "\n".join(records + [f"{dist_info}/RECORD,,"]) + "\n")
+    return out_dir / name
+
+
+def _pip(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", *args, "--disable-pip-version-check"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise ImageBuildError(f"pip {args[0]} failed:\n{tail}")
+
+
+def _copy_model(model: SentimentModel, target: Path) -> None:
+    # Serving reads the manifest and the exported scorer; the joblib pipeline (and with it
+    # scikit-learn) stays out of the image.
+    scorer = model.path / SCORER_FILE
+    if not scorer.is_file():
+        raise ModelIntegrityError(
+            f"{model.path} has no {SCORER_FILE} (the exported scorer the image serves); "
+            "retrain it with this version of sentikit"
+        )
+    verify_model_dir(model.path, need=(SCORER_FILE,))  # what goes into the image is what was registered
+    target.mkdir(parents=True)
+    for name in (MANIFEST_FILE, SCORER_FILE):
+        shutil.copyfile(model.path / name, target / name)
+
+
+def prepare_context(
+    model: SentimentModel,
+    out_dir: Path,
+    *,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    port: int = DEFAULT_PORT,
+    wheelhouse: Path | None = None,
+    from_pypi: bool = False,
+    extra_labels: Mapping[str, str] | None = None,
+    template: str | None = None,
+    cache_dir: Path | None = None,
+    progress: Optional[Progress] = None,
+) -> PreparedContext:
+    """Write a complete build context for ``model`` into ``out_dir`` (created; must be empty).
+
+    Dependencies come from ``wheelhouse`` (a directory of wheels, optionally with a
+    requirements.txt), else from a host-built cached wheelhouse, or, with ``from_pypi``,
+    from the package index during the build.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise InvalidInputError(f"{out_dir} is not empty; choose a new directory for the build context")
+    if wheelhouse is not None and from_pypi:
+        raise InvalidInputError("--wheelhouse and --from-pypi exclude each other")
+    if wheelhouse is not None and not any(Path(wheelhouse).glob("*.whl")):
+        raise InvalidInputError(f"{wheelhouse} holds no .whl files")
+    if not 1 <= port <= 65535:
+        raise InvalidInputError(f"invalid port {port}: use 1-65535")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _copy_model(model, out_dir / "model")
+
+    requirements = serving_requirements()
+    host_ca = False
+    if from_pypi:
+        (out_dir / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+        # A host behind a TLS-intercepting proxy trusts extra CAs that the base image lacks.
+        host_ca = HOST_CA_BUNDLE.is_file() and any(HOST_EXTRA_CAS.glob("*.crt"))
+        if host_ca:
+            shutil.copyfile(HOST_CA_BUNDLE, out_dir / "host-ca.pem")
+    else:
+        source = Path(wheelhouse) if wheelhouse is not None else build_wheelhouse(
+            requirements, cache_dir=cache_dir, progress=progress)
+        target = out_dir / "wheelhouse"
+        target.mkdir()
+        for wheel in sorted(source.glob("*.whl")):
+            shutil.copyfile(wheel, target / wheel.name)
+        given = source / "requirements.txt"
+        if given.is_file():
+            shutil.copyfile(given, target / "requirements.txt")
+        else:  # a user's wheelhouse: let pip pick any compatible version it holds
+            names = [re.split(r"[=<>!~ ;\[]", r, maxsplit=1)[0] for r in requirements]
+            (target / "requirements.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+
+    if progress:
+        progress("building the sentikit wheel")
+    build_sentikit_wheel(out_dir / "dist")
+    context = DockerContext(
+        base_image=base_image,
+        labels=image_labels(model, base_image=base_image, port=port, extra=extra_labels),
+        port=port,
+        dependencies="pypi" if from_pypi else "wheelhouse",
+        host_ca=host_ca,
+    )
+    dockerfile = render_dockerfile(template if template is not None else load_template(), context)
+    (out_dir / "Dockerfile").write_text(dockerfile, encoding="utf-8")
+    (out_dir / ".dockerignore").write_text(DOCKERIGNORE, encoding="utf-8")
+    return PreparedContext(path=out_dir, dockerfile=dockerfile, context=context, model=model)
+
+
