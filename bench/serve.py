@@ -1,23 +1,29 @@
-"""Benchmark the REST API against the tutorial's Flask development server.
+"""Benchmark the REST API side by side: the tutorial's Flask server, gunicorn, sentikit 1 and 2 workers.
 
-Starts (a) bench/tutorial_flask_app.py (Flask dev server, ``predict_proba`` per
-``GET /analyze``) and (b) ``sentikit serve`` on the same model, drives both with
-``wrk`` over loopback, and prints a markdown table:
+All in one run, on the same model and the same real sentences, driven by ``wrk`` over loopback:
 
-* single texts: requests/s and p50/p99 latency of ``GET /analyze`` at concurrency 16,
-  rotating through real sentences;
-* batches: texts/s of ``POST /v1/score`` with 100 texts per request, against the
-  in-process rate of ``model.score`` on batches of 100 on one core;
-* resident memory (RSS, all processes of the server) after the load;
+* single texts: ``GET /analyze`` at concurrency 16, rotating through real sentences
+  (every server);
+* batches: ``POST /v1/score`` with 100 texts per request at concurrency 16 (sentikit);
+* per server: req/s, texts/s, p50/p99 latency, failed requests, cores used by the server's
+  processes during the load (CPU seconds / wall seconds), RSS (largest worker and the
+  sum, plus PSS, which counts the pages forked workers share once), and for sentikit the
+  share of the requests each worker answered (from its /metrics);
+* start: wall time from starting the process to the first score, median of --starts;
 * with ``--azure``: documents/s through the Azure AI Language route
   (``POST /language/:analyze-text``, 10 documents per request, the service's limit) next to
   texts/s of ``POST /v1/score`` with the same 10 texts per request.
 
+Rows: the tutorial (Flask dev server, ``predict_proba`` per request), the same Flask app
+under gunicorn with 2 sync workers, sentikit with 1 worker, 2 workers (one SO_REUSEPORT
+socket each, the default), 2 workers sharing one socket (SENTIKIT_SERVER_REUSE_PORT=0, what
+uvicorn's own --workers does), and 1 worker with the pure-Python h11 parser and asyncio loop.
+
 Usage:
-    python bench/serve.py [MODEL] [--duration 10] [--workers 1 2] [--azure]
+    python bench/serve.py [MODEL] [--duration 10] [--repeat 1] [--starts 5] [--azure]
 
 MODEL is a model directory, NAME or NAME:VERSION in ./models (default: the latest
-``sentiment``). Needs ``wrk`` (Debian package ``wrk``) and Flask (the test extra).
+``sentiment``). Needs ``wrk`` (Debian package ``wrk``) and the ``bench`` extra (Flask, gunicorn).
 """
 
 from __future__ import annotations
@@ -29,12 +35,14 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "datasets" / "uci-sentences"
 CONCURRENCY = 16
 BATCH = 100
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def sentences(limit: int = 2000) -> list[str]:
-    """Real review sentences (the shared UCI set, else a small built-in list)."""
+    """Real review sentences (the shared UCI set, else the package's bundled corpus)."""
     texts: list[str] = []
     for path in sorted(DATASET.glob("*_labelled.txt")):
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -53,8 +62,11 @@ def sentences(limit: int = 2000) -> list[str]:
             if text:
                 texts.append(text)
     if not texts:
-        texts = ["The host was lovely and the flat spotless", "Terrible service, never again",
-                 "Not bad at all", "The food was cold and bland"] * 50
+        import gzip
+        from importlib.resources import files
+
+        corpus = files("sentikit").joinpath("resources/corpus.tsv.gz").read_bytes()
+        texts = [line.rpartition("\t")[0] for line in gzip.decompress(corpus).decode().splitlines()[1:] if line]
     return texts[:limit]
 
 
@@ -64,7 +76,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -72,25 +84,49 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
+                    response.read()
                     return
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.005)
     raise SystemExit(f"{url} not ready after {timeout:.0f}s")
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants."""
-    total, stack = 0, [pid]
+def process_tree(pid: int) -> list[int]:
+    pids, stack = [], [pid]
     while stack:
         current = stack.pop()
+        pids.append(current)
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
             for task in Path(f"/proc/{current}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process tree, the dead children that were waited for included."""
+    total = 0
+    for current in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        except OSError:
+            continue
+    return total / TICKS
+
+
+def memory_mib(pid: int) -> tuple[float, float, float]:
+    """(largest RSS of one process, RSS sum, PSS sum) of a process tree, in MiB."""
+    rss: list[int] = []
+    pss = 0
+    for current in process_tree(pid):
+        try:
+            rss.append(int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{current}/status").read_text()).group(1)))  # type: ignore[union-attr]
+            pss += int(re.search(r"^Pss:\s+(\d+)", Path(f"/proc/{current}/smaps_rollup").read_text(), re.M).group(1))  # type: ignore[union-attr]
         except (OSError, AttributeError):
             continue
-    return total / 1024
+    return max(rss, default=0) / 1024, sum(rss) / 1024, pss / 1024
 
 
 def lua_string(text: str) -> str:
@@ -98,30 +134,6 @@ def lua_string(text: str) -> str:
     while f"]{level}]" in text:
         level += "="
     return f"[{level}[{text}]{level}]"
-
-
-def wrk(url: str, script: str, connections: int, duration: int) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        run = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", handle.name, url],
-            capture_output=True, text=True, check=True,
-        )
-    finally:
-        os.unlink(handle.name)
-    out = run.stdout
-    units = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        return float(match.group(1)) * units[match.group(2)] if match else float("nan")
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    failures = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
-    return {"rps": rps, "p50": latency("50"), "p99": latency("99"), "failures": failures}
 
 
 def single_script(texts: list[str]) -> str:
@@ -174,43 +186,63 @@ end
     }
 
 
-def azure_rows(port: int, texts: list[str], duration: int, workers: int) -> list[dict[str, Any]]:
-    """documents/s through the Azure route next to texts/s through /v1/score, 10 per request each."""
-    rows = []
-    for path, script in azure_scripts(texts).items():
-        run = wrk(f"http://127.0.0.1:{port}", script, 4, duration)
-        rows.append({"workers": workers, "route": f"POST {path.split('?')[0]}", "per_s": run["rps"] * AZURE_BATCH, **run})
-    return rows
+@dataclass
+class Load:
+    rps: float
+    p50: float
+    p99: float
+    failures: int
+    cores: float
+    texts_per_request: int = 1
+
+    @property
+    def texts(self) -> float:
+        return self.rps * self.texts_per_request
 
 
-def in_process_rate(model_dir: Path, texts: list[str], seconds: float) -> float:
-    """texts/s of model.score on batches of 100, in a fresh single-threaded process."""
-    code = f"""
-import sys, time, json
-from pathlib import Path
-from sentikit.model import load_model
-texts = json.loads(sys.stdin.read())
-model = load_model(Path({str(model_dir)!r}))
-model.score(texts[:{BATCH}])
-batches = [texts[i:i + {BATCH}] for i in range(0, len(texts) - {BATCH} + 1, {BATCH})]
-done, start = 0, time.perf_counter()
-while time.perf_counter() - start < {seconds}:
-    for batch in batches:
-        model.score(batch)
-        done += len(batch)
-print(done / (time.perf_counter() - start))
-"""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    run = subprocess.run([sys.executable, "-c", code], input=json.dumps(texts), capture_output=True, text=True,
-                         check=True, env=env)
-    return float(run.stdout.strip())
+def wrk(url: str, script: str, duration: int, server_pid: int, texts_per_request: int = 1,
+        connections: int = CONCURRENCY) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        cpu, started = cpu_seconds(server_pid), time.monotonic()
+        run = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", handle.name, url],
+            capture_output=True, text=True, check=True,
+        )
+        cores = (cpu_seconds(server_pid) - cpu) / (time.monotonic() - started)
+    finally:
+        os.unlink(handle.name)
+    out = run.stdout
+    units = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(match.group(1)) * units[match.group(2)] if match else float("nan")
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failures = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
+    return Load(rps, latency("50"), latency("99"), failures, cores, texts_per_request)
 
 
-def start(command: list[str], port: int, ready_path: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    wait_ready(f"http://127.0.0.1:{port}{ready_path}", process)
-    return process
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    sentikit: bool = True
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def start(self, port: int) -> tuple[subprocess.Popen[bytes], float]:
+        own = {name: value.replace("{port}", str(port)) for name, value in self.env.items()}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **own}
+        command = [part.replace("{port}", str(port)) for part in self.command]
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        wait_for(f"http://127.0.0.1:{port}/analyze?text=warm", process)
+        return process, time.perf_counter() - started
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -222,10 +254,45 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def first_score(port: int, text: str) -> float:
-    url = f"http://127.0.0.1:{port}/analyze?text={urllib.parse.quote(text)}"
-    with urllib.request.urlopen(url, timeout=5) as response:
+def worker_shares(url: str) -> str:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        lines = response.read().decode().splitlines()
+    shares = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("sentikit_process_requests_total{")]
+    total = sum(shares) or 1.0
+    return "/".join(f"{share / total:.0%}" for share in shares)
+
+
+def first_score(url: str, text: str) -> float:
+    with urllib.request.urlopen(f"{url}/analyze?text={urllib.parse.quote(text)}", timeout=5) as response:
         return float(response.read())
+
+
+def measure(server: Server, texts: list[str], duration: int, azure: bool = False) -> dict[str, Any]:
+    port = free_port()
+    process, _ = server.start(port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        row: dict[str, Any] = {"first": first_score(url, texts[0])}
+        row["single"] = wrk(url, single_script(texts), duration, process.pid)
+        if server.sentikit:
+            row["batch"] = wrk(url, batch_script(texts), duration, process.pid, BATCH)
+            row["shares"] = worker_shares(url)
+            if azure:
+                row["azure"] = {path.split("?")[0]: wrk(url, script, duration, process.pid, AZURE_BATCH)
+                                for path, script in azure_scripts(texts).items()}
+        row["memory"] = memory_mib(process.pid)
+        return row
+    finally:
+        stop(process)
+
+
+def start_time(server: Server, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        process, seconds = server.start(free_port())
+        times.append(seconds)
+        stop(process)
+    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", default=None)
     parser.add_argument("--workspace", default="models")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="sentikit serve worker counts to run")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over all servers (interleaved); medians reported")
+    parser.add_argument("--starts", type=int, default=5, help="process starts per server for the start time")
     parser.add_argument("--azure", action="store_true", help="also measure the Azure AI Language route (documents/s)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -243,65 +311,81 @@ def main(argv: list[str] | None = None) -> int:
 
     model = resolve_model(args.model, Path(args.workspace), "sentiment")
     texts = sentences()
-    has_engine = (model.path / "scorer.json").exists()
-    print(f"model {model.reference} ({model.path}); scorer: {'engine (scorer.json)' if has_engine else 'scikit-learn pipeline'}",
+    py = sys.executable
+    flask_app = str(ROOT / "bench" / "tutorial_flask_app.py")
+    serve = [py, "-m", "sentikit", "serve", str(model.path), "--port", "{port}", "--no-access-log"]
+    servers = [
+        Server("tutorial: Flask dev server", [py, flask_app, str(model.path), "{port}"], sentikit=False),
+        Server("tutorial app on gunicorn, 2 sync workers",
+               [py, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}", "--chdir", str(ROOT / "bench"),
+                "tutorial_flask_app:app"], {"TUTORIAL_MODEL_DIR": str(model.path.resolve())}, sentikit=False),
+        Server("sentikit serve, 1 worker", serve),
+        Server("sentikit serve --workers 2", [*serve, "--workers", "2"]),
+        Server("sentikit serve --workers 2, one shared socket", [*serve, "--workers", "2"],
+               {"SENTIKIT_SERVER_REUSE_PORT": "0"}),
+        Server("sentikit serve, 1 worker, h11 + asyncio", serve,
+               {"SENTIKIT_SERVER_HTTP": "h11", "SENTIKIT_SERVER_LOOP": "asyncio"}),
+    ]
+    print(f"model {model.reference} ({model.path}); {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}",
           file=sys.stderr)
-    rows: list[dict[str, Any]] = []
-    compat: list[dict[str, Any]] = []
+    for round_ in range(args.repeat):
+        for server in servers:
+            print(f"round {round_ + 1}: {server.name}", file=sys.stderr)
+            azure = args.azure and server in servers[2:4]
+            server.results.append(measure(server, texts, args.duration, azure))
+    starts = {
+        "python -m sentikit.serve (the image's entry point)": Server(
+            "module", [py, "-m", "sentikit.serve"], {"SENTIKIT_MODEL_PATH": str(model.path), "SENTIKIT_SERVER_PORT": "{port}"}),
+        "sentikit serve": servers[2],
+        "sentikit serve --workers 2": servers[3],
+    }
+    start_medians = {name: start_time(server, args.starts) for name, server in starts.items()}
 
-    port = free_port()
-    flask = start([sys.executable, str(ROOT / "bench" / "tutorial_flask_app.py"), str(model.path), str(port)], port,
-                  "/analyze?text=warm")
-    try:
-        reference = first_score(port, texts[0])
-        single = wrk(f"http://127.0.0.1:{port}", single_script(texts), CONCURRENCY, args.duration)
-        rows.append({"server": "tutorial: Flask dev server, predict_proba", **single, "batch": None,
-                     "rss": rss_mib(flask.pid)})
-    finally:
-        stop(flask)
+    def med(server: Server, kind: str, attr: str) -> float:
+        return statistics.median(getattr(r[kind], attr) for r in server.results)
 
-    for workers in args.workers:
-        port = free_port()
-        server = start([sys.executable, "-m", "sentikit", "serve", str(model.path), "--port", str(port),
-                        "--workers", str(workers), "--no-access-log"], port, "/readyz")
-        try:
-            difference = abs(first_score(port, texts[0]) - reference)
-            single = wrk(f"http://127.0.0.1:{port}", single_script(texts), CONCURRENCY, args.duration)
-            # Measured right before the batch run: on a shared machine the rate drifts.
-            local = in_process_rate(model.path, texts, min(5.0, args.duration / 2))
-            batch = wrk(f"http://127.0.0.1:{port}", batch_script(texts), 4, args.duration)
-            rows.append({"server": f"sentikit serve --workers {workers}", **single,
-                         "batch": batch["rps"] * BATCH, "batch_failures": batch["failures"], "local": local,
-                         "rss": rss_mib(server.pid), "difference": difference})
-            if args.azure:
-                compat += azure_rows(port, texts, args.duration, workers)
-        finally:
-            stop(server)
-
-    baseline = rows[0]["rps"]
-    print(f"\n`python bench/serve.py {' '.join(argv if argv is not None else sys.argv[1:])}`"
-          f" - {os.cpu_count()} CPUs, wrk -t2, {args.duration}s per run, GET at concurrency {CONCURRENCY},"
-          f" POST batches of {BATCH} at concurrency 4\n")
-    print("| server | GET /analyze req/s | vs baseline | p50 ms | p99 ms | failed | POST /v1/score texts/s "
-          "| vs in-process texts/s (one core, batches of 100) | RSS after load MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        batch = "-" if row["batch"] is None else f"{row['batch']:,.0f}"
-        share = "-" if row["batch"] is None else f"{row['batch'] / row['local']:.0%} of {row['local']:,.0f}"
-        failed = row["failures"] + row.get("batch_failures", 0)
-        print(f"| {row['server']} | {row['rps']:,.0f} | {row['rps'] / baseline:.1f}x | {row['p50']:.2f} | "
-              f"{row['p99']:.2f} | {failed} | {batch} | {share} | {row['rss']:.0f} |")
-    if compat:
-        print(f"\n{AZURE_BATCH} texts per request, concurrency 4: documents/s through the Azure AI Language route "
+    flask_rps = med(servers[0], "single", "rps")
+    one = servers[2]
+    print(f"\n`python bench/serve.py {' '.join(argv if argv is not None else sys.argv[1:])}` - {os.cpu_count()} CPUs "
+          f"(shared), wrk -t1 -c{CONCURRENCY}, {args.duration}s per run, medians of {args.repeat} interleaved rounds\n")
+    print("| server | GET /analyze req/s | vs Flask | p50 ms | p99 ms | cores | POST /v1/score (100 texts) texts/s "
+          "| p50 ms | p99 ms | cores | failed | worker shares | RSS MiB (largest / sum) | PSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for server in servers:
+        failed = sum(r["single"].failures + (r["batch"].failures if "batch" in r else 0) for r in server.results)
+        batch = (f"{med(server, 'batch', 'texts'):,.0f} | {med(server, 'batch', 'p50'):.1f} | "
+                 f"{med(server, 'batch', 'p99'):.1f} | {med(server, 'batch', 'cores'):.2f}") if server.sentikit else "- | - | - | -"
+        largest, total, pss = (statistics.median(r["memory"][i] for r in server.results) for i in range(3))
+        shares = " ".join(r.get("shares", "") for r in server.results) or "-"
+        print(f"| {server.name} | {med(server, 'single', 'rps'):,.0f} | {med(server, 'single', 'rps') / flask_rps:.1f}x | "
+              f"{med(server, 'single', 'p50'):.2f} | {med(server, 'single', 'p99'):.2f} | {med(server, 'single', 'cores'):.2f} | "
+              f"{batch} | {failed} | {shares} | {largest:.0f} / {total:.0f} | {pss:.0f} |")
+    two = servers[3]
+    print(f"\n2 workers / 1 worker: single {med(two, 'single', 'rps') / med(one, 'single', 'rps'):.2f}x, "
+          f"batch {med(two, 'batch', 'texts') / med(one, 'batch', 'texts'):.2f}x; "
+          f"shared socket: single {med(servers[4], 'single', 'rps') / med(one, 'single', 'rps'):.2f}x, "
+          f"batch {med(servers[4], 'batch', 'texts') / med(one, 'batch', 'texts'):.2f}x")
+    print(f"httptools + uvloop / h11 + asyncio (1 worker): single {med(one, 'single', 'rps') / med(servers[5], 'single', 'rps'):.2f}x, "
+          f"batch {med(one, 'batch', 'texts') / med(servers[5], 'batch', 'texts'):.2f}x")
+    if args.azure:
+        print(f"\n{AZURE_BATCH} texts per request: documents/s through the Azure AI Language route "
               "(sentences split, each sentence and the whole text scored) against texts/s through /v1/score\n")
-        print("| workers | route | texts (documents)/s | vs /v1/score | p50 ms | p99 ms | failed |")
-        print("|---:|---|---:|---:|---:|---:|---:|")
-        for row in compat:
-            base = next(r for r in compat if r["workers"] == row["workers"] and r["route"] == "POST /v1/score")
-            print(f"| {row['workers']} | {row['route']} | {row['per_s']:,.0f} | {row['per_s'] / base['per_s']:.2f}x | "
-                  f"{row['p50']:.2f} | {row['p99']:.2f} | {row['failures']} |")
-    worst = max((r.get("difference", 0.0) for r in rows), default=0.0)
-    print(f"\nscore parity with the baseline (first text): max |difference| = {worst:.2e}")
+        print("| server | route | texts (documents)/s | vs /v1/score | p50 ms | p99 ms | failed |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for server in servers[2:4]:
+            runs = [r["azure"] for r in server.results]
+            base = statistics.median(r["/v1/score"].texts for r in runs)
+            for route in runs[0]:
+                rate = statistics.median(r[route].texts for r in runs)
+                print(f"| {server.name} | POST {route} | {rate:,.0f} | {rate / base:.2f}x | "
+                      f"{statistics.median(r[route].p50 for r in runs):.2f} | {statistics.median(r[route].p99 for r in runs):.2f} | "
+                      f"{sum(r[route].failures for r in runs)} |")
+    reference = servers[0].results[0]["first"]
+    worst = max(abs(r["first"] - reference) for server in servers for r in server.results)
+    print(f"\nscore parity with the tutorial (first text): max |difference| = {worst:.2e}")
+    print(f"\n| start → first score (median of {args.starts}) | s |\n|---|---:|")
+    for name, seconds in start_medians.items():
+        print(f"| {name} | {seconds:.3f} |")
     return 0
 
 

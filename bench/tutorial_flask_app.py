@@ -4,10 +4,12 @@ A Flask development server, one text per ``GET /analyze``, scored with the
 scikit-learn pipeline's ``predict_proba`` on each request.
 
 Usage: python bench/tutorial_flask_app.py MODEL_DIR PORT
+   or: TUTORIAL_MODEL_DIR=MODEL_DIR gunicorn -w 2 --chdir bench tutorial_flask_app:app
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from flask import Flask, request
 from sentikit.model import load_model
 
 app = Flask(__name__)
-pipeline = load_model(Path(sys.argv[1])).pipeline
+pipeline = load_model(Path(os.environ.get("TUTORIAL_MODEL_DIR") or sys.argv[1])).pipeline
 
 
 @app.route("/analyze")

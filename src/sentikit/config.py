@@ -71,6 +71,9 @@ class Settings:
     server_max_body_bytes: int = 1_048_576
     server_cors_origins: str = ""  # comma-separated; "*" allows any origin
     server_access_log: bool = True
+    server_http: str = "auto"  # HTTP parser: auto (httptools when installed, else h11), h11, httptools
+    server_loop: str = "auto"  # event loop: auto (uvloop when installed, else asyncio), asyncio, uvloop
+    server_reuse_port: bool = True  # workers: one SO_REUSEPORT socket each (Linux), else one shared socket
     server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
     server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
     # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
@@ -331,6 +334,9 @@ max_batch = 1000            # most texts in one POST /v1/score
 max_body_bytes = 1048576    # largest request body
 cors_origins = ""           # comma-separated origins, or "*"; empty = CORS off
 access_log = true
+http = "auto"               # HTTP parser: auto (httptools if installed), h11, httptools
+loop = "auto"               # event loop: auto (uvloop if installed), asyncio, uvloop
+reuse_port = true           # with workers: one SO_REUSEPORT socket each (Linux) so the kernel spreads connections
 tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
 tls_key = ""
 # Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)

@@ -559,15 +559,10 @@ def export_scorer(pipeline: Any, path: Path, *, compress: bool = True, calibrati
     if compress:
         # mtime=0: the same model gives the same bytes, hence the same manifest checksum
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".scorer-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ._atomic import atomic_output
+
+    with atomic_output(path, binary=True) as handle:
+        handle.write(data)
 
 
 def scorer_spec(pipeline: Any) -> dict[str, Any]:

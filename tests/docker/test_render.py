@@ -56,8 +56,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     SENTIKIT_SERVER_PORT=9000
 USER 10001:10001
 EXPOSE 9000
+# Over HTTPS when a certificate is configured; loopback, so the probe need not verify it.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['SENTIKIT_SERVER_PORT'] + '/healthz', timeout=2)"]
+    CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('SENTIKIT_SERVER_TLS_CERT')); urllib.request.urlopen(('https' if tls else 'http') + '://127.0.0.1:' + os.environ['SENTIKIT_SERVER_PORT'] + '/healthz', timeout=2, context=ssl._create_unverified_context() if tls else None)"]
 ENTRYPOINT ["python", "-m", "sentikit.serve"]
 LABEL io.sentikit.model.metrics="{\"accuracy\":0.9}" \
       org.opencontainers.image.title="say \"hi\" to \$HOME"

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import urllib.request
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from sentikit.server.metrics import Metrics, retire_worker
 
 
 def test_metrics_count_requests_errors_and_texts(client: Any) -> None:
@@ -28,3 +35,36 @@ def test_metrics_count_requests_errors_and_texts(client: Any) -> None:
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
 
+
+
+def test_metrics_files_survive_a_restarted_worker_and_count_once(tmp_path: Path) -> None:
+    """Two writers sharing a directory: every count summed once; a retired worker keeps its counts, not its gauges."""
+    first, second = Metrics(tmp_path), Metrics(tmp_path)  # same pid: second file replaces first's name
+    second.file = None  # only `first` writes a file here; `second` stands for a worker in another process
+    for _ in range(3):
+        first.observe("/analyze", "GET", 200, 0.001)
+    first.observe("/analyze", "BREW", 418, 20.0)  # unknown methods are pooled, slow requests land in +Inf
+    totals, gauges = first.snapshot()
+    assert totals['requests\t/analyze\tGET\t200'] == 3 and totals['requests\t/analyze\tOTHER\t418'] == 1
+    assert list(gauges) == [os.getpid()] and gauges[os.getpid()]["requests_total"] == 4
+    retire_worker(tmp_path, os.getpid())
+    totals, gauges = first.snapshot()
+    assert totals['requests\t/analyze\tGET\t200'] == 3 and gauges == {}
+
+
+@pytest.mark.slow
+def test_two_workers_count_every_request_exactly_once(start_server: Any, model_dir: Path) -> None:
+    server = start_server(str(model_dir), "--workers", "2", "--no-access-log")
+    for i in range(1000):  # a new connection each: the kernel spreads them over both workers
+        with urllib.request.urlopen(f"{server.url}/analyze?text=good+{i}", timeout=10) as response:
+            assert response.status == 200
+    for scrape in range(4):  # whichever worker answers, it reports the whole server
+        lines = urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode().splitlines()
+        assert 'sentikit_requests_total{route="/analyze",method="GET",status="200"} 1000' in lines
+        assert "sentikit_texts_scored_total 1000" in lines
+        assert "sentikit_workers 2" in lines
+        shares = [float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("sentikit_process_requests_total{")]
+        answered = sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("sentikit_requests_total{"))
+        assert answered == 1000 + 1 + scrape  # and the readiness probe, and the earlier scrapes
+        assert len(shares) == 2 and min(shares) > 0 and sum(shares) == answered
+    assert server.stop()[0] == 0

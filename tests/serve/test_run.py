@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
+import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -78,3 +81,36 @@ def test_serve_with_unknown_model_is_a_usage_error(cli: Any) -> None:
     assert result.exit_code == 2
     assert "no model named 'nosuchmodel'" in result.stderr
 
+
+
+def test_workers_get_their_settings_without_touching_the_callers_environment(model_dir: Path, free_port: int) -> None:
+    """run_server with 2 workers, in a process that checks its own os.environ while the workers serve."""
+    code = textwrap.dedent(f"""
+        import json, os, signal, threading, time, urllib.request
+        from pathlib import Path
+        from sentikit.config import load_settings, replace
+        from sentikit.model import load_model
+        from sentikit.server import run_server
+        before = dict(os.environ)
+        seen = {{}}
+        def probe():
+            for _ in range(300):
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:{{port}}/v1/model", timeout=1) as r:
+                        seen["model"] = json.load(r)
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            seen["changed"] = sorted(k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k))
+            os.kill(os.getpid(), signal.SIGTERM)
+        port = {{port}}
+        threading.Thread(target=probe, daemon=True).start()
+        settings = replace(load_settings(), server_port=port, server_workers=2, server_max_batch=7, threshold=0.25)
+        run_server(load_model(Path({str(model_dir)!r})), settings, api_key=None)
+        print(json.dumps(seen))
+    """).replace("{port}", str(free_port))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["changed"] == []
+    assert seen["model"]["limits"]["max_batch"] == 7 and seen["model"]["threshold"] == 0.25

@@ -1,6 +1,6 @@
 """The REST API: the app (:mod:`.app`), its metrics, OpenAPI document and docs page, and the runner (:mod:`.run`).
 
-Needs only Starlette, uvicorn and sentikit's own light modules: no Typer, Rich,
+Needs only Starlette, uvicorn, regex and sentikit's own light modules: no Typer, Rich,
 scikit-learn, Docker or Azure packages (the container image ships the ``serve`` extra only).
 """
 

@@ -1,33 +1,55 @@
-"""Running the REST API with uvicorn: one process, or several worker processes.
+"""Running the REST API with uvicorn: one process, or a supervisor and several worker processes.
 
 Settings are resolved once, by the caller (``sentikit serve``) or by :func:`main`
-(``python -m sentikit.serve``, the container), into an :class:`AppSpec`. Worker
-processes receive that spec as a pickled argument and build their app from it;
-nothing is written into the environment.
+(``python -m sentikit.serve``, the container), into an :class:`AppSpec`; the model is
+loaded and warmed once, in the supervisor. Workers are forked from it, so they start
+with the model in memory and the spec as a plain object: nothing is written into the
+environment, nothing is loaded twice.
+
+Load spreading: each worker listens on its own socket bound with ``SO_REUSEPORT``
+(Linux), so the kernel hands every new connection to one of the workers' queues.
+With one shared socket, the worker that happens to be awake accepts most keep-alive
+connections and the other idles (measured in bench/serve.py).
 """
 
 from __future__ import annotations
 
+import gc
+import logging
+import multiprocessing
 import os
+import shutil
+import signal
 import socket
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import Any, Mapping
 
 from starlette.applications import Starlette
 
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
-from ..errors import ConfigError
+from ..errors import ConfigError, SentikitError
 from ..model import SentimentModel, load_model, resolve_model
-from .app import create_app
+from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
+
+logger = logging.getLogger("uvicorn.error")
+
+HTTP_CHOICES = ("auto", "h11", "httptools")
+LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+# A worker that dies this soon after starting is failing, not crashing once: stop restarting it.
+QUICK_EXIT_SECONDS = 2.0
+QUICK_EXITS_ALLOWED = 3
 
 
 @dataclass(frozen=True)
 class AppSpec:
-    """Everything a worker process needs to build its app (picklable)."""
+    """Everything a worker process needs to build its app (picklable, for platforms without fork)."""
 
     model_dir: str
     limits: ServerLimits
@@ -35,6 +57,7 @@ class AppSpec:
     cors_origins: tuple[str, ...] = ()
     api_key: str | None = None
     azure: AzureLanguageOptions = AzureLanguageOptions()
+    metrics_dir: str | None = None
 
     @classmethod
     def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
@@ -57,6 +80,7 @@ def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
         cors_origins=spec.cors_origins,
         threshold=spec.threshold,
         azure=spec.azure,
+        metrics_dir=Path(spec.metrics_dir) if spec.metrics_dir else None,
     )
 
 
@@ -74,12 +98,18 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> Starlette:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's settings for ``settings`` (host, port, logging, limits on the request line)."""
+    """uvicorn's settings for ``settings`` (host, port, parser, loop, logging, request-line limit)."""
+    if settings.server_http not in HTTP_CHOICES:
+        raise ConfigError(f"server_http must be one of {', '.join(HTTP_CHOICES)}, got {settings.server_http!r}")
+    if settings.server_loop not in LOOP_CHOICES:
+        raise ConfigError(f"server_loop must be one of {', '.join(LOOP_CHOICES)}, got {settings.server_loop!r}")
     # A GET text may be percent-encoded at up to 9 bytes per character (4-byte UTF-8).
     line_limit = max(65_536, settings.server_max_text_chars * 9 + 8_192)
     return {
         "host": settings.server_host,
         "port": settings.server_port,
+        "http": settings.server_http,
+        "loop": settings.server_loop,
         "access_log": settings.server_access_log,
         "timeout_graceful_shutdown": 10,
         "server_header": False,
@@ -123,41 +153,161 @@ def server_url(settings: Settings) -> str:
 def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None = None) -> None:
     """Serve ``model`` with uvicorn until SIGINT/SIGTERM (graceful: in-flight requests finish).
 
-    Host, port, workers, limits, CORS, threshold and access log come from ``settings``.
+    Host, port, workers, limits, CORS, threshold, parser, loop and access log come from ``settings``.
     """
     import uvicorn
 
     spec = AppSpec.resolve(model, settings, api_key)
     options = uvicorn_options(settings)
-    if settings.server_workers > 1:
-        _run_workers(spec, options, settings.server_workers)
-        return
-    uvicorn.run(build_app(spec, model), **options)
+    if settings.server_workers <= 1:
+        uvicorn.run(build_app(spec, model), **options)
+    elif "fork" in multiprocessing.get_all_start_methods():
+        Supervisor(spec, model, options, settings.server_workers, reuse_port=settings.server_reuse_port).run()
+    else:  # pragma: no cover (Windows): uvicorn's spawn-based workers, each loading the model
+        _run_spawned_workers(spec, options, settings.server_workers)
 
 
-def _run_workers(spec: AppSpec, options: dict[str, Any], workers: int) -> None:
-    """uvicorn's multi-process mode, with Nagle's algorithm off on the shared socket.
+def listening_sockets(host: str, port: int, count: int, reuse_port: bool = True) -> list[socket.socket]:
+    """``count`` sockets listening on host:port with ``SO_REUSEPORT`` where the kernel balances it (Linux),
+    else one socket that every worker shares.
 
-    uvicorn binds that socket itself with protocol 0, so asyncio skips TCP_NODELAY on the
-    connections it accepts, and every response then waits ~40 ms for a delayed ACK
-    (measured: 360 req/s with 2 workers against 4,700 with 1). Linux copies TCP_NODELAY
-    from a listening socket to the sockets it accepts.
+    Nagle's algorithm is off on each: Linux copies TCP_NODELAY to the sockets they accept, and asyncio
+    does not set it on sockets it did not create (without it every response waits ~40 ms for an ACK).
     """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    balanced = reuse_port and sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count if balanced else 1):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if balanced:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind(address)
+            address = sock.getsockname()  # port 0: the others join the port the first one got
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sockets
+
+
+class Supervisor:
+    """Forks the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM."""
+
+    def __init__(
+        self, spec: AppSpec, model: SentimentModel, options: dict[str, Any], workers: int, *, reuse_port: bool = True
+    ) -> None:
+        self.spec, self.model, self.options, self.workers = spec, model, options, workers
+        self.reuse_port = reuse_port
+        self.stopping = False
+        self.quick_exits = 0
+        self.parent = os.getpid()
+
+    def run(self) -> None:
+        import uvicorn
+
+        uvicorn.Config("sentikit.server.app:create_app", **self.options)  # configures uvicorn's logging
+        sockets = listening_sockets(self.options["host"], self.options["port"], self.workers, self.reuse_port)
+        metrics_dir = tempfile.mkdtemp(prefix="sentikit-metrics-")
+        self.spec = AppSpec(**{**self.spec.__dict__, "metrics_dir": metrics_dir})
+        # Load and verify the scorer once, here: every worker starts with it in memory, and
+        # frozen objects stay out of the collector's way, so the workers share those pages.
+        self.model.score(["warm up"])
+        release_freed_memory()
+        gc.freeze()
+        context = multiprocessing.get_context("fork")
+        logger.info("Started parent process [%d]", os.getpid())
+        handlers = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        slots: list[tuple[multiprocessing.process.BaseProcess, float]] = []
+        try:
+            for index in range(self.workers):
+                slots.append(self._start(context, sockets[index % len(sockets)]))
+            while not self.stopping:
+                for index, (process, started) in enumerate(slots):
+                    if process.is_alive() or self.stopping:
+                        continue
+                    self._note_exit(process, started, metrics_dir)
+                    slots[index] = self._start(context, sockets[index % len(sockets)])
+                time.sleep(0.2)
+        finally:
+            for process, _ in slots:
+                if process.is_alive():
+                    process.terminate()  # SIGTERM: the worker finishes in-flight requests
+            grace = float(self.options.get("timeout_graceful_shutdown") or 10) + 5
+            for process, _ in slots:
+                process.join(grace)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            for sock in sockets:
+                sock.close()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            logger.info("Stopping parent process [%d]", os.getpid())
+
+    def _start(
+        self, context: Any, sock: socket.socket
+    ) -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = context.Process(target=self._serve, args=(sock,), daemon=False)
+        process.start()
+        return process, time.monotonic()
+
+    def _serve(self, sock: socket.socket) -> None:
+        """A worker's life: its own app around the supervisor's model, on its own socket."""
+        import uvicorn
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own once it runs
+        _stop_with_parent(self.parent)
+        app = build_app(self.spec, self.model)
+        uvicorn.Server(uvicorn.Config(app, **self.options)).run(sockets=[sock])
+
+    def _note_exit(self, process: multiprocessing.process.BaseProcess, started: float, metrics_dir: str) -> None:
+        from .metrics import retire_worker
+
+        retire_worker(Path(metrics_dir), process.pid or 0)
+        if time.monotonic() - started < QUICK_EXIT_SECONDS:
+            self.quick_exits += 1
+            if self.quick_exits >= QUICK_EXITS_ALLOWED:
+                self.stopping = True
+                raise SentikitError(f"worker processes keep exiting at start (last exit code {process.exitcode})")
+        logger.warning("Worker process [%d] exited with code %s; starting another", process.pid, process.exitcode)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Ask Linux to send this worker SIGTERM when the supervisor dies, even by SIGKILL: no orphan keeps the port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the supervisor died before the request took effect
+        os._exit(0)
+
+
+def _run_spawned_workers(spec: AppSpec, options: dict[str, Any], workers: int) -> None:  # pragma: no cover
+    """Where there is no fork: uvicorn's supervisor spawns workers that unpickle the spec and load the model."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    # The spawned workers unpickle the factory and its spec: settings travel as arguments.
     config = uvicorn.Config(partial(build_app, spec), factory=True, workers=workers, **options)
-    sock = config.bind_socket()
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    Multiprocess(config, sockets=[sock]).run()
+    Multiprocess(config, sockets=listening_sockets(config.host, config.port, 1)).run()
 
 
 def main() -> int:
     """``python -m sentikit.serve``: serve the model named by the environment (the container)."""
-    from ..errors import SentikitError
-
     try:
         settings = load_settings()
         model = resolve_model(os.environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
