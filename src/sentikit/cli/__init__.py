@@ -23,6 +23,7 @@ from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
 from . import cloud, image, local, monitor, serve  # noqa: E402,F401
+from . import adapt  # noqa: E402,F401  (label, adapt: issue 12)
 
 # `sentikit --help` lists the commands by pipeline stage, in pipeline order. A command not named
 # here keeps the panel its decorator gives it (rich_help_panel=...) and comes after these.
