@@ -28,7 +28,7 @@ from . import adapt  # noqa: E402,F401  (label, adapt: issue 12)
 # `sentikit --help` lists the commands by pipeline stage, in pipeline order. A command not named
 # here keeps the panel its decorator gives it (rich_help_panel=...) and comes after these.
 HELP_PANELS: dict[str, tuple[str, ...]] = {
-    "Train and evaluate": ("init", "label", "train", "adapt", "models", "evaluate"),
+    "Train and evaluate": ("init", "train", "label", "adapt", "models", "evaluate"),
     "Score": ("score", "explain"),
     "Serve": ("serve", "openapi"),
     "Package and deploy": ("build", "push", "deploy", "status", "logs", "delete"),
