@@ -1,4 +1,4 @@
-"""Fixtures for the Azure tests: the ARM stand-in, a test credential, and a small serving image.
+"""Fixtures for the Azure tests: the ARM stand-in, a test credential, and the real serving image in the test registry.
 
 The shared Docker fixtures (``docker_client``, ``base_image``, ``registry``) come from
 ``tests/_docker_fixtures.py``; they skip without an engine, and fail under ``CI=true``.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from _docker_fixtures import build_from_files
+from _docker_fixtures import RUN_ID
 
 _here = Path(__file__).parent
 # --import-mode=importlib: load the stand-in module by path (conftest imports do not work).
@@ -29,54 +29,6 @@ ArmStandIn = arm_standin.ArmStandIn
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 RESOURCE_GROUP = "rg-sentikit"
-TEST_LABEL = "io.sentikit.test"
-
-PROBE_SERVER = r'''
-import json, os, signal, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-KEY = os.environ.get("SENTIKIT_API_KEY", "")
-PORT = int(os.environ.get("SENTIKIT_SERVER_PORT", "8000"))
-VERSION = os.environ.get("PROBE_VERSION", "1")
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def send(self, code, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path in ("/healthz", "/readyz"):
-            self.send(200, {"status": "ok"})
-        else:
-            self.send(404, {"error": {"code": "not_found", "message": self.path}})
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path != "/v1/score":
-            return self.send(404, {"error": {"code": "not_found", "message": self.path}})
-        if KEY and self.headers.get("Authorization") != "Bearer " + KEY:
-            return self.send(401, {"error": {"code": "unauthorized", "message": "API key required"}})
-        texts = json.loads(body)["texts"]
-        self.send(200, {"scores": [0.875] * len(texts), "labels": [1] * len(texts),
-                        "model": {"name": "probe", "version": VERSION}})
-
-    def log_message(self, fmt, *args):
-        sys.stdout.write("probe %s %s %s\n" % (self.command, self.path, args[1] if len(args) > 1 else ""))
-        sys.stdout.flush()
-
-
-signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
-print("probe %s listening on %d (api key %s)" % (VERSION, PORT, "set" if KEY else "unset"), flush=True)
-ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()
-'''
-
 
 @dataclass
 class StandInCredential:
@@ -183,39 +135,36 @@ def azure_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], dict[str, str]
 
 
 @pytest.fixture(scope="session")
-def probe_image(docker_client: Any, base_image: str) -> Iterator[str]:
-    """A tiny stdlib server with sentikit's health and score routes (honours SENTIKIT_API_KEY/_SERVER_PORT)."""
-    run = uuid.uuid4().hex[:8]
-    tag = f"sentikit-test-probe:{run}"
-    dockerfile = (
-        f"FROM {base_image}\nLABEL {TEST_LABEL}={run}\nCOPY probe.py /probe.py\n"
-        'CMD ["python3", "-u", "/probe.py"]\n'
-    )
-    build_from_files(docker_client, tag, {"Dockerfile": dockerfile.encode(), "probe.py": PROBE_SERVER.encode()})
-    yield tag
-    # Pushes and the stand-in's pulls left registry-qualified tags on the same image: drop them all.
-    try:
-        tags = docker_client.images.get(tag).tags
-    except Exception:
-        tags = [tag]
-    for name in tags:
-        try:
-            docker_client.images.remove(name, force=True)
-        except Exception:
-            pass
+def serving_image(app_image: Any) -> str:
+    """The real sentikit serving image (built once per session from the tiny model): its tag."""
+    return str(app_image.tag)
 
 
 @pytest.fixture(scope="session")
-def pushed_probe(docker_client: Any, registry: Any, probe_image: str) -> str:
-    """The probe image pushed to the local registry; returns its reference there."""
-    target = f"{registry.host}/sentikit/probe"
-    tag = probe_image.split(":")[1]
-    docker_client.images.get(probe_image).tag(target, tag=tag)
+def pushed_app(docker_client: Any, registry: Any, serving_image: str) -> Iterator[str]:
+    """The real serving image pushed to the local registry under a unique tag; returns its reference there.
+
+    The registry-qualified tag is removed from the engine again, so the stand-in really pulls it.
+    """
+    target = f"{registry.host}/sentikit/app"
+    tag = f"{RUN_ID}-{uuid.uuid4().hex[:6]}"
+    docker_client.images.get(serving_image).tag(target, tag=tag)
     for chunk in docker_client.images.push(target, tag=tag, stream=True, decode=True,
                                            auth_config={"username": registry.username, "password": registry.password}):
         if "error" in chunk:
             raise RuntimeError(chunk["error"])
-    docker_client.images.remove(f"{target}:{tag}", force=True)  # the stand-in must pull it
-    return f"{target}:{tag}"
+    docker_client.images.remove(f"{target}:{tag}", force=True)
+    yield f"{target}:{tag}"
+    try:  # the stand-in's pulls (and pushes) left registry-qualified tags on the image
+        tags = docker_client.images.get(serving_image).tags
+    except Exception:
+        tags = []
+    for name in tags:
+        if name.startswith(registry.host + "/"):
+            try:
+                docker_client.images.remove(name, force=True)
+            except Exception:
+                pass
+
 
 # free_port: the shared fixture of tests/conftest.py.

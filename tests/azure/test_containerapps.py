@@ -200,21 +200,21 @@ def test_the_standin_refuses_what_the_service_refuses(aca: Any, ctx: Any) -> Non
 @pytest.mark.docker
 @pytest.mark.slow
 def test_real_replicas_behind_https_ingress_smoke_test_logs_and_delete(
-    make_standin: Any, context_factory: Any, pushed_probe: str, registry: Any, docker_client: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    make_standin: Any, context_factory: Any, pushed_app: str, registry: Any, docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch, trained_model: Any,
 ) -> None:
     arm = make_standin(docker=True)
     monkeypatch.setenv("SSL_CERT_FILE", str(arm.ca_path))  # the smoke test trusts the ingress like a CLI run does
     aca = ContainerAppsStandIn(arm, docker_client=docker_client, group_locations={RG: "northeurope"})
     ctx = context_factory(arm)
-    spec = ContainerAppSpec(name="sentiment", resource_group=RG, image=pushed_probe, min_replicas=2, max_replicas=5,
+    spec = ContainerAppSpec(name="sentiment", resource_group=RG, image=pushed_app, min_replicas=2, max_replicas=5,
                             api_key="key-s3cr3t-0123456789",
                             registry_login=RegistryLogin(registry.host, registry.username, registry.password, "password"))
     try:
         result = deploy_container_app(ctx, spec, smoke_test=True, timeout=180)
         assert result.url and result.url.startswith("https://127.0.0.1:")
-        assert result.detail["smoke_test"] == {"ready": True, "score": 0.875,
-                                               "text": "The staff were friendly and the service was excellent"}
+        smoke = result.detail["smoke_test"]  # the real serving image, with the tiny model
+        assert smoke["ready"] is True and smoke["score"] == pytest.approx(trained_model.score([smoke["text"]])[0], abs=1e-4)
         assert len(aca.running_containers(RG, "sentiment")) == 2
         # The ingress spreads requests over both real replicas.
         import httpx
@@ -229,7 +229,7 @@ def test_real_replicas_behind_https_ingress_smoke_test_logs_and_delete(
         assert [r["state"] for r in status.detail["replicas"]] == ["Running", "Running"]  # type: ignore[index]
         assert all(c["ready"] for r in status.detail["replicas"] for c in r["containers"])  # type: ignore[index,union-attr]
         logs = container_app_logs(ctx, resource_group=RG, name="sentiment", tail=50)
-        assert "probe 1 listening on 8000 (api key set)" in logs
+        assert "sentikit: serving " in logs and "on http://0.0.0.0:8000" in logs
         assert "key-s3cr3t" not in logs
     finally:
         deleted = delete_container_app(ctx, resource_group=RG, name="sentiment", environment_too=True)
@@ -316,7 +316,7 @@ def test_cli_bad_containerapps_input_is_one_line_exit_2(aca: Any, azure_env: Any
 @pytest.mark.docker
 @pytest.mark.slow
 def test_a_revision_that_cannot_pull_fails_with_the_reason_and_the_old_revision_keeps_serving(
-    make_standin: Any, azure_env: Any, cli: Any, pushed_probe: str, registry: Any, docker_client: Any
+    make_standin: Any, azure_env: Any, cli: Any, pushed_app: str, registry: Any, docker_client: Any
 ) -> None:
     arm = make_standin(docker=True)
     arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
@@ -324,8 +324,8 @@ def test_a_revision_that_cannot_pull_fails_with_the_reason_and_the_old_revision_
     azure_env(arm)
     args = ["deploy", "--target", "containerapps", "--name", "sentiment", "-g", RG, "--registry", "sentiacr01",
             "--timeout", "120"]
-    assert cli(*args, "--image", pushed_probe).exit_code == 0
-    missing = pushed_probe.rsplit(":", 1)[0] + ":no-such-tag"
+    assert cli(*args, "--image", pushed_app).exit_code == 0
+    missing = pushed_app.rsplit(":", 1)[0] + ":no-such-tag"
     failed = cli(*args, "--image", missing)
     assert failed.exit_code == 4, failed.stderr
     assert "ContainerAppOperationError: Failed to provision revision for container app 'sentiment'" in failed.stderr
@@ -343,3 +343,13 @@ def test_no_wait_returns_once_azure_accepted(aca: Any, azure_env: Any, cli: Any)
     assert result.exit_code == 0, result.stderr
     assert result.json["state"] == "InProgress" and result.json["detail"]["waited"] is False
     assert not aca.arm.calls("GET", "/containerappOperationStatuses/")
+
+
+def test_a_foreign_subscription_is_an_error_not_notfound(aca: Any, azure_env: Any, cli: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    azure_env(aca.arm)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "99999999-2222-3333-4444-555555555555")
+    for command in (["status"], ["delete", "--yes"]):
+        result = cli(*command, "--target", "containerapps", "--name", "sentiment", "-g", RG)
+        assert result.exit_code == 4, result.stderr
+        assert "SubscriptionNotFound" in result.stderr

@@ -31,12 +31,12 @@ def _manifest_digest(registry: Any, repository: str, tag: str) -> str:
 
 
 def test_push_creates_acr_and_pushes_with_admin_credentials(
-    cli: Any, make_standin: Any, azure_env: Any, registry: Any, probe_image: str
+    cli: Any, make_standin: Any, azure_env: Any, registry: Any, serving_image: str
 ) -> None:
     arm = make_standin(docker=True)
     azure_env(arm)
     # A new registry has its admin user disabled; enable it by seeding the 'created' registry later.
-    result = cli("push", probe_image, "--registry", "sentiacr01", "-g", RG, "--create", "--sku", "Basic",
+    result = cli("push", serving_image, "--registry", "sentiacr01", "-g", RG, "--create", "--sku", "Basic",
                  "--repository", "sentikit/sentiment", "--tag", "v1", "--auth", "admin")
     # Created without the admin user, so --auth admin must refuse with a hint, after creating it.
     assert result.exit_code == 4, result.stderr
@@ -44,7 +44,7 @@ def test_push_creates_acr_and_pushes_with_admin_credentials(
     assert [c.status for c in arm.calls("PUT", "/registries/sentiacr01")] == [201]
 
     arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
-    result = cli("push", probe_image, "--registry", "sentiacr01", "-g", RG, "--create",
+    result = cli("push", serving_image, "--registry", "sentiacr01", "-g", RG, "--create",
                  "--repository", "sentikit/sentiment", "--tag", "v1", "--json")
     assert result.exit_code == 0, result.stderr
     pushed = result.json
@@ -58,12 +58,12 @@ def test_push_creates_acr_and_pushes_with_admin_credentials(
 
 
 def test_push_human_output_says_how_it_authenticated(
-    cli: Any, make_standin: Any, azure_env: Any, registry: Any, probe_image: str
+    cli: Any, make_standin: Any, azure_env: Any, registry: Any, serving_image: str
 ) -> None:
     arm = make_standin(docker=True)
     azure_env(arm)
     arm.seed_registry(RG, "sentiacr02", admin_user_enabled=True)
-    result = cli("push", probe_image, "--registry", "sentiacr02", "-g", RG, "--repository", "sentikit/human", "--tag", "v2")
+    result = cli("push", serving_image, "--registry", "sentiacr02", "-g", RG, "--repository", "sentikit/human", "--tag", "v2")
     assert result.exit_code == 0, result.stderr
     digest = _manifest_digest(registry, "sentikit/human", "v2")
     assert result.stdout == f"{registry.host}/sentikit/human:v2@{digest}\n"
@@ -73,25 +73,25 @@ def test_push_human_output_says_how_it_authenticated(
 
 
 def test_push_to_any_registry_with_password_from_stdin_or_env(
-    cli: Any, registry: Any, probe_image: str, monkeypatch: pytest.MonkeyPatch
+    cli: Any, registry: Any, serving_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = cli("push", probe_image, "--registry-url", registry.url, "--username", registry.username,
-                 "--password-stdin", "--repository", "plain/probe", "--tag", "s1", "--json", stdin=registry.password + "\n")
+    result = cli("push", serving_image, "--registry-url", registry.url, "--username", registry.username,
+                 "--password-stdin", "--repository", "plain/app", "--tag", "s1", "--json", stdin=registry.password + "\n")
     assert result.exit_code == 0, result.stderr
-    assert result.json["reference"] == f"{registry.host}/plain/probe:s1"
+    assert result.json["reference"] == f"{registry.host}/plain/app:s1"
     assert result.json["auth_method"] == "password"
-    assert result.json["digest"] == _manifest_digest(registry, "plain/probe", "s1")
+    assert result.json["digest"] == _manifest_digest(registry, "plain/app", "s1")
 
     monkeypatch.setenv("REG_PASS", registry.password)
-    result = cli("push", probe_image, "--registry-url", registry.host, "-u", registry.username,
-                 "--password-env", "REG_PASS", "--repository", "plain/probe", "--tag", "s2")
+    result = cli("push", serving_image, "--registry-url", registry.host, "-u", registry.username,
+                 "--password-env", "REG_PASS", "--repository", "plain/app", "--tag", "s2")
     assert result.exit_code == 0, result.stderr
     assert registry.password not in result.stdout + result.stderr
 
 
-def test_wrong_password_is_a_registry_auth_error(cli: Any, registry: Any, probe_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_password_is_a_registry_auth_error(cli: Any, registry: Any, serving_image: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REG_PASS", "wrong-password-123")
-    result = cli("push", probe_image, "--registry-url", registry.host, "-u", registry.username, "--password-env", "REG_PASS")
+    result = cli("push", serving_image, "--registry-url", registry.host, "-u", registry.username, "--password-env", "REG_PASS")
     assert result.exit_code == 4
     assert f"registry {registry.host} refused the login (user name and password)" in result.stderr
     assert "wrong-password-123" not in result.stderr

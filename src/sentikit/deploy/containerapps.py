@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ..azure import AzureContext, translate_errors
+from ..azure import AzureContext, tls_verify, translate_errors
 from ..azure.clients import sdk_kwargs
-from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
-from .base import Deployment
+from ..config import API_KEY_ENV_VAR, Settings
+from .base import Deployment, DeployOptions, ProgressCallback, register_target, server_environment
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..push import RegistryLogin
 
@@ -60,8 +60,6 @@ SCALE_TO_ZERO_COST = (
     "for a replica to be scheduled, pull the image if the node lacks it, and load the model (seconds, "
     "tens of seconds on a cold node)"
 )
-
-ProgressCallback = Callable[[str, Optional[float]], None]
 
 
 @dataclass
@@ -118,6 +116,9 @@ class ContainerAppSpec:
                 raise InvalidInputError(f"invalid environment variable name '{name}'")
         if API_KEY_ENV_VAR in self.env:
             raise InvalidInputError(f"{API_KEY_ENV_VAR} is a secret: pass it with --api-key-env")
+        reserved = set(server_environment(self.port, self.cpu)) & (set(self.env) | set(self.secure_env))
+        if reserved:
+            raise InvalidInputError(f"{', '.join(sorted(reserved))} is set by sentikit (from --port and --cpu)")
         clash = set(self.env) & set(self.secure_env)
         if clash:
             raise InvalidInputError(f"{', '.join(sorted(clash))} given both as a plain and as a secure value")
@@ -209,14 +210,8 @@ def scale_rules(spec: ContainerAppSpec) -> list[dict[str, Any]]:
 def container_app_body(spec: ContainerAppSpec, *, environment_id: str, location: str,
                        revision_suffix: str) -> dict[str, Any]:
     """The ``Microsoft.App/containerApps`` PUT body for ``spec`` (pure: no I/O)."""
-    from .kubernetes import workers_for
-
     secret_values: list[dict[str, str]] = []
-    env: list[dict[str, str]] = [
-        {"name": SERVER_HOST_ENV_VAR, "value": "0.0.0.0"},
-        {"name": SERVER_PORT_ENV_VAR, "value": str(spec.port)},
-        {"name": env_var("server_workers"), "value": str(workers_for(spec.cpu))},
-    ]
+    env: list[dict[str, str]] = [{"name": k, "value": v} for k, v in server_environment(spec.port, spec.cpu).items()]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     if spec.api_key:
         secret_values.append({"name": API_KEY_SECRET, "value": spec.api_key})
@@ -400,8 +395,8 @@ def container_app_logs(ctx: AzureContext, *, resource_group: str, name: str, tai
         token = _rest(client.container_apps.get_auth_token(resource_group, name)).get("properties", {}).get("token")
     if not token:
         raise DeploymentError(f"Container Apps returned no log-stream token for '{name}'")
-    verify: Any = ctx.client_kwargs.get("connection_verify", True)
-    if isinstance(verify, str):  # a CA bundle, as for the ARM calls
+    verify: Any = tls_verify(ctx)  # the one trust setting of every HTTPS call
+    if isinstance(verify, str):
         import ssl
 
         verify = ssl.create_default_context(cafile=verify)
@@ -515,7 +510,7 @@ def deploy_container_app(
     except Exception as exc:  # a sentikit error from translate_errors: add what the revision says
         raise DeploymentError(_failure_report(ctx, spec, str(exc))) from None
     revision = (app.get("properties") or {}).get("latestRevisionName") or f"{spec.name}--{suffix}"
-    _wait_for_revision(client, spec, revision, deadline=started + timeout, on_progress=on_progress)
+    _wait_for_revision(ctx, client, spec, revision, deadline=started + timeout, on_progress=on_progress)
     app = _get_optional(lambda: client.container_apps.get(spec.resource_group, spec.name),
                         f"reading container app '{spec.name}'") or app
     deployment = _describe(client, app, resource_group=spec.resource_group)
@@ -539,7 +534,7 @@ def deploy_container_app(
     return deployment
 
 
-def _wait_for_revision(client: Any, spec: ContainerAppSpec, revision: str, *, deadline: float,
+def _wait_for_revision(ctx: AzureContext, client: Any, spec: ContainerAppSpec, revision: str, *, deadline: float,
                        on_progress: ProgressCallback | None) -> None:
     """Until the revision is provisioned and (unless scaled to zero) has a ready replica; raise on failure."""
     wanted = min(max(spec.min_replicas, 0), spec.max_replicas)
@@ -551,7 +546,7 @@ def _wait_for_revision(client: Any, spec: ContainerAppSpec, revision: str, *, de
         if state == "Failed" or running in ("Failed", "Degraded") and props.get("provisioningError"):
             raise DeploymentError(
                 f"revision {revision} of '{spec.name}' failed: {props.get('provisioningError') or running}"
-                + _replica_report(client, spec, revision)
+                + _replica_report(client, spec, revision) + _log_tail(ctx, spec)
             )
         if state == "Provisioned":
             ready = [r for r in _replicas(client, spec.resource_group, spec.name, revision)
@@ -560,7 +555,7 @@ def _wait_for_revision(client: Any, spec: ContainerAppSpec, revision: str, *, de
                 return
         if time.monotonic() > deadline:
             raise DeploymentError(f"revision {revision} of '{spec.name}' is not ready ({state}, {running})"
-                                  + _replica_report(client, spec, revision))
+                                  + _replica_report(client, spec, revision) + _log_tail(ctx, spec))
         if on_progress:
             on_progress(f"waiting for revision {revision}: {state}, {running}", None)
         time.sleep(1.0)
@@ -657,9 +652,68 @@ def delete_container_app(ctx: AzureContext, *, resource_group: str, name: str, e
                       detail=detail)
 
 
+@register_target(TARGET)
+class ContainerAppsTarget:
+    """A resource group's Container Apps: where (environment, region), how it scales, how it pulls.
+
+    ``memory_gb`` None gives 2 GiB per vCPU (the ratio Container Apps allows), whatever the ACI-oriented
+    memory setting says; ``environment_too`` makes :meth:`delete` remove an environment no other app uses.
+    """
+
+    name = TARGET
+
+    def __init__(self, ctx: AzureContext, *, resource_group: str, environment: str = Settings.azure_environment,
+                 location: str = "", memory_gb: float | None = None,
+                 min_replicas: int = Settings.container_min_replicas,
+                 max_replicas: int = Settings.container_max_replicas,
+                 concurrency: int = Settings.container_concurrency, cpu_target: int | None = None,
+                 registry: str = "", registry_login: RegistryLogin | None = None, registry_identity: str = "",
+                 environment_too: bool = False) -> None:
+        if not resource_group:
+            raise InvalidInputError("a resource group is needed: pass --resource-group or set azure.resource_group in sentikit.toml")
+        validate_environment_name(environment)
+        self.ctx, self.resource_group, self.environment, self.location = ctx, resource_group, environment, location
+        self.memory_gb = memory_gb
+        self.min_replicas, self.max_replicas = min_replicas, max_replicas
+        self.concurrency, self.cpu_target = concurrency, cpu_target
+        self.registry, self.registry_login, self.registry_identity = registry, registry_login, registry_identity
+        self.environment_too = environment_too
+
+    def describe(self) -> str:
+        return f"Container Apps in resource group {self.resource_group}"
+
+    def spec(self, options: DeployOptions) -> ContainerAppSpec:
+        """The validated app spec for ``options`` (no I/O)."""
+        options.validate()
+        return ContainerAppSpec(
+            name=options.name, resource_group=self.resource_group, image=options.image, environment=self.environment,
+            location=self.location, cpu=options.cpu, memory_gb=self.memory_gb, port=options.port,
+            env=dict(options.env), secure_env=dict(options.secure_env), api_key=options.api_key,
+            registry_login=self.registry_login, registry_identity=self.registry_identity, registry=self.registry,
+            min_replicas=self.min_replicas, max_replicas=self.max_replicas, concurrency=self.concurrency,
+            cpu_target=self.cpu_target,
+        ).validate()
+
+    def deploy(self, options: DeployOptions, *, on_progress: ProgressCallback | None = None) -> Deployment:
+        return deploy_container_app(self.ctx, self.spec(options), wait=options.wait, timeout=options.timeout,
+                                    smoke_test=options.smoke_test, smoke_timeout=options.smoke_timeout,
+                                    on_progress=on_progress)
+
+    def status(self, name: str) -> Deployment:
+        return container_app_status(self.ctx, resource_group=self.resource_group, name=name)
+
+    def logs(self, name: str, tail: int | None = None) -> str:
+        return container_app_logs(self.ctx, resource_group=self.resource_group, name=name, tail=tail)
+
+    def delete(self, name: str) -> Deployment:
+        return delete_container_app(self.ctx, resource_group=self.resource_group, name=name,
+                                    environment=self.environment, environment_too=self.environment_too)
+
+
 __all__ = [
     "ALLOWED_CPU",
     "ContainerAppSpec",
+    "ContainerAppsTarget",
     "ENVIRONMENT_COST",
     "SCALE_TO_ZERO_COST",
     "container_app_body",

@@ -38,8 +38,9 @@ from ..config import ServerLimits
 from ..model import SentimentModel
 from .._json import to_jsonable
 from ..score import labels_for
-from . import azure_language
-from .azure_language import AzureLanguageOptions, AzureService
+from . import azure_routes
+from .azure_language import AzureLanguageOptions
+from .azure_routes import AzureService
 from .inputs import ApiError, check_fields, check_query_text, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
@@ -200,7 +201,7 @@ ROUTES = [
     Route("/metrics", metrics, methods=GET),
     Route("/openapi.json", openapi, methods=GET),
     Route("/docs", docs, methods=GET),
-    *azure_language.ROUTES,
+    *azure_routes.ROUTES,
 ]
 
 
@@ -294,8 +295,8 @@ class ObserveAndAuthorize:
             if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
                 if not self._authorized(scope):
                     self.metrics.error("unauthorized")
-                    if azure_language.is_azure_path(path):  # the Azure clients parse the service's 401
-                        await azure_language.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
+                    if azure_routes.is_azure_path(path):  # the Azure clients parse the service's 401
+                        await azure_routes.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
                         return
                     response = error_response(
                         "unauthorized",
@@ -381,7 +382,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_language.KEY_HEADER],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_routes.KEY_HEADER],
                 max_age=600,
             ),
         )
