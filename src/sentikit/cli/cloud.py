@@ -258,15 +258,12 @@ def deploy(
 
 
 def _registry_login(image: Optional[str], username: Optional[str], password_env: Optional[str]) -> Any:
-    """A user name and password for a private image on a registry other than ACR (--registry-username)."""
+    """--registry-username: the library builds the login; the CLI only reads the secret's variable."""
     if not username:
         return None
-    from ..push import RegistryLogin, parse_reference
+    from ..push import password_login
 
-    registry = parse_reference(image).registry if image else ""
-    if not registry:
-        raise InvalidInputError("--registry-username needs --image with a registry host")
-    return RegistryLogin(registry.lower(), username, _env_secret(password_env or "", "--registry-password-env"), "password")
+    return password_login(image or "", username, _env_secret(password_env or "", "--registry-password-env"))
 
 
 def _deploy_containerapp(s: Settings, *, image: Optional[str], cpu: Optional[float], memory: Optional[float],

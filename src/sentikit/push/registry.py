@@ -60,6 +60,16 @@ def target_reference(image: str, repository: str | None, tag: str | None) -> tup
 
 
 
+def password_login(image: str, username: str, password: str) -> RegistryLogin:
+    """A user name and password for the registry that ``image`` names (a private image outside ACR)."""
+    registry = parse_reference(image).registry if image else ""
+    if not registry:
+        raise InvalidInputError("--registry-username needs --image with a registry host")
+    if not password:
+        raise InvalidInputError("no registry password: name the variable that holds it with --registry-password-env")
+    return RegistryLogin(registry.lower(), username, password, "password")
+
+
 def push_image(
     image: str,
     login: RegistryLogin,
