@@ -65,19 +65,35 @@ def test_deploy_create_then_update_in_place(cli: Any, aci: Any, pushed_app: str,
         {"server": registry.host, "username": registry.username, "password": registry.password}]
     assert aci.calls("GET", "/providers/Microsoft.ContainerInstance/locations/westeurope/operations/")
 
-    # Same name again, with a change: an in-place update (PUT answered 200), still healthy.
-    result = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4", "--cpu", "1"), "--json")
+    # Same name again with a new variable: an in-place update (PUT answered 200); the same tag is
+    # restarted so ACI pulls it again; still healthy.
+    result = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4"), "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json["detail"]["action"] == "updated"
-    assert result.json["detail"]["cpu"] == 1.0
+    assert result.json["detail"]["action"] == "updated" and result.json["detail"]["restarted"] is True
     puts = aci.calls("PUT", "/containerGroups/sentiment")
     assert [p.status for p in puts] == [201, 200]
+    assert len(aci.calls("POST", "/containerGroups/sentiment/restart")) == 1
     assert len(aci.groups) == 1
+
+    # A new CPU count is one of the fields ACI cannot update in place: refused before any PUT, with the fix.
+    refused = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4", "--cpu", "1"))
+    assert refused.exit_code == 2
+    assert refused.stderr == ("error: container group 'sentiment' exists, and ACI cannot change cpu 0.5 -> 1.0 in "
+                              "place: pass --recreate to delete it and create it again (its public IP may change), "
+                              "or keep the current values\n")
+    assert len(aci.calls("PUT", "/containerGroups/sentiment")) == 2
+    recreated = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4", "--cpu", "1", "--recreate"),
+                    "--json")
+    assert recreated.exit_code == 0, recreated.stderr
+    assert recreated.json["detail"]["action"] == "created" and recreated.json["detail"]["cpu"] == 1.0
+    assert aci.calls("DELETE", "/containerGroups/sentiment")[-1].status == 200
+    assert [p.status for p in aci.calls("PUT", "/containerGroups/sentiment")] == [201, 200, 201]
+    result = recreated
 
     status = cli("status", "--name", "sentiment", "-g", RG, "--json")
     assert status.exit_code == 0, status.stderr
     assert status.json["state"] == "Running"
-    assert [e["name"] for e in status.json["detail"]["containers"][0]["events"]] == ["Pulling", "Pulled", "Started"]
+    assert [e["name"] for e in status.json["detail"]["containers"][0]["events"]][-3:] == ["Pulling", "Pulled", "Started"]
 
     logs = cli("logs", "--name", "sentiment", "-g", RG, "--tail", "2")
     assert logs.exit_code == 0, logs.stderr

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..azure import AzureContext, translate_errors
-from ..azure.clients import sdk_kwargs
+from ..azure.clients import resource_group_location, sdk_kwargs
 from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from .base import Deployment
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
@@ -34,7 +34,6 @@ API_KEY_SECRET = "sentikit-api-key"
 REGISTRY_PASSWORD_SECRET = "registry-password"
 SECURE_ENV_PREFIX = "env-"
 POLL_INTERVAL = 5  # seconds between polls when the service sends no Retry-After
-RESOURCE_GROUP_API_VERSION = "2022-09-01"
 
 # Container app names: 2-32 lowercase letters, digits and '-', starting with a letter, ending with
 # a letter or digit, no '--' (the service's rule; '--' separates app and revision names).
@@ -295,21 +294,6 @@ def _get_optional(getter: Callable[[], Any], action: str) -> dict[str, Any] | No
         if exc.code in ("ResourceNotFound", "ContainerAppNotFound", "ManagedEnvironmentNotFound"):
             return None
         raise
-
-
-def resource_group_location(ctx: AzureContext, resource_group: str) -> str:
-    """The region of the resource group (where ``az containerapp env create`` puts a new environment)."""
-    from azure.core.rest import HttpRequest
-
-    client = containerapps_client(ctx)
-    request = HttpRequest("GET", f"/subscriptions/{ctx.subscription_id}/resourcegroups/{resource_group}",
-                          params={"api-version": RESOURCE_GROUP_API_VERSION})
-    with translate_errors(f"reading resource group '{resource_group}'"):
-        response = client.send_request(request)
-        if response.status_code == 404:
-            raise ArmNotFoundError(f"resource group '{resource_group}' could not be found", code="ResourceGroupNotFound")
-        response.raise_for_status()
-        return str(response.json()["location"])
 
 
 def _replicas(client: Any, resource_group: str, name: str, revision: str) -> list[dict[str, Any]]:
