@@ -218,6 +218,9 @@ class ArmStandIn:
         self.docker = docker_client
         self.location = location
         self.tokens: set[str] = set()
+        self.audiences: dict[str, str] = {}
+        # The Azure Policy "ARM audience token authentication disabled": /oauth2/exchange takes ACR-audience tokens only.
+        self.arm_audience_tokens_disabled = False
         self.refresh_tokens: set[str] = set()
         self.requests: list[Recorded] = []
         self.registries: dict[tuple[str, str], dict[str, Any]] = {}
@@ -283,16 +286,17 @@ class ArmStandIn:
         for key in list(self.containers):
             self._remove_container(key)
 
-    def issue_token(self, tenant: str | None = None) -> str:
+    def issue_token(self, tenant: str | None = None, audience: str = "https://management.azure.com") -> str:
         """A JWT-shaped access token ARM will accept (unsigned: the stand-in only looks it up)."""
 
         def b64(data: dict[str, Any]) -> str:
             return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
-        claims = {"tid": tenant or self.tenant, "aud": "https://management.azure.com", "jti": uuid.uuid4().hex}
+        claims = {"tid": tenant or self.tenant, "aud": audience, "jti": uuid.uuid4().hex}
         token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.{secrets.token_urlsafe(16)}"
         with self.lock:
             self.tokens.add(token)
+            self.audiences[token] = audience
         return token
 
     def seed_registry(self, resource_group: str, name: str, *, admin_user_enabled: bool = True) -> dict[str, Any]:
@@ -312,6 +316,7 @@ class ArmStandIn:
 
     # --- dispatch ---
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
+        self._inject(method, path)
         lowered = path.lower()
         if lowered.startswith(f"/{self.tenant.lower()}/") or lowered.startswith("/common/") or "/oauth2/v2.0/" in lowered:
             return self._aad(method, path, body)
@@ -325,7 +330,6 @@ class ArmStandIn:
             if answer is not None:
                 return answer
         self._check_auth(headers)
-        self._inject(method, path)
         match = re.match(r"^/subscriptions/([^/]+)(/.*)?$", path, re.IGNORECASE)
         if not match:
             raise ArmFault(404, "InvalidResourceType", f"The resource path '{path}' is not valid.")
@@ -490,6 +494,10 @@ class ArmStandIn:
             raise ArmFault(405, "MethodNotAllowed", "POST only")
         with self.lock:
             valid = form.get("grant_type") == "access_token" and form.get("access_token") in self.tokens
+            audience = self.audiences.get(str(form.get("access_token")), "")
+        if valid and self.arm_audience_tokens_disabled and audience != "https://containerregistry.azure.net":
+            return 401, {}, {"errors": [{"code": "UNAUTHORIZED",
+                                         "message": "ARM audience tokens are disabled for this registry"}]}
         if not valid or not form.get("service"):
             return 401, {}, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid access token"}]}
         refresh = secrets.token_urlsafe(24)

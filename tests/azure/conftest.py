@@ -41,7 +41,8 @@ class StandInCredential:
         from azure.core.credentials import AccessToken
 
         self.scopes.append(scopes)
-        return AccessToken(self.standin.issue_token(), int(time.time()) + 3600)
+        audience = scopes[0].removesuffix("/.default") if scopes else "https://management.azure.com"
+        return AccessToken(self.standin.issue_token(audience=audience), int(time.time()) + 3600)
 
 
 @pytest.fixture
@@ -85,12 +86,14 @@ def credential(arm: Any) -> StandInCredential:
     return StandInCredential(arm)
 
 
-def context_for(standin: Any, credential: Any | None = None) -> Any:
-    """An AzureContext pointing at ``standin``, trusting its CA, with a test credential."""
+def context_for(standin: Any, credential: Any | None = None, subscription: str = SUBSCRIPTION) -> Any:
+    """An AzureContext pointing at ``standin``, trusting its CA, with a test credential and short polls."""
     from sentikit.azure import azure_context
 
     return azure_context(
-        subscription=SUBSCRIPTION,
+        subscription=subscription,
+        poll_interval=0.05,
+        provider_timeout=10,
         arm_endpoint=standin.endpoint,
         authority=standin.authority,
         credential=credential or StandInCredential(standin),
@@ -124,6 +127,8 @@ def azure_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], dict[str, str]
             "AZURE_TOKEN_CREDENTIALS": "EnvironmentCredential",
             "SENTIKIT_AZURE_ARM_ENDPOINT": standin.endpoint,
             "SENTIKIT_AZURE_AUTHORITY": standin.authority,
+            # LROs without Retry-After: poll fast (the SDK's default of 30 s would stall the suite).
+            "SENTIKIT_AZURE_POLL_INTERVAL": "0.1",
             "REQUESTS_CA_BUNDLE": str(standin.ca_path),
             "SSL_CERT_FILE": str(standin.ca_path),
         }

@@ -51,7 +51,16 @@ class ProviderRegistrationPolicy(HTTPPolicy):  # type: ignore[type-arg]
         namespace = missing_registration(response)
         if not namespace:
             return response
-        build = ARMAutoResourceProviderRegistrationPolicy._build_next_request
+        sdk_build = ARMAutoResourceProviderRegistrationPolicy._build_next_request
+
+        def build(initial: PipelineRequest, method: str, url: str) -> PipelineRequest:  # type: ignore[type-arg]
+            # This policy runs inside the authentication policy: carry its bearer token along.
+            next_request = sdk_build(initial, method, url)
+            for header in ("Authorization", "User-Agent"):
+                if header in initial.http_request.headers:
+                    next_request.http_request.headers[header] = initial.http_request.headers[header]
+            return next_request
+
         prefix = ARMAutoResourceProviderRegistrationPolicy._extract_subscription_url(request.http_request.url)
         fix = f"`az provider register --namespace {namespace}` (needs Contributor or Owner on the subscription)"
         warnings.warn(f"the subscription is not registered for {namespace} yet (normal on a new subscription); "
