@@ -188,6 +188,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=500, help="texts scored one call at a time")
     parser.add_argument("--batch", type=int, default=10_000, help="short posts in the batch")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", metavar="JSON", help="also score with the engine of DEFAULT_PARAMS + these overrides, "
+                        "for a same-process ratio (issue 12: '{\"normalize\": null, \"lexicon_weight\": 0}' is the issue-3 default)")
     args = parser.parse_args()
     params = {**DEFAULT_PARAMS, **json.loads(args.params)}
     pipeline, scorer_path = fitted(params)
@@ -197,8 +199,9 @@ def main() -> None:
 
     def cold(texts: list[str]) -> list[float]:
         for v in scorer.vectorizers:
-            v._word_cache.clear()
-            v._word_ids.clear()
+            if hasattr(v, "_word_cache"):
+                v._word_cache.clear()
+                v._word_ids.clear()
         return scorer.score(texts)
 
     candidates: dict[str, tuple[Score, Score, str]] = {
@@ -207,6 +210,9 @@ def main() -> None:
         "engine, cold word cache": (cold, lambda t: pipeline.predict_proba(t)[:, 1], "cache cleared every call"),
         "engine + NumPy arithmetic": (lambda t: numpy_scores(scorer, t), lambda t: pipeline.predict_proba(t)[:, 1], "needs NumPy"),
     }
+    if args.baseline:
+        baseline = load_scorer(fitted({**DEFAULT_PARAMS, **json.loads(args.baseline)})[1])
+        candidates["baseline engine (--baseline model)"] = (baseline.score, baseline.score, f"model {args.baseline}; parity is with itself")
     onnx = onnx_scorer(params)
     if onnx is not None:
         candidates["ONNX Runtime (twin model)"] = onnx

@@ -200,13 +200,14 @@ class Load:
         return self.rps * self.texts_per_request
 
 
-def wrk(url: str, script: str, duration: int, server_pid: int, texts_per_request: int = 1) -> Load:
+def wrk(url: str, script: str, duration: int, server_pid: int, texts_per_request: int = 1,
+        connections: int = CONCURRENCY) -> Load:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
         cpu, started = cpu_seconds(server_pid), time.monotonic()
         run = subprocess.run(
-            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", handle.name, url],
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", handle.name, url],
             capture_output=True, text=True, check=True,
         )
         cores = (cpu_seconds(server_pid) - cpu) / (time.monotonic() - started)

@@ -37,11 +37,38 @@ SOURCES = [
 ]
 
 
+NEUTRAL_BAND = 0.5  # VADER ground truth: |mean rating| below this is neutral and left out
+
+
+def read_vader_ground_truth(path: Path, band: float = NEUTRAL_BAND) -> list[tuple[str, int]]:
+    """(text, label) from a VADER ground-truth file (``id<TAB>mean rating<TAB>text``, -4..+4).
+
+    Ratings at or above ``band`` are positive, at or below ``-band`` negative, the rest dropped.
+    """
+    rows = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.rstrip("\r\n").split("\t", 2)
+            if len(parts) != 3:
+                raise SystemExit(f"{path}:{number}: expected id<TAB>rating<TAB>text")
+            rating, text = float(parts[1]), parts[2].strip()
+            if abs(rating) >= band and text:
+                rows.append((text, int(rating > 0)))
+    return rows
+
+
 def build(datasets: Path, output: Path) -> list[tuple[str, int, int, int, str]]:
     """Write the corpus to ``output`` atomically; return (source, rows, negatives, positives, sha256) per source."""
     rows: list[tuple[str, int, str]] = []
     summary = []
     for source, relative in SOURCES:
+        if relative.startswith("vader-ground-truth/"):
+            pairs = read_vader_ground_truth(datasets / relative)
+            rows.extend((text, label, source) for text, label in pairs)
+            negatives = sum(1 for _, label in pairs if label == 0)
+            sha = hashlib.sha256((datasets / relative).read_bytes()).hexdigest()
+            summary.append((source, len(pairs), negatives, len(pairs) - negatives, sha))
+            continue
         dataset = load_dataset([datasets / relative], min_rows=1)
         rows.extend((text, label, source) for text, label in zip(dataset.texts, dataset.labels))
         counts = dataset.counts()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepare a Debian machine (root, no systemd, no Docker Hub) for sentikit's Docker tests.
 # Idempotent: each step checks first and does nothing when its result is already there.
-#   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk, and the
-#      Java 17 runtime Spark runs on (tests/spark: PySpark local mode and a standalone cluster)
+#   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk, the
+#      Java 17 runtime Spark runs on (tests/spark: PySpark local mode and a standalone cluster), and
+#      tmux (tests/test_label.py drives `sentikit label` in a real terminal)
 #   2. dockerd, started in the background if no engine answers (log: /var/log/dockerd.log)
 #   3. the stand-in base image python:3.11-slim (mmdebstrap -> docker import), cached as a
 #      zstd tarball under $SENTIKIT_CI_CACHE (default /var/cache/sentikit-ci) between runs
@@ -14,7 +15,7 @@ BASE_IMAGE="${SENTIKIT_CI_BASE_IMAGE:-python:3.11-slim}"
 CACHE_DIR="${SENTIKIT_CI_CACHE:-/var/cache/sentikit-ci}"
 BASE_TARBALL="$CACHE_DIR/$(printf '%s' "$BASE_IMAGE" | tr ':/' '--').tar.zst"
 DOCKERD_LOG=/var/log/dockerd.log
-PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk openjdk-17-jre-headless)
+PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk openjdk-17-jre-headless tmux)
 
 started=$(date +%s.%N)
 step_started=$started

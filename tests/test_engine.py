@@ -42,6 +42,11 @@ EDGE_CASES = [
     "good good good good bad bad not not not good",
     "x" * 20_000,
     " ".join(["great movie but terrible ending"] * 3_000),
+    # social-media text: mentions, URLs, hashtags, entities, emoji with skin tones and ZWJ, emoticons
+    "@united Sooooo bad!!!! #NeverAgain #fail http://t.co/xyz &amp; more :) :( <3 </3 XD :-D :P",
+    "Loved it 😂😂👍🏽 www.example.com/path?q=1 &lt;3 &quot;best&quot; #BestDayEver",
+    "@a@b #123 # #_x &#128512; &notanentity; 👨‍👩‍👧 ❤️ ☺️ not :( never :)",
+    "NOT_good xxurl xxuser lexicon:bad",
 ]
 
 
@@ -100,6 +105,8 @@ PIPELINES = {
             ("clf", LogisticRegression(C=10.0, max_iter=500)),
         ]
     ),
+    "social + lexicon": lambda: build_pipeline({**DEFAULT_PARAMS, "lexicon_weight": 3.0}, seed=1),
+    "lexicon without normalisation": lambda: build_pipeline({**DEFAULT_PARAMS, "normalize": None, "lexicon_weight": 1.0, "char_ngrams": None}, seed=1),
     "bare vectorizer": lambda: Pipeline(
         [("features", tfidf(token_pattern=r"(?u)\b(\w+)\b", ngram_range=(1, 2))), ("clf", LogisticRegression(class_weight="balanced"))]
     ),
@@ -254,7 +261,8 @@ def test_word_cache_is_bounded(fitted: tuple[Any, Scorer], monkeypatch: pytest.M
     monkeypatch.setattr(sentikit.engine, "WORD_CACHE_SIZE", 10)
     texts = [" ".join(f"word{i}x{j}" for j in range(7)) for i in range(20)]
     assert numpy.allclose(scorer.score(texts), pipeline.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
-    assert all(len(v._word_cache) <= 10 and len(v._word_ids) <= 10 for v in scorer.vectorizers)
+    cached = [v for v in scorer.vectorizers if isinstance(v, sentikit.engine._Vectorizer)]
+    assert all(len(v._word_cache) <= 10 and len(v._word_ids) <= 10 for v in cached)
     long_words = ["".join(chr(97 + (i * 7 + j) % 26) for j in range(200)) for i in range(5)]
     assert numpy.allclose(scorer.score(long_words), pipeline.predict_proba(long_words)[:, 1], rtol=0, atol=1e-12)
-    assert not any(w in v._word_cache or w in v._word_ids for v in scorer.vectorizers for w in long_words)
+    assert not any(w in v._word_cache or w in v._word_ids for v in cached for w in long_words)

@@ -1,6 +1,9 @@
 import pickle
 
-from sentikit.text import NegationTokenizer
+import pytest
+
+from sentikit.lexicon import LexiconPrior, vader_lexicon
+from sentikit.text import SOCIAL_STEPS, NegationTokenizer, SocialNormalizer
 
 
 def test_negation_marks_words_until_clause_end_or_scope() -> None:
@@ -25,3 +28,40 @@ def test_negation_words_only_as_whole_tokens() -> None:
                                "nothing", "NOT_else", "NOT_to", "NOT_say"]
     assert tokenize("great, fast delivery! would buy again") == ["great", "fast", "delivery", "!", "would", "buy", "again"]
     assert tokenize("notable knots, nonetheless") == ["notable", "knots", "nonetheless"]
+
+
+def test_social_normalizer_steps() -> None:
+    normalize = SocialNormalizer()
+    assert normalize("@united thanks").split() == ["xxuser", "thanks"]
+    assert normalize("see https://t.co/AbC and www.x.com/a").split() == ["see", "xxurl", "and", "xxurl"]
+    assert normalize("#fail #NeverAgain").split() == ["fail", "neveragain", "never", "again"]
+    assert normalize("Sooooo gooood!!!!").split() == ["soo", "good!!"]
+    assert normalize("Tom &amp; Jerry &lt;3").split() == ["tom", "&", "jerry", "love"]
+    assert normalize("ok :) :( :D ;) :'( <3").split() == ["ok", "smile", "sad", "laugh", "wink", "cry", "love"]
+    assert normalize("😂👍🏽").split() == ["face", "with", "tears", "of", "joy", "thumbs", "up"]
+    assert normalize("Café 1000 times") == "cafe 1000 times"  # digits are not elongations; accents go
+    # plain prose is left alone (but lower-cased)
+    assert normalize("The host was lovely (see below): 8) great") == "the host was lovely (see below): 8) great"
+
+
+def test_social_normalizer_steps_can_be_left_out_and_it_pickles() -> None:
+    only = SocialNormalizer(["mentions"], lowercase=False, strip_accents=None)
+    assert only("@Bob Sooo :)") == " xxuser  Sooo :)"
+    assert SocialNormalizer.from_spec(only.to_spec())("@Bob") == only("@Bob")
+    clone = pickle.loads(pickle.dumps(SocialNormalizer()))
+    assert clone("#BestDay") == SocialNormalizer()("#BestDay") and clone.steps == SOCIAL_STEPS
+    with pytest.raises(ValueError, match="unknown normalisation steps"):
+        SocialNormalizer(["shouting"])
+
+
+def test_lexicon_prior_is_negation_aware_and_its_shares_sum_to_the_features() -> None:
+    prior = LexiconPrior(vader_lexicon(), scope=5)
+    assert prior.valences("good") == [("good", 1.9)]
+    assert prior.valences("not good") == [("NOT_good", pytest.approx(-0.74 * 1.9))]
+    total, positive, negative = prior.features("lovely flat but awful host")
+    assert total > 0 and positive > 0 and negative > 0
+    shares = prior.shares("lovely flat but awful host")
+    assert [t for t, _ in shares] == ["lovely", "awful"]
+    for k, value in enumerate((total, positive, negative)):
+        assert sum(s[k] for _, s in shares) == pytest.approx(value, abs=1e-12)
+    assert prior.features("the flat") == (0.0, 0.0, 0.0)

@@ -24,6 +24,7 @@ else is refused at export time with a message naming what is unsupported.
 from __future__ import annotations
 
 import base64
+import bisect
 import gzip
 import json
 import math
@@ -33,7 +34,6 @@ import re
 import string
 import sys
 import tempfile
-import unicodedata
 from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -43,7 +43,9 @@ from typing import Any, Callable, Iterable, Optional, TypeVar, cast
 
 from .errors import ModelIntegrityError
 from .errors import UnsupportedPipelineError as UnsupportedPipelineError  # defined in errors; importable here too
-from .text import NegationTokenizer
+from .lexicon import FEATURE_NAMES as LEXICON_FEATURES, LexiconPrior, label as lexicon_label
+from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer
+from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
 
 FORMAT = "sentikit-linear-text"
 FORMAT_VERSION = 1
@@ -60,27 +62,7 @@ _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_s
 _ANALYZERS = ("word", "char", "char_wb")
 
 
-# --- scikit-learn's text preprocessing, reproduced ------------------------------------------
-
-
-def strip_accents_unicode(s: str) -> str:
-    """Same as ``sklearn.feature_extraction.text.strip_accents_unicode``."""
-    if s.isascii():
-        return s
-    normalized = unicodedata.normalize("NFKD", s)
-    return "".join([c for c in normalized if not unicodedata.combining(c)])
-
-
-def strip_accents_ascii(s: str) -> str:
-    """Same as ``sklearn.feature_extraction.text.strip_accents_ascii``."""
-    return unicodedata.normalize("NFKD", s).encode("ASCII", "ignore").decode("ASCII")
-
-
-_ACCENT_FUNCTIONS: dict[Optional[str], Optional[Callable[[str], str]]] = {
-    None: None,
-    "unicode": strip_accents_unicode,
-    "ascii": strip_accents_ascii,
-}
+# --- scikit-learn's n-gram rules, reproduced ----------------------------------------------------
 
 
 def _word_ngrams(tokens: list[str], low: int, high: int) -> list[str]:
@@ -138,10 +120,11 @@ class Explanation:
     """Why a text got its score: each n-gram's additive share of the logit.
 
     ``intercept + sum(c for _, c in contributions) == logit`` (to float rounding) and
-    ``score == 1 / (1 + exp(-logit))``. ``positives``/``negatives`` are the ``top`` largest
-    contributions each way. Character n-grams (when the model has them) are credited to the
-    whitespace-delimited word they came from, stripped of surrounding punctuation, so every label is a
-    word or a word n-gram.
+    ``score == 1 / (1 + exp(-logit))``, or the model's calibration of the logit when it has one
+    (``sentikit adapt``). ``positives``/``negatives`` are the ``top`` largest contributions each way.
+    Character n-grams (when the model has them) are credited to the whitespace-delimited word they
+    came from, stripped of surrounding punctuation, so every label is a word or a word n-gram; the
+    lexicon prior's share is credited to each rated word as ``lexicon:word``.
     """
 
     text: str
@@ -176,6 +159,9 @@ class _Vectorizer:
             raise ModelIntegrityError(f"scorer: unknown analyzer {self.analyzer!r}")
         self.lowercase: bool = bool(spec["lowercase"])
         self.accents = _ACCENT_FUNCTIONS[spec["strip_accents"]]
+        self.normalizer: Optional[SocialNormalizer] = None
+        if spec.get("preprocessor"):
+            self.normalizer = SocialNormalizer.from_spec(spec["preprocessor"])
         self.low, self.high = (int(n) for n in spec["ngram_range"])
         self.tokenize: Optional[Callable[[str], list[str]]] = None
         if spec.get("tokenizer"):
@@ -201,7 +187,7 @@ class _Vectorizer:
             term: complex(i**power, i * c * weight) for term, i, c in zip(terms, idf, coef)
         }
         self.tf_table = [0.0] + [self._tf(c) for c in range(1, 64)]
-        self.key = (self.lowercase, spec["strip_accents"])
+        self.key = _preprocess_key(spec)
         # char_wb n-grams never cross whitespace, so what scoring needs of a word is cached per word
         self._word_cache: dict[str, tuple[complex, list[str]]] = {}
         # Binary char_wb n-grams count once per text, so scoring needs the distinct known n-grams
@@ -224,6 +210,8 @@ class _Vectorizer:
         return float(count)
 
     def preprocess(self, text: str) -> str:
+        if self.normalizer is not None:
+            return self.normalizer(text)
         if self.lowercase:
             text = text.lower()
         if self.accents is not None:
@@ -349,6 +337,45 @@ class _Vectorizer:
         return list(credited.items())
 
 
+def _preprocess_key(spec: dict[str, Any]) -> tuple[Any, ...]:
+    """Vectorizers with equal keys preprocess a text alike (then the engine does it once)."""
+    if spec.get("preprocessor"):
+        return ("social", json.dumps(spec["preprocessor"], sort_keys=True))
+    return (bool(spec["lowercase"]), spec["strip_accents"])
+
+
+class _LexiconPart:
+    """The lexicon prior's three features (sentikit.lexicon) and their coefficients."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.name: str = spec["name"]
+        self.normalizer = SocialNormalizer.from_spec(spec["preprocessor"]) if spec.get("preprocessor") else None
+        self.key = _preprocess_key({"lowercase": True, "strip_accents": None, **spec})
+        self.prior = LexiconPrior(spec["lexicon"], int(spec["scope"]))
+        weight = float(spec.get("weight", 1.0))
+        coef = _decode_floats(spec["coef"])
+        if len(coef) != len(LEXICON_FEATURES):
+            raise ModelIntegrityError(f"scorer: lexicon part {self.name!r} needs {len(LEXICON_FEATURES)} coefficients")
+        self.coef = [c * weight for c in coef]
+
+    def __len__(self) -> int:
+        return len(self.coef)
+
+    def preprocess(self, text: str) -> str:
+        return self.normalizer(text) if self.normalizer is not None else text.lower()
+
+    def logit_part(self, doc: str) -> float:
+        a, b, c = self.prior.features(doc)
+        if not (a or b or c):
+            return 0.0
+        w = self.coef
+        return a * w[0] + b * w[1] + c * w[2]
+
+    def contributions(self, doc: str) -> list[tuple[str, float]]:
+        w = self.coef
+        return [(lexicon_label(token), a * w[0] + b * w[1] + c * w[2]) for token, (a, b, c) in self.prior.shares(doc)]
+
+
 def _remember(cache: dict[str, _Cached], key: str, value: _Cached) -> _Cached:
     if len(key) > CACHED_WORD_LENGTH:
         return value
@@ -356,6 +383,40 @@ def _remember(cache: dict[str, _Cached], key: str, value: _Cached) -> _Cached:
         cache.clear()
     cache[key] = value
     return value
+
+
+class Calibration:
+    """A fitted map from the model's logit to a calibrated probability (``sentikit adapt`` makes one).
+
+    ``platt``: ``sigmoid(a * logit + b)``. ``isotonic``: a non-decreasing step-linear function through
+    the points ``(x, y)``, clipped at the ends (what ``IsotonicRegression(out_of_bounds="clip")``
+    predicts). Stored in the scorer, so the engine, the server, ``score`` and ``monitor`` all use it.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.kind: str = spec["kind"]
+        if self.kind == "platt":
+            self.a, self.b = float(spec["a"]), float(spec["b"])
+        elif self.kind == "isotonic":
+            self.x = [float(v) for v in spec["x"]]
+            self.y = [float(v) for v in spec["y"]]
+            if not self.x or len(self.x) != len(self.y) or self.x != sorted(self.x):
+                raise ModelIntegrityError("scorer: isotonic calibration needs sorted x and y of equal length")
+        else:
+            raise ModelIntegrityError(f"scorer: unknown calibration {self.kind!r}")
+        self.spec = dict(spec)
+
+    def __call__(self, logit: float) -> float:
+        if self.kind == "platt":
+            return _sigmoid(self.a * logit + self.b)
+        x, y = self.x, self.y
+        if logit <= x[0]:
+            return y[0]
+        if logit >= x[-1]:
+            return y[-1]
+        i = bisect.bisect_right(x, logit)
+        x0, x1, y0, y1 = x[i - 1], x[i], y[i - 1], y[i]
+        return y0 + (y1 - y0) * (logit - x0) / (x1 - x0) if x1 > x0 else y1
 
 
 class Scorer:
@@ -367,20 +428,24 @@ class Scorer:
                 f"scorer: unsupported format {spec.get('format')!r} version {spec.get('format_version')!r}"
             )
         self.intercept = float(spec["intercept"])
-        self.vectorizers = [_Vectorizer(v) for v in spec["vectorizers"]]
+        self.vectorizers: list[_Vectorizer | _LexiconPart] = [
+            _LexiconPart(v) if v.get("analyzer") == "lexicon" else _Vectorizer(v) for v in spec["vectorizers"]
+        ]
         if not self.vectorizers:
             raise ModelIntegrityError("scorer: no vectorizers")
         # build_pipeline's vectorizers all preprocess alike: then preprocess each text once
         self._one_preprocess = len({v.key for v in self.vectorizers}) == 1
         self.n_features = sum(len(v) for v in self.vectorizers)
+        self.calibration = Calibration(spec["calibration"]) if spec.get("calibration") else None
+        self._probability: Callable[[float], float] = self.calibration or _sigmoid
 
-    def _preprocessed(self, text: str) -> dict[tuple[bool, Optional[str]], str]:
+    def _preprocessed(self, text: str) -> dict[tuple[Any, ...], str]:
         if not isinstance(text, str):
             if isinstance(text, bytes):
-                text = text.decode(self.vectorizers[0].encoding)
+                text = text.decode(getattr(self.vectorizers[0], "encoding", "utf-8"))
             else:
                 raise TypeError(f"expected a string to score, got {type(text).__name__}")
-        docs: dict[tuple[bool, Optional[str]], str] = {}
+        docs: dict[tuple[Any, ...], str] = {}
         for v in self.vectorizers:
             if v.key not in docs:
                 docs[v.key] = v.preprocess(text)
@@ -401,18 +466,18 @@ class Scorer:
         """Probability of the positive class (label 1) for each text."""
         texts = texts if isinstance(texts, list) else list(texts)
         if not self._one_preprocess or not all(type(text) is str for text in texts):
-            return [_sigmoid(self.logit(text)) for text in texts]
+            return [self._probability(self.logit(text)) for text in texts]
         # One vectorizer at a time over the whole batch, so that its vocabulary and caches stay in
         # the CPU caches: ~10% faster than text by text, and the same sums in the same order.
         docs = list(map(self.vectorizers[0].preprocess, texts))
         logits = [self.intercept] * len(docs)
         for v in self.vectorizers:
             logits = list(map(operator.add, logits, map(v.logit_part, docs)))
-        return list(map(_sigmoid, logits))
+        return list(map(self._probability, logits))
 
     def score_one(self, text: str) -> float:
         """Probability of the positive class for one text."""
-        return _sigmoid(self.logit(text))
+        return self._probability(self.logit(text))
 
     def explain(self, text: str, top: int = 10) -> Explanation:
         """The n-grams that pushed ``text``'s score up and down, with their exact contributions."""
@@ -427,7 +492,7 @@ class Scorer:
         negatives = sorted((c for c in contributions if c[1] < 0), key=lambda c: c[1])[: max(top, 0)]
         return Explanation(
             text=text,
-            score=_sigmoid(logit),
+            score=self._probability(logit),
             logit=logit,
             intercept=self.intercept,
             contributions=contributions,
@@ -477,26 +542,27 @@ def load_scorer(path: Path) -> Scorer:
         raise ModelIntegrityError(f"{path}: malformed scorer ({exc!r})") from None
 
 
-def export_scorer(pipeline: Any, path: Path, *, compress: bool = True) -> None:
+def export_scorer(pipeline: Any, path: Path, *, compress: bool = True, calibration: Optional[dict[str, Any]] = None) -> None:
     """Write the scoring form of a fitted pipeline to ``path`` (atomically: temp file + rename).
+
+    ``calibration`` (a :class:`Calibration` spec) maps the logit to the score instead of the
+    logistic function.
 
     Raises:
         UnsupportedPipelineError: the pipeline is not one the engine reproduces exactly.
     """
     spec = scorer_spec(pipeline)
+    if calibration is not None:
+        Calibration(calibration)  # refuse a malformed one before writing
+        spec["calibration"] = calibration
     data = json.dumps(spec, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     if compress:
         # mtime=0: the same model gives the same bytes, hence the same manifest checksum
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".scorer-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ._atomic import atomic_output
+
+    with atomic_output(path, binary=True) as handle:
+        handle.write(data)
 
 
 def scorer_spec(pipeline: Any) -> dict[str, Any]:
@@ -532,6 +598,14 @@ def scorer_spec(pipeline: Any) -> dict[str, Any]:
     vectorizers = []
     offset = 0
     for name, vectorizer in members:
+        if type(vectorizer).__name__ == "LexiconFeatures":
+            size = len(LEXICON_FEATURES)
+            spec = _lexicon_spec(name, vectorizer)
+            spec["coef"] = _encode_floats(coef[offset : offset + size])
+            spec["weight"] = float(weights.get(name, 1.0))
+            vectorizers.append(spec)
+            offset += size
+            continue
         size = len(getattr(vectorizer, "vocabulary_", {}) or {})
         spec = _vectorizer_spec(name, vectorizer)
         own = coef[offset : offset + size]
@@ -550,6 +624,19 @@ def scorer_spec(pipeline: Any) -> dict[str, Any]:
     }
 
 
+def _lexicon_spec(name: str, features: Any) -> dict[str, Any]:
+    preprocessor = features.preprocessor
+    if preprocessor is not None and not isinstance(preprocessor, SocialNormalizer):
+        raise UnsupportedPipelineError(f"lexicon step {name!r} has a custom preprocessor")
+    return {
+        "name": name,
+        "analyzer": "lexicon",
+        "preprocessor": preprocessor.to_spec() if preprocessor is not None else None,
+        "scope": int(features.scope),
+        "lexicon": dict(sorted(features.lexicon_.items())),
+    }
+
+
 def _vectorizer_spec(name: str, vectorizer: Any) -> dict[str, Any]:
     import numpy
 
@@ -561,7 +648,7 @@ def _vectorizer_spec(name: str, vectorizer: Any) -> dict[str, Any]:
         problems.append(f"input={vectorizer.input!r}")
     if callable(vectorizer.analyzer) or vectorizer.analyzer not in _ANALYZERS:
         problems.append("a custom analyzer")
-    if vectorizer.preprocessor is not None:
+    if vectorizer.preprocessor is not None and not isinstance(vectorizer.preprocessor, SocialNormalizer):
         problems.append("a custom preprocessor")
     if vectorizer.tokenizer is not None and vectorizer.analyzer == "word" and not isinstance(vectorizer.tokenizer, NegationTokenizer):
         problems.append("a custom tokenizer")
@@ -586,6 +673,7 @@ def _vectorizer_spec(name: str, vectorizer: Any) -> dict[str, Any]:
         "strip_accents": vectorizer.strip_accents,
         "token_pattern": vectorizer.token_pattern if vectorizer.analyzer == "word" else None,
         "tokenizer": vectorizer.tokenizer.to_spec() if isinstance(vectorizer.tokenizer, NegationTokenizer) else None,
+        "preprocessor": vectorizer.preprocessor.to_spec() if vectorizer.preprocessor is not None else None,
         "stop_words": sorted(stop_words) if stop_words else None,
         "ngram_range": [int(n) for n in vectorizer.ngram_range],
         "binary": bool(vectorizer.binary),

@@ -43,6 +43,80 @@ def compute_metrics(labels: Sequence[int], scores: Sequence[float], threshold: f
     }
 
 
+def reliability(labels: Sequence[int], scores: Sequence[float], bins: int = 10) -> tuple[float, list[dict[str, Any]]]:
+    """Expected calibration error (equal-width bins) and each non-empty bin's count, mean score, observed rate."""
+    import numpy
+
+    y = numpy.asarray(labels, dtype=float)
+    p = numpy.asarray(scores, dtype=float)
+    which = numpy.clip((p * bins).astype(int), 0, bins - 1)
+    ece, table = 0.0, []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            mean_score, observed = float(p[mask].mean()), float(y[mask].mean())
+            ece += float(mask.mean()) * abs(mean_score - observed)
+            table.append({"low": b / bins, "high": (b + 1) / bins, "rows": int(mask.sum()), "mean_score": mean_score, "observed": observed})
+    return float(ece), table
+
+
+BOOTSTRAP_METRICS = ("accuracy", "f1_negative", "roc_auc", "ece")
+
+
+def _point_metrics(y: Any, p: Any, threshold: float, ranks: Any = None) -> dict[str, Optional[float]]:
+    """The bootstrap's metrics in plain NumPy (sklearn's per-call checks made 1,000 rounds take 20 s)."""
+    import numpy
+    from scipy.stats import rankdata
+
+    predicted = p >= threshold
+    negative = y == 0
+    tn = int(numpy.sum(~predicted & negative))
+    fn_neg = int(numpy.sum(predicted & negative))  # negatives called positive
+    fp_neg = int(numpy.sum(~predicted & ~negative))  # positives called negative
+    f1_negative = 2 * tn / (2 * tn + fn_neg + fp_neg) if tn else 0.0
+    positives = int(numpy.sum(~negative))
+    auc = None
+    if 0 < positives < len(y):
+        r = rankdata(p) if ranks is None else ranks
+        auc = float((numpy.sum(r[~negative]) - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
+    bins = numpy.clip((p * 10).astype(int), 0, 9)
+    count = numpy.bincount(bins, minlength=10)
+    gap = numpy.abs(numpy.bincount(bins, weights=p, minlength=10) - numpy.bincount(bins, weights=y.astype(float), minlength=10))
+    return {
+        "accuracy": float(numpy.mean(predicted == ~negative)),
+        "f1_negative": float(f1_negative),
+        "roc_auc": auc,
+        "ece": float(numpy.sum(gap[count > 0]) / len(y)),
+    }
+
+
+def bootstrap_metrics(labels: Sequence[int], scores: Sequence[float], *, threshold: float = 0.5, rounds: int = 1000,
+                      seed: int = 42) -> dict[str, dict[str, Optional[float]]]:
+    """Accuracy, negative-class F1, ROC AUC and calibration error, each with a bootstrap 95% interval.
+
+    ``{"accuracy": {"value": v, "low": l, "high": h}, ...}``: the percentile interval over ``rounds``
+    resamples of the rows with replacement (fixed seed: the same data gives the same interval).
+    """
+    import numpy
+
+    y = numpy.asarray(labels, dtype=int)
+    p = numpy.asarray(scores, dtype=float)
+    point = _point_metrics(y, p, threshold)
+    rng = numpy.random.default_rng(seed)
+    samples: dict[str, list[float]] = {name: [] for name in BOOTSTRAP_METRICS}
+    for _ in range(rounds):
+        rows = rng.integers(0, len(y), len(y))
+        for name, value in _point_metrics(y[rows], p[rows], threshold).items():
+            if value is not None:
+                samples[name].append(value)
+    out: dict[str, dict[str, Optional[float]]] = {}
+    for name in BOOTSTRAP_METRICS:
+        values = samples[name]
+        low, high = (float(v) for v in numpy.percentile(values, [2.5, 97.5])) if values else (None, None)
+        out[name] = {"value": point[name], "low": low, "high": high}
+    return out
+
+
 @dataclass
 class FileMetrics:
     """Metrics for one input file."""
@@ -62,6 +136,8 @@ class EvaluationReport:
     report_dir: Optional[str] = None
     _labels: list[int] = field(default_factory=list, repr=False)
     _scores: list[float] = field(default_factory=list, repr=False)
+    # the model's scores without its calibration (models from `sentikit adapt`); empty when it has none
+    _uncalibrated: list[float] = field(default_factory=list, repr=False)
 
 
 def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float = 0.5) -> EvaluationReport:
@@ -81,7 +157,13 @@ def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float 
     else:
         per_file.append(FileMetrics(dataset.files[0].path, compute_metrics(dataset.labels, scores, threshold)))
     overall = per_file[0].metrics if len(per_file) == 1 else compute_metrics(dataset.labels, scores, threshold)
-    return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores)
+    uncalibrated: list[float] = []
+    scorer = model.scorer
+    if getattr(scorer, "calibration", None) is not None:
+        from .engine import _sigmoid
+
+        uncalibrated = [_sigmoid(scorer.logit(text)) for text in dataset.texts]
+    return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores, uncalibrated)
 
 
 def check_gate_bounds(*, min_accuracy: float | None, min_auc: float | None) -> None:
@@ -159,8 +241,15 @@ def write_report(report: EvaluationReport, directory: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(5, 4.5))
     if both:
+        if report._uncalibrated:
+            raw = numpy.asarray(report._uncalibrated)
+            fraction, mean_predicted = calibration_curve(y, raw, n_bins=10, strategy="uniform")
+            ax.plot(mean_predicted, fraction, "s--", color="tab:orange",
+                    label=f"before calibration (ECE = {reliability(y.tolist(), raw.tolist())[0]:.3f})")
         fraction, mean_predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
-        ax.plot(mean_predicted, fraction, "o-", label=f"Brier = {report.metrics['brier']:.3f}")
+        name = "after calibration" if report._uncalibrated else "model"
+        ax.plot(mean_predicted, fraction, "o-", color="tab:blue",
+                label=f"{name} (ECE = {reliability(y.tolist(), p.tolist())[0]:.3f}, Brier = {report.metrics['brier']:.3f})")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfectly calibrated")
     ax.set(xlabel="Mean predicted score", ylabel="Fraction positive", title="Calibration")
     ax.legend(loc="upper left")
@@ -189,6 +278,31 @@ def format_metric(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _reliability_html(report: EvaluationReport) -> str:
+    """The reliability diagram as a table: per score bin, the observed rate before and after calibration."""
+    ece, table = reliability(report._labels, report._scores)
+    before = {}
+    ece_before = None
+    if report._uncalibrated:
+        ece_before, rows = reliability(report._labels, report._uncalibrated)
+        before = {(r["low"], r["high"]): r for r in rows}
+    head = "<tr><th>score bin</th>" + ("<th>texts before</th><th>observed before</th>" if before else "") + "<th>texts</th><th>mean score</th><th>observed positive</th></tr>"
+    lines = []
+    bins = sorted({(r["low"], r["high"]) for r in table} | set(before))
+    after = {(r["low"], r["high"]): r for r in table}
+    for key in bins:
+        cells = [f"{key[0]:.1f}-{key[1]:.1f}"]
+        if before:
+            b = before.get(key)
+            cells += [str(b["rows"]), f"{b['observed']:.3f}"] if b else ["0", "—"]
+        a = after.get(key)
+        cells += [str(a["rows"]), f"{a['mean_score']:.3f}", f"{a['observed']:.3f}"] if a else ["0", "—", "—"]
+        lines.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    title = "Reliability before and after calibration" if before else "Reliability"
+    summary = f"ECE {ece:.3f}" + (f" (before calibration {ece_before:.3f})" if ece_before is not None else "")
+    return f"<h2>{title}</h2><p>{summary}</p><table>{head}{''.join(lines)}</table>"
+
+
 def _render_html(report: EvaluationReport) -> str:
     header = "".join(f"<th>{name}</th>" for name in ("file", "rows", *METRIC_NAMES))
     rows = []
@@ -213,6 +327,7 @@ figure{{display:inline-block;margin:1rem}}img{{max-width:480px}}</style></head>
 <table><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr>
 <tr><td>actual negative</td><td>{c['tn']}</td><td>{c['fp']}</td></tr>
 <tr><td>actual positive</td><td>{c['fn']}</td><td>{c['tp']}</td></tr></table>
+{_reliability_html(report)}
 {figures}
 </body></html>
 """

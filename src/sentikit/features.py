@@ -32,3 +32,51 @@ class NBWeighting(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def transform(self, X: Any) -> Any:
         return X.multiply(self.ratio_).tocsr() if hasattr(X, "multiply") else X * self.ratio_
+
+
+class LexiconFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """The lexicon prior (``sentikit.lexicon``) as three columns: lexicon_sum, lexicon_pos, lexicon_neg.
+
+    ``preprocessor`` is the vectorizers' own (a ``SocialNormalizer``), so the lexicon sees the same
+    words they do; ``scope`` is the negation reach. The lexicon is copied in at fit time, so the
+    pickled pipeline and the exported scorer do not depend on the installed resource file.
+    """
+
+    def __init__(self, preprocessor: Any = None, scope: int = 5) -> None:
+        self.preprocessor = preprocessor
+        self.scope = scope
+
+    def fit(self, X: Any, y: Any = None) -> "LexiconFeatures":
+        from .lexicon import vader_lexicon
+
+        self.lexicon_ = dict(vader_lexicon())
+        self.n_features_in_ = 1
+        return self
+
+    def prior(self) -> Any:
+        from .lexicon import LexiconPrior
+
+        prior = getattr(self, "_prior", None)
+        if prior is None:
+            prior = self._prior = LexiconPrior(self.lexicon_, self.scope)
+        return prior
+
+    def preprocess(self, text: str) -> str:
+        return self.preprocessor(text) if self.preprocessor is not None else text.lower()
+
+    def transform(self, X: Any) -> Any:
+        import scipy.sparse
+
+        prior = self.prior()
+        rows = [prior.features(self.preprocess(text)) for text in X]
+        return scipy.sparse.csr_matrix(numpy.asarray(rows, dtype=numpy.float64).reshape(len(rows), 3))
+
+    def get_feature_names_out(self, input_features: Any = None) -> Any:
+        from .lexicon import FEATURE_NAMES
+
+        return numpy.asarray(FEATURE_NAMES, dtype=object)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_prior", None)
+        return state

@@ -16,6 +16,7 @@ from .data import Dataset
 from .errors import DataError, InvalidInputError
 from .evaluate import compute_metrics
 from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
+from .text import SOCIAL_STEPS
 
 # Chosen with bench/quality.py (leave-one-domain-out accuracy, SST-2 dev, calibration).
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -38,6 +39,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "C": 10.0,
     "class_weight": "balanced",
     "nb_weighting": False,  # scale features by their naive-Bayes log-count ratio (NBSVM) before the LR
+    # social-media normalisation before tokenising (sentikit.text.SocialNormalizer); null turns it off
+    "normalize": None,
+    # weight of the VADER lexicon's three features (sentikit.lexicon) in the FeatureUnion; 0 turns it off
+    "lexicon_weight": 0.0,
     "max_iter": 2000,
 }
 
@@ -85,6 +90,10 @@ PARAM_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "class_weight": ('"balanced" or null', lambda v: v in ("balanced", None)),
     "nb_weighting": ("true or false", lambda v: isinstance(v, bool)),
     "max_iter": ("an integer >= 1", _is_int),
+    "normalize": (f"null or a list of steps from {', '.join(SOCIAL_STEPS)}",
+                  lambda v: v is None or (isinstance(v, list) and all(s in SOCIAL_STEPS for s in v))),
+    "lexicon_weight": ("a number >= 0 (0 turns the lexicon off)",
+                       lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0),
 }
 
 
@@ -129,8 +138,15 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    common = {"lowercase": True, "strip_accents": params["strip_accents"], "sublinear_tf": params["sublinear_tf"],
-              "dtype": numpy.float64}
+    common: dict[str, Any] = {"lowercase": True, "strip_accents": params["strip_accents"], "sublinear_tf": params["sublinear_tf"],
+                              "dtype": numpy.float64}
+    normalizer = None
+    if params.get("normalize") is not None:
+        from .text import SocialNormalizer
+
+        # replaces scikit-learn's own preprocessing, so it lower-cases and strips accents itself
+        normalizer = SocialNormalizer(params["normalize"], lowercase=True, strip_accents=params["strip_accents"])
+        common["preprocessor"] = normalizer
     parts = [
         (
             "word",
@@ -158,6 +174,13 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
                 ),
             )
         )
+    weights = None
+    if params.get("lexicon_weight"):
+        from .features import LexiconFeatures
+
+        scope = int(params.get("negation_scope") or 0) or 5
+        parts.append(("lexicon", LexiconFeatures(normalizer, scope)))
+        weights = {"lexicon": float(params["lexicon_weight"])}
     classifier = LogisticRegression(
         C=float(params["C"]),
         class_weight=params["class_weight"],
@@ -168,8 +191,8 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
     if params.get("nb_weighting"):
         from .features import NBWeighting
 
-        return Pipeline([("features", FeatureUnion(parts)), ("nb", NBWeighting()), ("clf", classifier)])
-    return Pipeline([("features", FeatureUnion(parts)), ("clf", classifier)])
+        return Pipeline([("features", FeatureUnion(parts, transformer_weights=weights)), ("nb", NBWeighting()), ("clf", classifier)])
+    return Pipeline([("features", FeatureUnion(parts, transformer_weights=weights)), ("clf", classifier)])
 
 
 def _portable_path(path: str) -> str:

@@ -343,3 +343,13 @@ def test_no_wait_returns_once_azure_accepted(aca: Any, azure_env: Any, cli: Any)
     assert result.exit_code == 0, result.stderr
     assert result.json["state"] == "InProgress" and result.json["detail"]["waited"] is False
     assert not aca.arm.calls("GET", "/containerappOperationStatuses/")
+
+
+def test_a_foreign_subscription_is_an_error_not_notfound(aca: Any, azure_env: Any, cli: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    azure_env(aca.arm)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "99999999-2222-3333-4444-555555555555")
+    for command in (["status"], ["delete", "--yes"]):
+        result = cli(*command, "--target", "containerapps", "--name", "sentiment", "-g", RG)
+        assert result.exit_code == 4, result.stderr
+        assert "SubscriptionNotFound" in result.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.kubernetes_manifests import pinned_image
+from sentikit.deploy.kubernetes import pinned_image
 
 pytestmark = pytest.mark.docker
 

@@ -174,7 +174,10 @@ def test_cli_renders_from_flags_and_sentikit_toml_without_secret_values(cli: Any
     out = tmp_path / "k8s"
     result = cli("deploy", "--target", "kubernetes", "--render-only", str(out), "--max-replicas", "30", "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json["applied"] is False and result.json["autoscaled"] is True
+    assert result.json["target"] == "kubernetes" and result.json["state"] == "Rendered"
+    assert result.json["detail"]["applied"] is False and result.json["detail"]["autoscaled"] is True
+    assert result.json["detail"]["files"] == ["kustomization.yaml", "deployment.yaml", "service.yaml", "hpa.yaml",
+                                              "pdb.yaml"]
     files = _load_dir(out)
     container = files["deployment.yaml"]["spec"]["template"]["spec"]["containers"][0]
     assert files["deployment.yaml"]["metadata"]["name"] == "sentiment-api"

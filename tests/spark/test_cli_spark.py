@@ -60,7 +60,7 @@ def test_csv_with_quoted_newlines_to_csv(spark: Any, cli: Any, tmp_path: Path, t
                       encoding="utf-8")
     out = tmp_path / "out"
 
-    result = cli("score", "--spark", "--input", str(source), "--output", str(out), "--format", "csv", "-m",
+    result = cli("score", "--spark", "--input", str(source), "--output", out.as_uri(), "--format", "csv", "-m",
                  str(trained_model.path), "--threshold", "0.4")
 
     assert result.exit_code == 0, result.stderr

@@ -120,3 +120,29 @@ def test_streaming_scores_new_json_lines_files_as_they_arrive(spark: Any, tmp_pa
     for row_id, value in zip((0, 1, 10), expected):
         assert abs(by_id[row_id].score - value) <= 1e-9
     assert by_id[11].score is None and by_id[11].label is None
+
+
+def test_model_carried_in_the_function_as_on_spark_connect(spark: Any, tmp_path: Path, trained_model: Any) -> None:
+    from sentikit.spark.scoring import InlineFiles, files_key, model_files, score_with
+
+    files = model_files(trained_model)
+    assert sorted(files) == ["manifest.json", "scorer.json"]  # the serving files, never the joblib pipeline
+    df = _frame(spark, tmp_path, {"text": ["spotless and quiet", "rude staff"]}, partitions=2)
+    rows = score_with(df, InlineFiles(files_key(files), files)).collect()
+    expected = dict(zip(["spotless and quiet", "rude staff"], trained_model.score(["spotless and quiet", "rude staff"])))
+    assert all(abs(r.score - expected[r.text]) <= 1e-9 for r in rows)
+
+
+def test_a_tampered_model_fails_on_the_driver_before_any_job(spark: Any, tmp_path: Path, trained_model_dir: Path) -> None:
+    import shutil
+
+    from sentikit.errors import ModelIntegrityError
+
+    copy = tmp_path / "model"
+    shutil.copytree(trained_model_dir, copy)
+    data = bytearray((copy / "scorer.json").read_bytes())
+    data[-10] ^= 0xFF
+    (copy / "scorer.json").write_bytes(bytes(data))
+    df = _frame(spark, tmp_path, {"text": ["fine"]})
+    with pytest.raises(ModelIntegrityError, match="checksum mismatch"):
+        score(df, str(copy))

@@ -226,24 +226,19 @@ def deploy(
     s = scaling.scaling_settings(s, min_replicas=min_replicas, max_replicas=max_replicas, concurrency=concurrency,
                                  cpu_target=cpu_target, environment=environment, api_key_secret=api_key_secret,
                                  namespace=namespace)
-    if chosen == "kubernetes":
-        scaling.render_kubernetes(s, image=image, render_only=render_only, port=s.container_port, env=plain,
-                                  secret_flags=bool(secure or api_key), cpu_target_given=cpu_target is not None,
-                                  as_json=as_json)
-        return
     login = _registry_login(image, registry_username, registry_password_env)
-    if chosen == "containerapps":
-        _deploy_containerapp(s, image=image, cpu=cpu, memory=memory, env=plain, secure=secure, api_key=api_key,
-                             login=login, registry=registry, registry_identity=registry_identity, location=location,
-                             cpu_target_given=cpu_target is not None, wait=not no_wait, timeout=timeout, smoke=smoke,
-                             as_json=as_json)
-        return
-    if chosen == "local":
-        where = get_target("local", host_port=port)
+    if chosen in ("local", "kubernetes"):
+        where = (get_target("local", host_port=port) if chosen == "local" else
+                 get_target("kubernetes", **scaling.kubernetes_where(s, render_only)))
         image = image or s.image
     else:
         if not image:
             raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
+    if chosen == "containerapps":
+        where = get_target("containerapps", ctx=_context(s), **scaling.containerapps_where(
+            s, memory=memory, location=location, registry=registry, registry_login=login,
+            registry_identity=registry_identity, cpu_target_given=cpu_target is not None))
+    elif chosen == "azure":
         where = get_target("azure", ctx=_context(s), resource_group=s.azure_resource_group, location=s.azure_location,
                            dns_label=s.container_dns_label, dns_scope=dns_scope, restart_policy=restart_policy,
                            registry=registry, registry_resource_group=registry_resource_group, registry_login=login,
@@ -255,10 +250,12 @@ def deploy(
         result = where.deploy(options, on_progress=progress)
     headline = ""
     if "action" in result.detail:
-        follow = f"sentikit status --name {result.name}" + (f" -g {s.azure_resource_group}" if chosen == "azure" else
-                                                            f" --target {chosen}")
+        follow = (f"sentikit status --name {result.name}" + (f" --target {chosen}" if chosen != "azure" else "")
+                  + (f" -g {s.azure_resource_group}" if chosen in ("azure", "containerapps") else ""))
         headline = (f"{result.name}: {result.detail['action']}, {result.state}"
                     + ("" if result.detail.get("waited") else f" (not waiting; follow with `{follow}`)"))
+    if not as_json:
+        scaling.render_extra(result)
     _render_deployment(result, as_json=as_json, headline=headline)
 
 
@@ -271,31 +268,13 @@ def _registry_login(image: Optional[str], username: Optional[str], password_env:
     return password_login(image or "", username, _env_secret(password_env or "", "--registry-password-env"))
 
 
-def _deploy_containerapp(s: Settings, *, image: Optional[str], cpu: Optional[float], memory: Optional[float],
-                         env: dict[str, str], secure: dict[str, str], api_key: str, login: Any, registry: Optional[str],
-                         registry_identity: Optional[str], location: Optional[str], cpu_target_given: bool, wait: bool,
-                         timeout: float, smoke: bool, as_json: bool) -> None:
-    from ..deploy.containerapps import deploy_container_app
-
-    spec = scaling.containerapp_spec(s, image=image, cpu=cpu, memory=memory, port=s.container_port, env=env,
-                                     secure_env=secure, api_key=api_key, login=login, registry=registry,
-                                     registry_identity=registry_identity, cpu_target_given=cpu_target_given,
-                                     location=location)
-    ctx = _context(s)
-    with _progress(f"deploying {s.container_name} to Container Apps", as_json) as progress:
-        result = deploy_container_app(ctx, spec, wait=wait, timeout=timeout, smoke_test=smoke, on_progress=progress)
-    verb = result.detail.get("action", "deployed")
-    headline = (f"{result.name} (containerapps): {verb}, {result.state}" + ("" if result.detail.get("waited") else
-                f" (not waiting; follow with `sentikit status --target containerapps --name {result.name} -g {spec.resource_group}`)"))
-    if not as_json:
-        scaling.render_containerapp(result)
-    _render_deployment(result, as_json=as_json, headline=headline)
-
-
-def _existing_target(chosen: str, s: Settings) -> DeployTarget:
-    """The local or ACI target that status, logs and delete address."""
-    if chosen == "local":
-        return get_target("local")
+def _existing_target(chosen: str, s: Settings, *, environment_too: bool = False) -> DeployTarget:
+    """The target that status, logs and delete address."""
+    if chosen in ("local", "kubernetes"):
+        return get_target(chosen)
+    if chosen == "containerapps":
+        return get_target("containerapps", ctx=_context(s), resource_group=_group(s), environment=s.azure_environment,
+                          environment_too=environment_too)
     return get_target("azure", ctx=_context(s), resource_group=_group(s))
 
 
@@ -315,15 +294,9 @@ def status(
         sentikit status --name sentiment --resource-group rg
     """
     s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
-    chosen = _no_kubernetes(_target(target, s))
-    if chosen == "containerapps":
-        from ..deploy.containerapps import container_app_status
-
-        result = container_app_status(_context(s), resource_group=_group(s), name=s.container_name)
-        if not as_json:
-            scaling.render_containerapp(result)
-    else:
-        result = _existing_target(chosen, s).status(s.container_name)
+    result = _existing_target(_target(target, s), s).status(s.container_name)
+    if not as_json:
+        scaling.render_extra(result)
     _render_deployment(result, as_json=as_json)
 
 
@@ -343,13 +316,7 @@ def logs(
         sentikit logs --name sentiment --resource-group rg --tail 50
     """
     s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
-    chosen = _no_kubernetes(_target(target, s))
-    if chosen == "containerapps":
-        from ..deploy.containerapps import container_app_logs
-
-        text = container_app_logs(_context(s), resource_group=_group(s), name=s.container_name, tail=tail)
-    else:
-        text = _existing_target(chosen, s).logs(s.container_name, tail=tail)
+    text = _existing_target(_target(target, s), s).logs(s.container_name, tail=tail)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
 
 
@@ -371,25 +338,11 @@ def delete(
         sentikit delete --name sentiment --resource-group rg --yes
     """
     s = _deployment_settings(name, resource_group, subscription, arm_endpoint, authority)
-    chosen = _no_kubernetes(_target(target, s))
-    where = "the local Docker engine" if chosen == "local" else f"resource group {_group(s)}"
+    where = _existing_target(_target(target, s), s, environment_too=environment_too)
     if not yes:
-        typer.confirm(f"Delete deployment '{s.container_name}' from {where}?", abort=True, err=True)
-    if chosen == "containerapps":
-        from ..deploy.containerapps import delete_container_app
-
-        result = delete_container_app(_context(s), resource_group=_group(s), name=s.container_name,
-                                      environment=s.azure_environment, environment_too=environment_too)
-    else:
-        result = _existing_target(chosen, s).delete(s.container_name)
+        typer.confirm(f"Delete deployment '{s.container_name}' from {where.describe()}?", abort=True, err=True)
+    result = where.delete(s.container_name)
     _render_deployment(result, as_json=as_json)
-
-
-def _no_kubernetes(chosen: str) -> str:
-    if chosen == "kubernetes":
-        raise InvalidInputError("sentikit does not talk to clusters: use `kubectl get,describe,logs,delete -k DIR` "
-                                "on the directory `deploy --target kubernetes --render-only DIR` wrote")
-    return chosen
 
 
 def _group(s: Settings) -> str:

@@ -51,58 +51,50 @@ def scaling_settings(s: Settings, *, min_replicas: Optional[int], max_replicas: 
                    kubernetes_namespace=namespace)
 
 
-def render_kubernetes(s: Settings, *, image: Optional[str], render_only: Optional[Path], port: int,
-                      env: dict[str, str], secret_flags: bool, cpu_target_given: bool, as_json: bool) -> None:
-    """``deploy --target kubernetes --render-only DIR``: write and report the manifest set."""
-    from ..deploy.kubernetes import KubernetesSpec, pinned_image, write_manifests
-
-    if render_only is None:
-        raise InvalidInputError("--target kubernetes needs --render-only DIR: sentikit writes the manifests, "
-                                "`kubectl apply -k DIR` applies them")
-    if secret_flags:
-        raise InvalidInputError("--target kubernetes takes no secret values (they would land in files): create a "
-                                "Secret and pass --api-key-secret NAME")
-    chosen = pinned_image(image or s.image)
-    spec = KubernetesSpec(name=s.container_name, image=chosen, min_replicas=s.container_min_replicas,
-                          max_replicas=s.container_max_replicas, cpu=s.container_cpu, memory_gb=s.container_memory,
-                          port=port, cpu_target=s.container_cpu_target, api_key_secret=s.kubernetes_api_key_secret,
-                          namespace=s.kubernetes_namespace, env=env)
-    files = write_manifests(spec, render_only)
-    if as_json:
-        from .render import emit_json
-
-        emit_json({"target": "kubernetes", "directory": str(render_only), "files": [str(f) for f in files],
-                   "image": chosen, "autoscaled": spec.autoscaled, "applied": False})
-        return
-    console.print(f"wrote {len(files)} manifests to {escape(str(render_only))}: "
-                  f"{', '.join(escape(f.name) for f in files)}", soft_wrap=True)
-    console.print(f"  image: {escape(chosen)}" + ("" if "@" in chosen else
-                  "  (by tag: pass the ref@sha256 that `sentikit push` printed to pin it)"), soft_wrap=True)
-    if not spec.api_key_secret:
-        console.print("  no --api-key-secret: the API will accept requests without a key", soft_wrap=True)
-    console.print(f"  apply with: kubectl apply -k {escape(str(render_only))}", soft_wrap=True)
-    print(render_only)
+def kubernetes_where(s: Settings, render_only: Optional[Path]) -> dict[str, Any]:
+    """The :class:`KubernetesTarget` arguments for these settings."""
+    return {"directory": render_only, "min_replicas": s.container_min_replicas, "max_replicas": s.container_max_replicas,
+            "cpu_target": s.container_cpu_target, "api_key_secret": s.kubernetes_api_key_secret,
+            "namespace": s.kubernetes_namespace}
 
 
-def containerapp_spec(s: Settings, *, image: Optional[str], cpu: Optional[float], memory: Optional[float],
-                      port: int, env: dict[str, str], secure_env: dict[str, str], api_key: str, login: Any,
-                      registry: Optional[str], registry_identity: Optional[str], cpu_target_given: bool,
-                      location: Optional[str]) -> Any:
-    """The validated :class:`ContainerAppSpec` for these settings and flags."""
-    from ..deploy.containerapps import ContainerAppSpec
+def containerapps_where(s: Settings, *, memory: Optional[float], location: Optional[str], registry: Optional[str],
+                        registry_login: Any, registry_identity: Optional[str], cpu_target_given: bool) -> dict[str, Any]:
+    """The :class:`ContainerAppsTarget` arguments (besides ``ctx``) for these settings and flags.
 
-    if not image:
-        raise InvalidInputError("pass --image, e.g. the reference `sentikit push` printed (myacr.azurecr.io/sentikit-sentiment:1)")
-    return ContainerAppSpec(
-        name=s.container_name, resource_group=s.azure_resource_group, image=image, environment=s.azure_environment,
-        # --location, when given, places a new environment; otherwise the resource group's region.
-        location=location or "",
-        cpu=cpu if cpu is not None else s.container_cpu, memory_gb=memory, port=port,
-        min_replicas=s.container_min_replicas, max_replicas=s.container_max_replicas,
-        concurrency=s.container_concurrency, cpu_target=s.container_cpu_target if cpu_target_given else None,
-        env=env, secure_env=secure_env, api_key=api_key, registry_login=login,
-        registry_identity=registry_identity or "", registry=registry or "",
-    ).validate()
+    Memory comes from ``--memory`` only (Container Apps ties it to the CPU: 2 GiB per vCPU when omitted);
+    ``--location`` only places a new environment, which otherwise goes to the resource group's region.
+    The CPU rule is added only when ``--cpu-target`` was given (HTTP concurrency drives the scaling).
+    """
+    return {"resource_group": s.azure_resource_group, "environment": s.azure_environment, "location": location or "",
+            "memory_gb": memory, "min_replicas": s.container_min_replicas, "max_replicas": s.container_max_replicas,
+            "concurrency": s.container_concurrency,
+            "cpu_target": s.container_cpu_target if cpu_target_given else None,
+            "registry": registry or "", "registry_login": registry_login, "registry_identity": registry_identity or ""}
+
+
+def render_extra(result: Deployment) -> None:
+    """The lines the generic deployment view does not show, for the scaling targets."""
+    if result.target == "containerapps":
+        render_containerapp(result)
+    elif result.target == "kubernetes":
+        render_manifests(result)
+
+
+def render_manifests(result: Deployment, say: Callable[..., None] = console.print) -> None:
+    """Where the manifests went and how to apply them; stdout gets the directory."""
+    detail = result.detail
+    directory = str(detail.get("directory"))
+    files = [str(f) for f in detail.get("files") or []]  # type: ignore[attr-defined]
+    versions = [str(v) for v in detail.get("validated_for") or []]  # type: ignore[attr-defined]
+    say(f"wrote {len(files)} manifests to {escape(directory)}: {escape(', '.join(files))}", soft_wrap=True)
+    if not detail.get("pinned"):
+        say("  image by tag: pass the ref@sha256 that `sentikit push` printed to pin it", soft_wrap=True)
+    if not detail.get("api_key_secret"):
+        say("  no --api-key-secret: the API will accept requests without a key", soft_wrap=True)
+    say(f"  schema-validated for Kubernetes {', '.join(versions)}; apply with: kubectl apply -k {escape(directory)}",
+        soft_wrap=True)
+    print(directory)
 
 
 def render_containerapp(result: Deployment, say: Callable[..., None] = console.print) -> None:
@@ -134,6 +126,6 @@ def render_containerapp(result: Deployment, say: Callable[..., None] = console.p
 
 __all__ = [
     "ApiKeySecret", "Concurrency", "CpuTarget", "Environment", "EnvironmentToo", "MaxReplicas", "MinReplicas",
-    "Namespace", "RegistryIdentity", "RenderOnly", "SCALING_TARGETS", "containerapp_spec", "render_containerapp",
-    "render_kubernetes", "scaling_settings",
+    "Namespace", "RegistryIdentity", "RenderOnly", "SCALING_TARGETS", "containerapps_where", "kubernetes_where",
+    "render_containerapp", "render_extra", "render_manifests", "scaling_settings",
 ]

@@ -14,13 +14,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
-from ..config import API_KEY_ENV_VAR
+from ..config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from ..errors import InvalidInputError
 
 ProgressCallback = Callable[[str, Optional[float]], None]  # (message, fraction or None)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # name -> module that registers it (imported on first use: the Azure SDK loads only for Azure).
-TARGET_MODULES: dict[str, str] = {"local": "sentikit.deploy.local", "azure": "sentikit.deploy.aci"}
+TARGET_MODULES: dict[str, str] = {"local": "sentikit.deploy.local", "azure": "sentikit.deploy.aci",
+                                  "containerapps": "sentikit.deploy.containerapps",
+                                  "kubernetes": "sentikit.deploy.kubernetes"}
 _FACTORIES: dict[str, Callable[..., "Target"]] = {}
 
 
@@ -123,6 +125,12 @@ def get_target(name: str, **where: Any) -> Target:
     if chosen not in _FACTORIES:
         importlib.import_module(TARGET_MODULES[chosen])
     return _FACTORIES[chosen](**where)
+
+
+def server_environment(port: int, cpu: float) -> dict[str, str]:
+    """What the image's server needs from a scheduler: listen on every interface at ``port``, one worker
+    per whole core of ``cpu`` (at least one). The scaling targets set these; users cannot override them."""
+    return {SERVER_HOST_ENV_VAR: "0.0.0.0", SERVER_PORT_ENV_VAR: str(port), env_var("server_workers"): str(max(1, int(cpu)))}
 
 
 def parse_env_pairs(pairs: list[str], option: str) -> dict[str, str]:

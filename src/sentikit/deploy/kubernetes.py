@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_output
-from ..config import API_KEY_ENV_VAR, Settings, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
+from ..config import API_KEY_ENV_VAR, Settings
 from ..errors import InvalidInputError
+from .base import Deployment, DeployOptions, ProgressCallback, register_target, server_environment
 
 # The image's numeric user (Dockerfile.template, build.DEFAULT_UID): runAsNonRoot needs a number.
 IMAGE_UID = 10001
@@ -34,7 +35,7 @@ _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SECRET_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_ENV = {API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var("server_workers")}
+_RESERVED_ENV = {API_KEY_ENV_VAR, *server_environment(8000, 1)}
 
 
 @dataclass(frozen=True)
@@ -149,11 +150,6 @@ def _quantity_memory(gib: float) -> str:
     return f"{round(gib * 1024)}Mi"
 
 
-def workers_for(cpu: float) -> int:
-    """Server worker processes for a CPU allowance: one per whole core, at least one."""
-    return max(1, int(cpu))
-
-
 def _labels(spec: KubernetesSpec) -> dict[str, str]:
     return {APP_LABEL: "sentikit", INSTANCE_LABEL: spec.name, "app.kubernetes.io/managed-by": "sentikit"}
 
@@ -168,11 +164,7 @@ def _metadata(spec: KubernetesSpec) -> dict[str, Any]:
 
 def deployment_manifest(spec: KubernetesSpec) -> dict[str, Any]:
     """The Deployment. With an HPA it has no ``replicas``: re-applying must not undo the HPA's scaling."""
-    env: list[dict[str, Any]] = [
-        {"name": SERVER_HOST_ENV_VAR, "value": "0.0.0.0"},
-        {"name": SERVER_PORT_ENV_VAR, "value": str(spec.port)},
-        {"name": env_var("server_workers"), "value": str(workers_for(spec.cpu))},
-    ]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in server_environment(spec.port, spec.cpu).items()]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
     if spec.api_key_secret:
         secret, key = split_secret_ref(spec.api_key_secret)
@@ -331,13 +323,64 @@ def write_manifests(spec: KubernetesSpec, directory: Path) -> list[Path]:
     return written
 
 
+KUBECTL_HINT = ("sentikit does not talk to clusters: use `kubectl get,describe,delete -k DIR` and `kubectl logs` "
+                "on the directory `deploy --target kubernetes --render-only DIR` wrote")
+
+
+@register_target("kubernetes")
+class KubernetesTarget:
+    """Manifests rendered into a directory for ``kubectl apply -k``: deploy renders, nothing is applied."""
+
+    name = "kubernetes"
+
+    def __init__(self, *, directory: Path | None = None, min_replicas: int = Settings.container_min_replicas,
+                 max_replicas: int = Settings.container_max_replicas, cpu_target: int = Settings.container_cpu_target,
+                 api_key_secret: str = "", namespace: str = "", pin_digest: bool = True) -> None:
+        self.directory = directory
+        self.scale = {"min_replicas": min_replicas, "max_replicas": max_replicas, "cpu_target": cpu_target}
+        self.api_key_secret, self.namespace, self.pin_digest = api_key_secret, namespace, pin_digest
+
+    def describe(self) -> str:
+        return f"Kubernetes manifests in {self.directory}"
+
+    def deploy(self, options: DeployOptions, *, on_progress: ProgressCallback | None = None) -> Deployment:
+        """Write the manifest set; secret values are refused (they would land in files)."""
+        if self.directory is None:
+            raise InvalidInputError("--target kubernetes needs --render-only DIR: sentikit writes the manifests, "
+                                    "`kubectl apply -k DIR` applies them")
+        if options.secrets():
+            raise InvalidInputError("--target kubernetes takes no secret values (they would land in files): create a "
+                                    "Secret and pass --api-key-secret NAME")
+        options.validate()
+        image = pinned_image(options.image) if self.pin_digest else options.image
+        spec = KubernetesSpec(name=options.name, image=image, cpu=options.cpu, memory_gb=options.memory_gb,
+                              port=options.port, api_key_secret=self.api_key_secret, namespace=self.namespace,
+                              env=dict(options.env), **self.scale)
+        if on_progress:
+            on_progress(f"rendering manifests into {self.directory}", None)
+        files = write_manifests(spec, self.directory)
+        return Deployment(name=options.name, target=self.name, state="Rendered", image=image, detail={
+            "directory": str(self.directory), "files": [f.name for f in files], "autoscaled": spec.autoscaled,
+            "api_key_secret": split_secret_ref(spec.api_key_secret)[0] if spec.api_key_secret else "",
+            "pinned": "@" in image, "applied": False, "validated_for": list(VALIDATED_VERSIONS)})
+
+    def status(self, name: str) -> Deployment:
+        raise InvalidInputError(KUBECTL_HINT)
+
+    def logs(self, name: str, tail: int | None = None) -> str:
+        raise InvalidInputError(KUBECTL_HINT)
+
+    def delete(self, name: str) -> Deployment:
+        raise InvalidInputError(KUBECTL_HINT)
+
+
 __all__ = [
     "KubernetesSpec",
+    "KubernetesTarget",
     "VALIDATED_VERSIONS",
     "manifests",
     "render",
     "split_secret_ref",
     "validate_image",
-    "workers_for",
     "write_manifests",
 ]

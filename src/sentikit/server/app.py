@@ -11,6 +11,7 @@ so one module-level function serves every app :func:`create_app` builds.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import gc
 import hmac
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,10 +36,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import ServerLimits
 from ..model import SentimentModel
-from ..score import label_for
-from . import azure_language
-from .azure_language import AzureLanguageOptions, AzureService
-from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
+from .._json import to_jsonable
+from ..score import labels_for
+from . import azure_routes
+from .azure_language import AzureLanguageOptions
+from .azure_routes import AzureService
+from .inputs import ApiError, check_fields, check_query_text, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
 from .openapi import docs_html, openapi_document
@@ -97,20 +100,6 @@ def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], clean(dict(manifest)))
 
 
-def _jsonable(value: Any) -> Any:
-    if callable(getattr(value, "to_dict", None)):
-        return _jsonable(value.to_dict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__ if not k.startswith("_")}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
-
-
 # --- handlers --------------------------------------------------------------------------
 
 
@@ -119,7 +108,7 @@ async def analyze(request: Request) -> Response:
     text = request.query_params.get("text")
     if text is None:
         raise ApiError(400, "missing_text", "missing query parameter 'text', e.g. /analyze?text=I+loved+it")
-    return Response(repr(state.score([check_text(text, state.limits)])[0]), media_type="text/plain")
+    return Response(repr(state.score([check_query_text(text, state.limits)])[0]), media_type="text/plain")
 
 
 async def score_batch(request: Request) -> Response:
@@ -134,10 +123,10 @@ async def score_batch(request: Request) -> Response:
         raise ApiError(400, "empty_batch", "'texts' is empty; send at least one text")
     if len(texts) > limits.max_batch:
         raise ApiError(413, "batch_too_large", f"{len(texts):,} texts in one request; the limit is {limits.max_batch:,}")
-    cut = request_threshold(document.get("threshold"), state.threshold)
+    cut = request_threshold(document, state.threshold)
     checked = [check_text(t, limits, f"texts[{i}]") for i, t in enumerate(texts)]
     scores = await state.score_async(checked)
-    labels = [label_for(s, cut) for s in scores]
+    labels = labels_for(scores, cut)
     return json_response({"scores": scores, "labels": labels, "threshold": cut, "model": state.model_ref})
 
 
@@ -152,7 +141,7 @@ async def explain(request: Request) -> Response:
         raise ApiError(501, "not_implemented", "this model's scorer cannot explain scores (no exported scorer)")
     result = await run_in_threadpool(explainer, text, top)
     state.metrics.scored(1)
-    explanation = _jsonable(result)
+    explanation = to_jsonable(result)
     if not isinstance(explanation, dict):
         explanation = {"explanation": explanation}
     return json_response({**explanation, "model": state.model_ref})
@@ -212,7 +201,7 @@ ROUTES = [
     Route("/metrics", metrics, methods=GET),
     Route("/openapi.json", openapi, methods=GET),
     Route("/docs", docs, methods=GET),
-    *azure_language.ROUTES,
+    *azure_routes.ROUTES,
 ]
 
 
@@ -237,6 +226,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(code, message, exc.status_code, exc.headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before sending its whole body: nobody to answer, not a
+    # server error. 499 (nginx's "client closed request") is what the metrics record.
+    return Response(status_code=499)
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
     served(request).metrics.error("internal")
     return error_response("internal", "internal server error", 500)
@@ -245,6 +240,7 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     ApiError: api_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: internal_error,
 }
 
@@ -255,8 +251,10 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]
 class ObserveAndAuthorize:
     """Outermost ASGI middleware: records metrics for every response, checks the API key."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str]) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str], body_timeout: float = 120.0
+    ) -> None:
+        self.app, self.metrics, self.routes, self.body_timeout = app, metrics, routes, body_timeout
         self.api_key = api_key.encode() if api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -283,12 +281,22 @@ class ObserveAndAuthorize:
                 record()  # before the client has the answer: a scrape that follows it counts it
             await send(message)
 
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+
+        async def receive_in_time() -> Message:
+            # The whole body within body_timeout: a trickle (or an endless chunked body) is cut off.
+            try:
+                return await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:
+                raise ApiError(408, "request_timeout", f"the request body did not arrive within {self.body_timeout:g} s",
+                               {"Connection": "close"}) from None
+
         try:
             if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
                 if not self._authorized(scope):
                     self.metrics.error("unauthorized")
-                    if azure_language.is_azure_path(path):  # the Azure clients parse the service's 401
-                        await azure_language.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
+                    if azure_routes.is_azure_path(path):  # the Azure clients parse the service's 401
+                        await azure_routes.unauthorized_response(scope["headers"])(scope, receive, send_and_record)
                         return
                     response = error_response(
                         "unauthorized",
@@ -298,7 +306,7 @@ class ObserveAndAuthorize:
                     )
                     await response(scope, receive, send_and_record)
                     return
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive_in_time, send_and_record)
         finally:
             record()
 
@@ -364,7 +372,8 @@ def create_app(
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
     state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
     routes = frozenset(route.path for route in ROUTES)
-    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
+    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes,
+                             body_timeout=limits.body_timeout)]
     if cors_origins:
         # Outermost, so that preflights need no key and 401s still carry CORS headers.
         middleware.insert(
@@ -373,7 +382,7 @@ def create_app(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
                 allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_language.KEY_HEADER],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key", azure_routes.KEY_HEADER],
                 max_age=600,
             ),
         )

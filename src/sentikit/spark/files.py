@@ -85,9 +85,10 @@ def input_format(path: str) -> str:
     found = _format_of_name(path.rstrip("/"))
     if found:
         return found
-    if not _is_remote(path):
-        folder = Path(path)
-        names = glob.glob(path) if not folder.is_dir() else [str(folder)]
+    local = _local(path)
+    if local is not None:
+        folder = Path(local)
+        names = glob.glob(local) if not folder.is_dir() else [str(folder)]
         for name in names:
             candidates = [Path(name)] if not Path(name).is_dir() else sorted(Path(name).rglob("*"))
             for candidate in candidates:
@@ -141,7 +142,8 @@ def score_files(
     if input_path == "-":
         raise InvalidInputError("--spark reads files or folders, not stdin: pass --input PATH")
     fmt = input_format(input_path)
-    if not _is_remote(input_path) and not glob.glob(input_path):
+    local_input = _local(input_path)
+    if local_input is not None and not glob.glob(local_input):
         raise DataError(f"{input_path}: no such file or folder")
     _check_output(output_path, input_path)
     require_pyspark()
@@ -196,7 +198,8 @@ def _write(
         F.sum((F.col(label_name) == POSITIVE).cast("long")).alias("positives"),
         F.avg(F.col(score_name)).alias("mean"),
     )
-    target = output_path if _is_remote(output_path) else _staging_name(output_path)
+    local = _local(output_path)
+    target = _staging_name(local) if local is not None else output_path
     writer = observed.write.mode("errorifexists")
     if output_format == "csv":
         writer = writer.options(header="true", escape='"')
@@ -209,10 +212,10 @@ def _write(
         poller.start()
     try:
         writer.format(output_format).save(target)
-        if target != output_path:
-            os.rename(target, output_path)
+        if local is not None:
+            os.rename(target, local)
     except BaseException:
-        if target != output_path:
+        if local is not None:
             shutil.rmtree(target, ignore_errors=True)
         raise
     finally:
@@ -242,14 +245,16 @@ def _poll_progress(context: Any, group: str, on_progress: ProgressCallback, done
 
 
 def _check_output(output_path: str, input_path: str) -> None:
-    if _is_remote(output_path):
+    local = _local(output_path)
+    if local is None:
         return
-    target = Path(output_path)
+    target = Path(local)
     if target.exists():
         raise InvalidInputError(f"{output_path} already exists: remove it or choose another --output folder")
     if not target.resolve().parent.is_dir():
         raise InvalidInputError(f"output directory {target.parent} does not exist")
-    if not _is_remote(input_path) and target.resolve() in [Path(p).resolve() for p in glob.glob(input_path)]:
+    local_input = _local(input_path)
+    if local_input is not None and target.resolve() in [Path(p).resolve() for p in glob.glob(local_input)]:
         raise InvalidInputError("--output must differ from --input")
 
 
@@ -267,6 +272,9 @@ def _format_of_name(name: str) -> Optional[str]:
     return _SUFFIX_FORMATS.get(os.path.splitext(lowered)[1])
 
 
-def _is_remote(path: str) -> bool:
-    scheme = urlparse(path).scheme
-    return len(scheme) > 1 and scheme != "file"  # "C:" is a drive letter, not a scheme
+def _local(path: str) -> Optional[str]:
+    """The local file-system path of ``path`` (``file:`` URIs included), None for any other scheme."""
+    parsed = urlparse(path)
+    if parsed.scheme == "file":
+        return parsed.path
+    return path if len(parsed.scheme) <= 1 else None  # "C:" is a drive letter, not a scheme

@@ -132,10 +132,27 @@ def output_columns(columns: list[str], score_col: Optional[str], label_col: Opti
     return names
 
 
-def broadcast_model(df: "DataFrame", model: SentimentModel) -> BroadcastFiles:
-    """Broadcast ``model``'s serving files with ``df``'s SparkContext (once per executor)."""
+@dataclass(frozen=True)
+class InlineFiles:
+    """The model's files inside the pickled scoring function itself: for Spark Connect, which has no
+    SparkContext to broadcast with (the plan carries the function to the server once per query)."""
+
+    key: str
+    data: dict[str, bytes]
+
+    def files(self) -> dict[str, bytes]:
+        return self.data
+
+
+def broadcast_model(df: "DataFrame", model: SentimentModel) -> ModelFiles:
+    """Broadcast ``model``'s serving files with ``df``'s SparkContext (once per executor); on Spark
+    Connect, where there is no SparkContext, carry them in the function instead."""
     files = model_files(model)
-    return BroadcastFiles(key=files_key(files), broadcast=df.sparkSession.sparkContext.broadcast(files))
+    try:
+        context = df.sparkSession.sparkContext
+    except Exception:  # pyspark.sql.connect raises PySparkNotImplementedError (JVM_ATTRIBUTE_NOT_SUPPORTED)
+        return InlineFiles(key=files_key(files), data=files)
+    return BroadcastFiles(key=files_key(files), broadcast=context.broadcast(files))
 
 
 def model_files(model: SentimentModel) -> dict[str, bytes]:
