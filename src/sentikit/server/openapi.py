@@ -164,7 +164,7 @@ def openapi_document(
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
-                    "summary": "Prometheus metrics of this worker process",
+                    "summary": "Prometheus metrics of the whole server (every worker summed)",
                     "responses": {
                         "200": {"description": "Prometheus text exposition format 0.0.4",
                                 "content": {"text/plain": {"schema": {"type": "string"}}}},
