@@ -47,6 +47,7 @@ API_VERSIONS = {
 REGISTRY_NAME_RE = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 GROUP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 CONTAINER_LABEL = "io.sentikit.test.aci-standin"
+TOKEN_ISSUER = "sentikit-acr-standin"
 
 
 # --- certificates -------------------------------------------------------------------------------
@@ -219,6 +220,8 @@ class ArmStandIn:
         self.location = location
         self.tokens: set[str] = set()
         self.audiences: dict[str, str] = {}
+        # Roles the test identity holds on the registries (AcrPush implies pull; none: nothing).
+        self.registry_roles: set[str] = {"AcrPush"}
         # The Azure Policy "ARM audience token authentication disabled": /oauth2/exchange takes ACR-audience tokens only.
         self.arm_audience_tokens_disabled = False
         self.refresh_tokens: set[str] = set()
@@ -325,6 +328,8 @@ class ArmStandIn:
                 "errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
         if lowered == "/oauth2/exchange":
             return self._exchange(method, body)
+        if lowered == "/oauth2/token":
+            return self._registry_token(method, query, headers, body)
         for extension in self.extensions:
             answer = extension.handle(method, path, query, headers, body)
             if answer is not None:
@@ -484,8 +489,10 @@ class ArmStandIn:
                 return 401, {}, {"error": "invalid_client",
                                  "error_description": "AADSTS7000215: Invalid client secret provided.",
                                  "error_codes": [7000215]}
+            scope = str(form.get("scope", "")).split(" ")[0]
+            audience = scope.removesuffix("/.default") if "containerregistry" in scope else "https://management.azure.com"
             return 200, {}, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                             "access_token": self.issue_token()}
+                             "access_token": self.issue_token(audience=audience)}
         return 404, {}, {"error": "not_found", "error_description": f"AADSTS90002: '{path}' not found"}
 
     def _exchange(self, method: str, body: Any) -> tuple[int, dict[str, str], Any]:
@@ -504,6 +511,73 @@ class ArmStandIn:
         with self.lock:
             self.refresh_tokens.add(refresh)
         return 200, {}, {"refresh_token": refresh}
+
+    # --- the registry's token server (ACR's /oauth2/token in front of a real token-auth registry) ---
+    def token_signing_files(self, directory: Path) -> Path:
+        """An RSA key and certificate the registry trusts for this server's JWTs; returns the cert path."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        now = dt.datetime.now(dt.timezone.utc)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acr token signer")])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self._token_key, self._token_cert = key, cert
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "token-signer.pem"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def _jwt(self, service: str, access: list[dict[str, Any]]) -> str:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        der = self._token_cert.public_bytes(serialization.Encoding.DER)
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+        now = int(time.time())
+        claims = {"iss": TOKEN_ISSUER, "sub": "sentikit-test", "aud": service, "exp": now + 600, "nbf": now - 60,
+                  "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}".encode()
+        signature = self._token_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input.decode()}.{b64(signature)}"
+
+    def _registry_token(self, method: str, query: dict[str, str], headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
+        """ACR's token endpoint: a refresh token (or the admin user) -> a registry access token, per role."""
+        form = body if isinstance(body, dict) else {}
+        refresh = ""
+        admin = False
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            refresh = password if user == "00000000-0000-0000-0000-000000000000" else ""
+            admin = (user, password) == tuple(self.registry_admin) and bool(user)
+        elif method == "POST" and form.get("grant_type") == "refresh_token":
+            refresh = str(form.get("refresh_token", ""))
+        with self.lock:
+            known = refresh in self.refresh_tokens
+        if not (known or admin):
+            return 401, {}, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+        roles = {"AcrPush", "AcrPull"} if admin else set(self.registry_roles)
+        allowed = ({"pull"} if roles & {"AcrPull", "AcrPush"} else set()) | ({"push"} if "AcrPush" in roles else set())
+        access = []
+        scopes = (form.get("scope") or query.get("scope") or "").split()
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            granted = [a for a in actions.split(",") if a in allowed]
+            access.append({"type": kind, "name": name, "actions": granted})
+        service = str(form.get("service") or query.get("service") or "")
+        token = self._jwt(service, access)
+        return 200, {}, {"access_token": token, "token": token, "expires_in": 600}
 
     # --- operations ---
     def _new_operation(self) -> Operation:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 TARGET = "containerapps"
-POLL_INTERVAL = 5  # seconds between polls when the service sends no Retry-After
 
 
 def containerapps_client(ctx: AzureContext) -> "ContainerAppsAPIClient":
@@ -199,7 +198,7 @@ def ensure_environment(ctx: AzureContext, *, resource_group: str, name: str, loc
 
     with translate_errors(f"creating managed environment '{name}'"):
         poller = client.managed_environments.begin_create_or_update(
-            resource_group, name, ManagedEnvironment(environment_body(location)), polling_interval=POLL_INTERVAL)
+            resource_group, name, ManagedEnvironment(environment_body(location)), polling_interval=ctx.poll_interval)
         created = _rest(poller.result())
     if (created.get("properties") or {}).get("provisioningState") != "Succeeded":
         raise DeploymentError(f"managed environment '{name}' ended in state "
@@ -253,7 +252,7 @@ def deploy_container_app(
                 detail={"resource_group": spec.resource_group, "action": "created" if action == "creating" else "updated",
                         "waited": False, "revision": f"{spec.name}--{suffix}", "environment_created": env_created})
         poller = client.container_apps.begin_create_or_update(spec.resource_group, spec.name, body,
-                                                              polling_interval=POLL_INTERVAL)
+                                                              polling_interval=ctx.poll_interval)
     try:
         with translate_errors(f"{action} container app '{spec.name}'"):
             while not poller.done():
@@ -319,7 +318,7 @@ def _wait_for_revision(ctx: AzureContext, client: Any, spec: ContainerAppSpec, r
                                   + _replica_report(client, spec, revision) + _log_tail(ctx, spec))
         if on_progress:
             on_progress(f"waiting for revision {revision}: {state}, {running}", None)
-        time.sleep(1.0)
+        time.sleep(min(ctx.poll_interval, 2.0))
 
 
 def _replica_report(client: Any, spec: ContainerAppSpec, revision: str) -> str:
@@ -391,7 +390,7 @@ def delete_container_app(ctx: AzureContext, *, resource_group: str, name: str, e
         env_name = env_name or str(props.get("environmentId") or props.get("managedEnvironmentId") or "").rsplit("/", 1)[-1]
         image = ((props.get("template") or {}).get("containers") or [{}])[0].get("image")
         with translate_errors(f"deleting container app '{name}'"):
-            client.container_apps.begin_delete(resource_group, name, polling_interval=POLL_INTERVAL).result()
+            client.container_apps.begin_delete(resource_group, name, polling_interval=ctx.poll_interval).result()
     if environment_too and env_name:
         validate_environment_name(env_name)
         detail["environment"] = env_name
@@ -407,7 +406,7 @@ def delete_container_app(ctx: AzureContext, *, resource_group: str, name: str, e
                 raise InvalidInputError(f"managed environment '{env_name}' still runs {', '.join(sorted(others))}: "
                                         "not deleted (delete those apps first)")
             with translate_errors(f"deleting managed environment '{env_name}'"):
-                client.managed_environments.begin_delete(resource_group, env_name, polling_interval=POLL_INTERVAL).result()
+                client.managed_environments.begin_delete(resource_group, env_name, polling_interval=ctx.poll_interval).result()
             detail["environment_state"] = "Deleted"
     return Deployment(name=name, target=TARGET, state="Deleted" if app is not None else "NotFound", image=image,
                       detail=detail)

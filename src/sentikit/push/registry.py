@@ -102,6 +102,13 @@ def push_image(
     try:
         digest = push_stream(client, target, tag=tag, username=login.username, password=login.password,
                              on_progress=on_progress)
+    except RegistryAuthError as exc:
+        hint = ""
+        if login.method == "aad-token-exchange":
+            # The login worked, so the token is fine: the identity lacks the right to write.
+            hint = (f"; the identity needs the AcrPush role on registry {login.server} (`az role assignment create "
+                    "--role AcrPush --assignee IDENTITY --scope REGISTRY_ID`)")
+        raise RegistryAuthError(f"push of {target}:{tag} denied: {scrub(str(exc), login.password)}{hint}") from None
     except RegistryError as exc:
         raise type(exc)(f"push of {target}:{tag} failed: {scrub(str(exc), login.password)}") from None
     return PushResult(reference=f"{target}:{tag}", digest=digest, registry=login.server, repository=repo, tag=tag,
