@@ -86,7 +86,8 @@ class Settings:
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
-    azure_location: str = "westeurope"
+    azure_location: str = ""  # empty: the resource group's region, as `az container create` does
+    azure_poll_interval: float = 5.0  # seconds between polls of a long-running operation without Retry-After
     azure_registry: str = ""
     azure_arm_endpoint: str = "https://management.azure.com"
     azure_authority: str = "login.microsoftonline.com"

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..azure import AzureContext, tls_verify, translate_errors
-from ..azure.clients import sdk_kwargs
+from ..azure.clients import resource_group_location, sdk_kwargs
 from ..config import Settings
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..push import RegistryLogin
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from azure.mgmt.appcontainers import ContainerAppsAPIClient
 
 TARGET = "containerapps"
-POLL_INTERVAL = 5  # seconds between polls when the service sends no Retry-After
-RESOURCE_GROUP_API_VERSION = "2022-09-01"
 
 
 def containerapps_client(ctx: AzureContext) -> "ContainerAppsAPIClient":
@@ -67,21 +65,6 @@ def _get_optional(getter: Callable[[], Any], action: str) -> dict[str, Any] | No
         if exc.code in ("ResourceNotFound", "ContainerAppNotFound", "ManagedEnvironmentNotFound"):
             return None
         raise
-
-
-def resource_group_location(ctx: AzureContext, resource_group: str) -> str:
-    """The region of the resource group (where ``az containerapp env create`` puts a new environment)."""
-    from azure.core.rest import HttpRequest
-
-    client = containerapps_client(ctx)
-    request = HttpRequest("GET", f"/subscriptions/{ctx.subscription_id}/resourcegroups/{resource_group}",
-                          params={"api-version": RESOURCE_GROUP_API_VERSION})
-    with translate_errors(f"reading resource group '{resource_group}'"):
-        response = client.send_request(request)
-        if response.status_code == 404:
-            raise ArmNotFoundError(f"resource group '{resource_group}' could not be found", code="ResourceGroupNotFound")
-        response.raise_for_status()
-        return str(response.json()["location"])
 
 
 def _replicas(client: Any, resource_group: str, name: str, revision: str) -> list[dict[str, Any]]:
@@ -215,7 +198,7 @@ def ensure_environment(ctx: AzureContext, *, resource_group: str, name: str, loc
 
     with translate_errors(f"creating managed environment '{name}'"):
         poller = client.managed_environments.begin_create_or_update(
-            resource_group, name, ManagedEnvironment(environment_body(location)), polling_interval=POLL_INTERVAL)
+            resource_group, name, ManagedEnvironment(environment_body(location)), polling_interval=ctx.poll_interval)
         created = _rest(poller.result())
     if (created.get("properties") or {}).get("provisioningState") != "Succeeded":
         raise DeploymentError(f"managed environment '{name}' ended in state "
@@ -269,7 +252,7 @@ def deploy_container_app(
                 detail={"resource_group": spec.resource_group, "action": "created" if action == "creating" else "updated",
                         "waited": False, "revision": f"{spec.name}--{suffix}", "environment_created": env_created})
         poller = client.container_apps.begin_create_or_update(spec.resource_group, spec.name, body,
-                                                              polling_interval=POLL_INTERVAL)
+                                                              polling_interval=ctx.poll_interval)
     try:
         with translate_errors(f"{action} container app '{spec.name}'"):
             while not poller.done():
@@ -335,7 +318,7 @@ def _wait_for_revision(ctx: AzureContext, client: Any, spec: ContainerAppSpec, r
                                   + _replica_report(client, spec, revision) + _log_tail(ctx, spec))
         if on_progress:
             on_progress(f"waiting for revision {revision}: {state}, {running}", None)
-        time.sleep(1.0)
+        time.sleep(min(ctx.poll_interval, 2.0))
 
 
 def _replica_report(client: Any, spec: ContainerAppSpec, revision: str) -> str:
@@ -407,7 +390,7 @@ def delete_container_app(ctx: AzureContext, *, resource_group: str, name: str, e
         env_name = env_name or str(props.get("environmentId") or props.get("managedEnvironmentId") or "").rsplit("/", 1)[-1]
         image = ((props.get("template") or {}).get("containers") or [{}])[0].get("image")
         with translate_errors(f"deleting container app '{name}'"):
-            client.container_apps.begin_delete(resource_group, name, polling_interval=POLL_INTERVAL).result()
+            client.container_apps.begin_delete(resource_group, name, polling_interval=ctx.poll_interval).result()
     if environment_too and env_name:
         validate_environment_name(env_name)
         detail["environment"] = env_name
@@ -423,7 +406,7 @@ def delete_container_app(ctx: AzureContext, *, resource_group: str, name: str, e
                 raise InvalidInputError(f"managed environment '{env_name}' still runs {', '.join(sorted(others))}: "
                                         "not deleted (delete those apps first)")
             with translate_errors(f"deleting managed environment '{env_name}'"):
-                client.managed_environments.begin_delete(resource_group, env_name, polling_interval=POLL_INTERVAL).result()
+                client.managed_environments.begin_delete(resource_group, env_name, polling_interval=ctx.poll_interval).result()
             detail["environment_state"] = "Deleted"
     return Deployment(name=name, target=TARGET, state="Deleted" if app is not None else "NotFound", image=image,
                       detail=detail)
