@@ -181,62 +181,37 @@ def token_registry(tmp_path: Path) -> Iterator[Callable[[Any], str]]:
     (``/oauth2/token``), so Azure AD -> refresh token -> ``docker push`` runs end to end.
     Returns the registry's host (``127.0.0.1:PORT``), which becomes the stand-in's login server.
     """
+    import contextlib
     import shutil
-    import subprocess
-    import urllib.error
-    import urllib.request
+    import ssl
 
-    from _docker_fixtures import free_port, unavailable
+    from _docker_fixtures import free_port, serve_registry, unavailable
 
-    processes: list[Any] = []
+    with contextlib.ExitStack() as running:
+        def start(standin: Any) -> str:
+            binary = shutil.which("docker-registry")
+            if not binary:
+                unavailable("docker-registry is needed for the token-auth registry")
+            directory = tmp_path / f"token-registry-{uuid.uuid4().hex[:6]}"
+            signer = standin.token_signing_files(directory)
+            host = f"127.0.0.1:{free_port()}"
+            config = directory / "config.yml"
+            config.write_text(
+                "version: 0.1\n"
+                "log: {level: warn, accesslog: {disabled: true}}\n"
+                f"storage: {{filesystem: {{rootdirectory: {directory / 'data'}}}}}\n"
+                f"http: {{addr: {host}, secret: {secrets.token_hex(16)}, "
+                f"tls: {{certificate: {standin._cert}, key: {standin._key}}}}}\n"
+                f"auth: {{token: {{realm: '{standin.endpoint}/oauth2/token', service: '{host}', "
+                f"issuer: {arm_standin.TOKEN_ISSUER}, rootcertbundle: {signer}}}}}\n",
+                encoding="utf-8",
+            )
+            running.enter_context(serve_registry(binary, directory, config, f"https://{host}/v2/",
+                                                 ssl.create_default_context(cafile=str(standin.ca_path))))
+            standin.registry_host = host
+            return host
 
-    def start(standin: Any) -> str:
-        binary = shutil.which("docker-registry")
-        if not binary:
-            unavailable("docker-registry is needed for the token-auth registry")
-        directory = tmp_path / f"token-registry{len(processes)}"
-        signer = standin.token_signing_files(directory)
-        port = free_port()
-        host = f"127.0.0.1:{port}"
-        config = directory / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log: {level: warn, accesslog: {disabled: true}}\n"
-            f"storage: {{filesystem: {{rootdirectory: {directory / 'data'}}}}}\n"
-            f"http: {{addr: {host}, secret: {secrets.token_hex(16)}, tls: {{certificate: {standin._cert}, key: {standin._key}}}}}\n"
-            f"auth: {{token: {{realm: '{standin.endpoint}/oauth2/token', service: '{host}', "
-            f"issuer: {arm_standin.TOKEN_ISSUER}, rootcertbundle: {signer}}}}}\n",
-            encoding="utf-8",
-        )
-        log = open(directory / "registry.log", "wb")
-        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-        processes.append((process, log))
-        import ssl
-
-        context = ssl.create_default_context(cafile=str(standin.ca_path))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                urllib.request.urlopen(f"https://{host}/v2/", timeout=1, context=context)
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"token registry did not start: {(directory / 'registry.log').read_text()}")
-            time.sleep(0.05)
-        standin.registry_host = host
-        return host
-
-    yield start
-    for process, log in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        yield start
 
 
 # free_port: the shared fixture of tests/conftest.py.

@@ -16,7 +16,7 @@ from ..config import SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..azure.clients import resource_group_location
 from ..push import RegistryLogin, admin_login, find_registry, is_acr_host, parse_reference
-from .base import Deployment, DeployOptions, ProgressCallback, register_target
+from .base import USER_IDENTITY_RE, Deployment, DeployOptions, ProgressCallback, register_target
 from .readiness import smoke_test
 
 if TYPE_CHECKING:
@@ -34,10 +34,6 @@ DNS_SCOPES = {"global": "Unsecure", "tenant": "TenantReuse", "subscription": "Su
               "resourcegroup": "ResourceGroupReuse", "noreuse": "Noreuse"}
 # What ACI refuses to change in place ("... you must delete it first and then create a new one").
 IMMUTABLE = ("cpu", "memory_gb", "restart_policy", "os_type", "ip_type")
-USER_IDENTITY_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+$",
-    re.IGNORECASE,
-)
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 # ARM's default is 30 s between polls when the service sends no Retry-After.
 POLL_INTERVAL = 5

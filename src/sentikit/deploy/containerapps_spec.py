@@ -16,7 +16,7 @@ from typing import Any
 from ..config import API_KEY_ENV_VAR, Settings
 from ..errors import InvalidInputError
 from ..push import RegistryLogin
-from .base import server_environment
+from .base import ENV_NAME_RE, USER_IDENTITY_RE, server_environment
 
 WORKLOAD_PROFILE = "Consumption"
 API_KEY_SECRET = "sentikit-api-key"
@@ -28,11 +28,6 @@ SECURE_ENV_PREFIX = "env-"
 APP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 # Managed environment names: the same alphabet, 2-60 characters.
 ENVIRONMENT_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,58}[a-z0-9]$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-IDENTITY_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+$",
-    re.IGNORECASE,
-)
 # The CPU/memory pairs every Consumption environment accepts (the service's ContainerAppInvalidResourceTotal
 # list): 0.25-2 vCPU in 0.25 steps with 2 GiB per vCPU. Workload-profile environments allow more; we keep to these.
 ALLOWED_CPU = tuple(round(0.25 * step, 2) for step in range(1, 9))
@@ -109,7 +104,7 @@ class ContainerAppSpec:
         clash = set(self.env) & set(self.secure_env)
         if clash:
             raise InvalidInputError(f"{', '.join(sorted(clash))} given both as a plain and as a secure value")
-        if self.registry_identity and not IDENTITY_RE.match(self.registry_identity):
+        if self.registry_identity and not USER_IDENTITY_RE.match(self.registry_identity):
             raise InvalidInputError(
                 f"invalid --registry-identity '{self.registry_identity}': the resource id of a user-assigned identity, "
                 "/subscriptions/ID/resourceGroups/RG/providers/Microsoft.ManagedIdentity/userAssignedIdentities/NAME"
