@@ -270,9 +270,11 @@ def main_table(model_dir: Path, rows: int, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def choices_table(model_dir: Path, rows: int, rounds: int) -> str:
+VARIANTS = ["arrow+broadcast", "pandas+broadcast", "arrow+file", "arrow+closure"]
+
+
+def choices_table(model_dir: Path, rows: int, rounds: int, variants: list[str]) -> str:
     data = posts_file(rows)
-    variants = ["arrow+broadcast", "pandas+broadcast", "arrow+file", "arrow+closure"]
     lines = [
         f"Choices: {rows:,} posts, local[2], read JSON lines + score, `noop` sink; first job = ship + load the model on 2 workers.",
         "",
@@ -281,7 +283,7 @@ def choices_table(model_dir: Path, rows: int, rounds: int) -> str:
     ]
     for number in range(1, rounds + 1):
         results = {v: measure(["choice", str(model_dir), str(data), v]) for v in variants}
-        base = results[variants[0]]["rows"] / results[variants[0]]["job"]
+        base = results[VARIANTS[0]]["rows"] / results[VARIANTS[0]]["job"] if VARIANTS[0] in results else 1.0
         for variant, r in results.items():
             rate = r["rows"] / r["job"]
             lines.append(f"| {number} | {variant} | {rate:,.0f} | {rate / base:.2f} | {r['rows'] / r['job_cpu']:,.0f} | "
@@ -297,6 +299,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a model directory (default: DEFAULT_PARAMS on the bundled corpus)")
     parser.add_argument("--choices", action="store_true", help="measure Arrow vs pandas and broadcast vs file instead")
     parser.add_argument("--choices-rows", type=int, default=200_000)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="choices to run, in this order (run order matters on a busy machine)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -305,7 +308,7 @@ def main() -> None:
         print(json.dumps(workers[kind](Path(model_dir), Path(data), *rest)))
         return
     model_dir: Path = args.model or default_model()
-    table = choices_table(model_dir, args.choices_rows, args.rounds) if args.choices else main_table(model_dir, args.rows, args.rounds)
+    table = choices_table(model_dir, args.choices_rows, args.rounds, args.variants.split(",")) if args.choices else main_table(model_dir, args.rows, args.rounds)
     command = "bench/spark.py " + " ".join(sys.argv[1:])
     report = f"### `{command.strip()}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores)\n\n{table}\n"
     print(report)
