@@ -15,6 +15,7 @@ fail: CI must exercise the real engine (``bash scripts/setup-test-env.sh`` prepa
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -114,14 +115,21 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
         f"auth: {{htpasswd: {{realm: ci, path: {directory / 'htpasswd'}}}}}\n",
         encoding="utf-8",
     )
+    url = f"http://127.0.0.1:{port}"
+    with serve_registry(binary, directory, config, f"{url}/v2/"):
+        yield LocalRegistry(host=f"127.0.0.1:{port}", url=url, username=username, password=password)
+
+
+@contextlib.contextmanager
+def serve_registry(binary: str, directory: Path, config: Path, probe: str, ssl_context: Any = None) -> Iterator[None]:
+    """Run ``docker-registry serve config`` until the block ends; ready once ``probe`` asks for credentials."""
     log = open(directory / "registry.log", "wb")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 10
         while True:
             try:
-                urllib.request.urlopen(f"{url}/v2/", timeout=1)
+                urllib.request.urlopen(probe, timeout=1, context=ssl_context)
             except urllib.error.HTTPError as exc:
                 if exc.code == 401:  # up, and asking for credentials
                     break
@@ -130,7 +138,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"docker-registry did not start: {(directory / 'registry.log').read_text()}")
             time.sleep(0.05)
-        yield LocalRegistry(host=f"127.0.0.1:{port}", url=url, username=username, password=password)
+        yield
     finally:
         process.terminate()
         try:

@@ -341,3 +341,21 @@ def test_invalid_gates_are_usage_errors(cli, trained_model_dir: Path, small_trai
 def test_a_file_error_the_library_did_not_translate_is_still_one_line(cli, small_training_file: Path) -> None:
     line = one_line_error(cli("train", str(small_training_file), "--workspace", "/proc/sentikit-workspace"))
     assert line == "error: /proc/sentikit-workspace: No such file or directory"
+
+
+def test_models_lists_a_tampered_model_and_says_it_would_be_refused(cli, trained_model_dir: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    for version in (1, 2):
+        shutil.copytree(trained_model_dir, workspace / "sentiment" / str(version))
+        manifest = read_manifest(workspace / "sentiment" / str(version))
+        write_manifest(workspace / "sentiment" / str(version), seal_manifest({**manifest, "version": version}))
+    forged = workspace / "sentiment" / "2"
+    manifest = read_manifest(forged)
+    manifest["metrics"]["accuracy"] = 0.999
+    write_manifest(forged, manifest)
+    result = cli("models", "--workspace", str(workspace))
+    assert result.exit_code == 0
+    assert "sentiment:1" in result.stdout and "sentiment:2" in result.stdout
+    warnings_shown = result.stderr.strip().splitlines()
+    assert len(warnings_shown) == 1
+    assert warnings_shown[0].startswith("warning: sentiment:2 would be refused: ") and "does not match its digest" in warnings_shown[0]

@@ -74,6 +74,8 @@ class Settings:
     server_http: str = "auto"  # HTTP parser: auto (httptools when installed, else h11), h11, httptools
     server_loop: str = "auto"  # event loop: auto (uvloop when installed, else asyncio), asyncio, uvloop
     server_reuse_port: bool = True  # workers: one SO_REUSEPORT socket each (Linux), else one shared socket
+    server_header_timeout: float = 15.0  # seconds for a request line and headers to arrive (slowloris)
+    server_body_timeout: float = 120.0  # seconds for a whole request body (1 MiB at 9 KB/s still passes)
     server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
     server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
     # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
@@ -84,7 +86,8 @@ class Settings:
 
     azure_subscription: str = ""
     azure_resource_group: str = ""
-    azure_location: str = "westeurope"
+    azure_location: str = ""  # empty: the resource group's region, as `az container create` does
+    azure_poll_interval: float = 5.0  # seconds between polls of a long-running operation without Retry-After
     azure_registry: str = ""
     azure_arm_endpoint: str = "https://management.azure.com"
     azure_authority: str = "login.microsoftonline.com"
@@ -122,10 +125,14 @@ class ServerLimits:
     max_text_chars: int = 10_000
     max_batch: int = 1_000
     max_body_bytes: int = 1_048_576
+    body_timeout: float = 120.0  # seconds for a whole request body to arrive
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLimits:
-        return cls(settings.server_max_text_chars, settings.server_max_batch, settings.server_max_body_bytes)
+        return cls(
+            settings.server_max_text_chars, settings.server_max_batch, settings.server_max_body_bytes,
+            settings.server_body_timeout,
+        )
 
 
 _FIELD_TYPES: dict[str, Any] = {f.name: f.type for f in fields(Settings)}
@@ -139,6 +146,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "server_max_text_chars": (1, 1 << 31),
     "server_max_batch": (1, 1 << 31),
     "server_max_body_bytes": (1, 1 << 40),
+    "server_header_timeout": (0.001, 86_400.0),
+    "server_body_timeout": (0.001, 86_400.0),
     "container_cpu": (0.01, 1_024.0),
     "container_memory": (0.01, 16_384.0),
     "container_min_replicas": (0, 1_000),
@@ -337,6 +346,8 @@ access_log = true
 http = "auto"               # HTTP parser: auto (httptools if installed), h11, httptools
 loop = "auto"               # event loop: auto (uvloop if installed), asyncio, uvloop
 reuse_port = true           # with workers: one SO_REUSEPORT socket each (Linux) so the kernel spreads connections
+header_timeout = 15.0       # seconds for the request line and headers to arrive
+body_timeout = 120.0        # seconds for a whole request body to arrive (slow mobile uploads included)
 tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
 tls_key = ""
 # Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)

@@ -29,11 +29,9 @@ import gzip
 import json
 import math
 import operator
-import os
 import re
 import string
 import sys
-import tempfile
 from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field

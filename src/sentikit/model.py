@@ -255,6 +255,15 @@ def verify_model_dir(model_dir: Path, *, need: Sequence[str] = (), key: bytes | 
     return manifest
 
 
+def integrity_problem(model_dir: Path) -> str | None:
+    """Why ``model_dir`` would be refused when loaded to score (see :func:`verify_model_dir`), or ``None``."""
+    try:
+        verify_model_dir(model_dir, need=(SCORER_FILE,))
+    except (ModelIntegrityError, ModelNotFoundError) as exc:
+        return str(exc)
+    return None
+
+
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     """Read and sanity-check a model directory's manifest."""
     path = model_dir / MANIFEST_FILE

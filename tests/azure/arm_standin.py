@@ -47,6 +47,7 @@ API_VERSIONS = {
 REGISTRY_NAME_RE = re.compile(r"^[a-zA-Z0-9]{5,50}$")
 GROUP_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 CONTAINER_LABEL = "io.sentikit.test.aci-standin"
+TOKEN_ISSUER = "sentikit-acr-standin"
 
 
 # --- certificates -------------------------------------------------------------------------------
@@ -139,9 +140,32 @@ def _now() -> str:
 
 
 class ArmFault(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: Optional[dict[str, str]] = None,
+                 details: Optional[list[dict[str, str]]] = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+        self.details = details or []
+
+
+@dataclass
+class Fault:
+    """An injected failure: the next ``count`` requests matching ``method`` and ``path`` get this answer."""
+
+    method: str
+    path: str  # a substring of the request path
+    status: int
+    code: str
+    message: str = "injected fault"
+    retry_after: Optional[float] = None
+    count: int = 1
+    details: list[dict[str, str]] = field(default_factory=list)
+    served: int = 0
+
+
+DNS_LABEL_RE = re.compile(r"^[a-z][a-z0-9-]{3,61}[a-z0-9]$")
+# Fields ACI cannot update in place: (path into properties, label).
+IMMUTABLE_FIELDS = ("osType", "restartPolicy", "ipAddress.type", "cpu", "memoryInGB")
+PROVIDERS = ("Microsoft.ContainerInstance", "Microsoft.ContainerRegistry")
 
 
 def resource_not_found(resource_type: str, name: str, group: str) -> ArmFault:
@@ -149,6 +173,16 @@ def resource_not_found(resource_type: str, name: str, group: str) -> ArmFault:
     return ArmFault(404, "ResourceNotFound",
                     f"The Resource '{resource_type}/{name}' under resource group '{group}' was not found. "
                     "For more details please go to https://aka.ms/ARMResourceNotFoundFix")
+
+
+def _immutable(resource: dict[str, Any], field_: str) -> Any:
+    props = resource.get("properties") or {}
+    if field_ in ("cpu", "memoryInGB"):
+        return [((c.get("properties") or {}).get("resources") or {}).get("requests", {}).get(field_)
+                for c in props.get("containers") or []]
+    if field_ == "ipAddress.type":
+        return (props.get("ipAddress") or {}).get("type")
+    return props.get(field_)
 
 
 class ArmStandIn:
@@ -168,6 +202,11 @@ class ArmStandIn:
         taken_registry_names: set[str] | None = None,
         docker_client: Any = None,
         location: str = "westeurope",
+        group_locations: dict[str, str] | None = None,
+        unregistered_providers: set[str] | None = None,
+        can_register_providers: bool = True,
+        taken_dns_labels: set[tuple[str, str]] | None = None,
+        lro_retry_after: bool = True,
     ) -> None:
         self.ca_path, self._cert, self._key = make_tls_files(tls_dir)
         self.subscription = subscription
@@ -180,6 +219,11 @@ class ArmStandIn:
         self.docker = docker_client
         self.location = location
         self.tokens: set[str] = set()
+        self.audiences: dict[str, str] = {}
+        # Roles the test identity holds on the registries (AcrPush implies pull; none: nothing).
+        self.registry_roles: set[str] = {"AcrPush"}
+        # The Azure Policy "ARM audience token authentication disabled": /oauth2/exchange takes ACR-audience tokens only.
+        self.arm_audience_tokens_disabled = False
         self.refresh_tokens: set[str] = set()
         self.requests: list[Recorded] = []
         self.registries: dict[tuple[str, str], dict[str, Any]] = {}
@@ -193,6 +237,18 @@ class ArmStandIn:
         self.workers: list[threading.Thread] = []
         # Other providers' stand-ins (e.g. containerapps_standin.py): handle(...) answers or returns None.
         self.extensions: list[Any] = []
+        self.group_locations = {k.lower(): v for k, v in (group_locations or {}).items()}
+        # Providers a new subscription has not registered yet; name -> "NotRegistered"/"Registering"/"Registered".
+        self.providers = {p: ("NotRegistered" if p in (unregistered_providers or set()) else "Registered")
+                          for p in PROVIDERS}
+        self.can_register_providers = can_register_providers
+        self.register_delay = 0.3
+        # (location, label) pairs other tenants hold: ACI labels with the Unsecure scope are per region.
+        self.taken_dns_labels = set(taken_dns_labels or ())
+        self.lro_retry_after = lro_retry_after
+        self.faults: list[Fault] = []
+        # Identities (resource ids) holding AcrPull on the registries, for identity-based pulls.
+        self.acr_pull_identities: set[str] = set()
 
     # --- lifecycle ---
     @property
@@ -233,16 +289,17 @@ class ArmStandIn:
         for key in list(self.containers):
             self._remove_container(key)
 
-    def issue_token(self, tenant: str | None = None) -> str:
+    def issue_token(self, tenant: str | None = None, audience: str = "https://management.azure.com") -> str:
         """A JWT-shaped access token ARM will accept (unsigned: the stand-in only looks it up)."""
 
         def b64(data: dict[str, Any]) -> str:
             return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
-        claims = {"tid": tenant or self.tenant, "aud": "https://management.azure.com", "jti": uuid.uuid4().hex}
+        claims = {"tid": tenant or self.tenant, "aud": audience, "jti": uuid.uuid4().hex}
         token = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.{secrets.token_urlsafe(16)}"
         with self.lock:
             self.tokens.add(token)
+            self.audiences[token] = audience
         return token
 
     def seed_registry(self, resource_group: str, name: str, *, admin_user_enabled: bool = True) -> dict[str, Any]:
@@ -262,6 +319,7 @@ class ArmStandIn:
 
     # --- dispatch ---
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
+        self._inject(method, path)
         lowered = path.lower()
         if lowered.startswith(f"/{self.tenant.lower()}/") or lowered.startswith("/common/") or "/oauth2/v2.0/" in lowered:
             return self._aad(method, path, body)
@@ -270,6 +328,8 @@ class ArmStandIn:
                 "errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
         if lowered == "/oauth2/exchange":
             return self._exchange(method, body)
+        if lowered == "/oauth2/token":
+            return self._registry_token(method, query, headers, body)
         for extension in self.extensions:
             answer = extension.handle(method, path, query, headers, body)
             if answer is not None:
@@ -281,12 +341,22 @@ class ArmStandIn:
         if match.group(1).lower() != self.subscription.lower():
             raise ArmFault(404, "SubscriptionNotFound", f"The subscription '{match.group(1)}' could not be found.")
         rest = match.group(2) or ""
+        rg = re.match(r"^/resourcegroups/([^/]+)$", rest, re.IGNORECASE)
+        if rg and method == "GET":
+            return self._resource_group(rg.group(1))
+        reg = re.match(r"^/providers/([^/]+?)(/register)?$", rest, re.IGNORECASE)
+        if reg:
+            return self._provider(method, reg.group(1), bool(reg.group(2)))
         m = re.match(r"^/providers/([^/]+)/(.*)$", rest, re.IGNORECASE)
         if m:
             provider, tail = m.group(1), m.group(2)
             self._check_api_version(provider, query)
             if provider.lower() == "microsoft.containerregistry" and tail.lower() == "checknameavailability" and method == "POST":
                 return self._check_name(body)
+            if provider.lower() == "microsoft.containerregistry" and tail.lower() == "registries" and method == "GET":
+                self._require_registered(provider)
+                with self.lock:
+                    return 200, {}, {"value": list(self.registries.values())}
             op = re.match(r"^locations/([^/]+)/operations/([^/]+)$", tail, re.IGNORECASE)
             if op and method == "GET":
                 return self._operation(op.group(2))
@@ -298,11 +368,81 @@ class ArmStandIn:
         self._check_api_version(provider, query)
         if group.lower() not in {g.lower() for g in self.resource_groups}:
             raise ArmFault(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
+        self._require_registered(provider)
         if provider.lower() == "microsoft.containerregistry":
             return self._registries(method, group, tail, body)
         if provider.lower() == "microsoft.containerinstance":
             return self._container_groups(method, group, tail, query, body)
         raise ArmFault(400, "NoRegisteredProviderFound", f"No registered resource provider found for '{provider}'.")
+
+    # --- faults, resource groups, providers ---
+    def fail(self, method: str, path: str, status: int, code: str, message: str = "injected fault", *,
+             retry_after: Optional[float] = None, count: int = 1, details: Optional[list[dict[str, str]]] = None) -> Fault:
+        """Answer the next ``count`` matching requests with this error (429/403/5xx, with ``error.details``)."""
+        fault = Fault(method, path, status, code, message, retry_after, count, list(details or []))
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def _inject(self, method: str, path: str) -> None:
+        with self.lock:
+            fault = next((f for f in self.faults if f.served < f.count and f.method == method and f.path in path), None)
+            if fault is None:
+                return
+            fault.served += 1
+        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+        raise ArmFault(fault.status, fault.code, fault.message, headers, fault.details)
+
+    def group_location(self, group: str) -> str:
+        return self.group_locations.get(group.lower(), self.location)
+
+    def _resource_group(self, group: str) -> tuple[int, dict[str, str], Any]:
+        if group.lower() not in {g.lower() for g in self.resource_groups}:
+            raise ArmFault(404, "ResourceGroupNotFound", f"Resource group '{group}' could not be found.")
+        return 200, {}, {"id": f"/subscriptions/{self.subscription}/resourceGroups/{group}", "name": group,
+                         "type": "Microsoft.Resources/resourceGroups", "location": self.group_location(group),
+                         "properties": {"provisioningState": "Succeeded"}}
+
+    def _provider_name(self, namespace: str) -> str:
+        name = next((p for p in self.providers if p.lower() == namespace.lower()), None)
+        if name is None:
+            raise ArmFault(404, "InvalidResourceNamespace", f"The resource namespace '{namespace}' is invalid.")
+        return name
+
+    def _provider(self, method: str, namespace: str, register: bool) -> tuple[int, dict[str, str], Any]:
+        name = self._provider_name(namespace)
+        if register:
+            if method != "POST":
+                raise ArmFault(405, "MethodNotAllowed", "POST only")
+            if not self.can_register_providers:
+                raise ArmFault(403, "AuthorizationFailed",
+                               f"The client '{self.client_id}' does not have authorization to perform action "
+                               f"'{name}/register/action' over scope '/subscriptions/{self.subscription}' or the scope is invalid.")
+            with self.lock:
+                if self.providers[name] == "NotRegistered":
+                    self.providers[name] = "Registering"
+
+                    def done() -> None:
+                        time.sleep(self.register_delay)
+                        with self.lock:
+                            self.providers[name] = "Registered"
+
+                    threading.Thread(target=done, daemon=True).start()
+        with self.lock:
+            state = self.providers[name]
+        return 200, {}, {"id": f"/subscriptions/{self.subscription}/providers/{name}", "namespace": name,
+                         "registrationState": state}
+
+    def _require_registered(self, provider: str) -> None:
+        name = next((p for p in self.providers if p.lower() == provider.lower()), None)
+        with self.lock:
+            state = self.providers.get(name) if name else "Registered"
+        if state != "Registered":
+            raise ArmFault(409, "MissingSubscriptionRegistration",
+                           f"The subscription is not registered to use namespace '{name}'. See "
+                           "https://aka.ms/rps-not-found for how to register subscriptions.",
+                           details=[{"code": "MissingSubscriptionRegistration", "target": name,
+                                     "message": f"The subscription is not registered to use namespace '{name}'."}])
 
     def _check_auth(self, headers: dict[str, str]) -> None:
         auth = headers.get("authorization", "")
@@ -349,8 +489,10 @@ class ArmStandIn:
                 return 401, {}, {"error": "invalid_client",
                                  "error_description": "AADSTS7000215: Invalid client secret provided.",
                                  "error_codes": [7000215]}
+            scope = str(form.get("scope", "")).split(" ")[0]
+            audience = scope.removesuffix("/.default") if "containerregistry" in scope else "https://management.azure.com"
             return 200, {}, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                             "access_token": self.issue_token()}
+                             "access_token": self.issue_token(audience=audience)}
         return 404, {}, {"error": "not_found", "error_description": f"AADSTS90002: '{path}' not found"}
 
     def _exchange(self, method: str, body: Any) -> tuple[int, dict[str, str], Any]:
@@ -359,12 +501,83 @@ class ArmStandIn:
             raise ArmFault(405, "MethodNotAllowed", "POST only")
         with self.lock:
             valid = form.get("grant_type") == "access_token" and form.get("access_token") in self.tokens
+            audience = self.audiences.get(str(form.get("access_token")), "")
+        if valid and self.arm_audience_tokens_disabled and audience != "https://containerregistry.azure.net":
+            return 401, {}, {"errors": [{"code": "UNAUTHORIZED",
+                                         "message": "ARM audience tokens are disabled for this registry"}]}
         if not valid or not form.get("service"):
             return 401, {}, {"errors": [{"code": "UNAUTHORIZED", "message": "invalid access token"}]}
         refresh = secrets.token_urlsafe(24)
         with self.lock:
             self.refresh_tokens.add(refresh)
         return 200, {}, {"refresh_token": refresh}
+
+    # --- the registry's token server (ACR's /oauth2/token in front of a real token-auth registry) ---
+    def token_signing_files(self, directory: Path) -> Path:
+        """An RSA key and certificate the registry trusts for this server's JWTs; returns the cert path."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        now = dt.datetime.now(dt.timezone.utc)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acr token signer")])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self._token_key, self._token_cert = key, cert
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "token-signer.pem"
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def _jwt(self, service: str, access: list[dict[str, Any]]) -> str:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+        der = self._token_cert.public_bytes(serialization.Encoding.DER)
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+        now = int(time.time())
+        claims = {"iss": TOKEN_ISSUER, "sub": "sentikit-test", "aud": service, "exp": now + 600, "nbf": now - 60,
+                  "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}".encode()
+        signature = self._token_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input.decode()}.{b64(signature)}"
+
+    def _registry_token(self, method: str, query: dict[str, str], headers: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
+        """ACR's token endpoint: a refresh token (or the admin user) -> a registry access token, per role."""
+        form = body if isinstance(body, dict) else {}
+        refresh = ""
+        admin = False
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            refresh = password if user == "00000000-0000-0000-0000-000000000000" else ""
+            admin = (user, password) == tuple(self.registry_admin) and bool(user)
+        elif method == "POST" and form.get("grant_type") == "refresh_token":
+            refresh = str(form.get("refresh_token", ""))
+        with self.lock:
+            known = refresh in self.refresh_tokens
+        if not (known or admin):
+            return 401, {}, {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+        roles = {"AcrPush", "AcrPull"} if admin else set(self.registry_roles)
+        allowed = ({"pull"} if roles & {"AcrPull", "AcrPush"} else set()) | ({"push"} if "AcrPush" in roles else set())
+        access = []
+        scopes = (form.get("scope") or query.get("scope") or "").split()
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            granted = [a for a in actions.split(",") if a in allowed]
+            access.append({"type": kind, "name": name, "actions": granted})
+        service = str(form.get("service") or query.get("service") or "")
+        token = self._jwt(service, access)
+        return 200, {}, {"access_token": token, "token": token, "expires_in": 600}
 
     # --- operations ---
     def _new_operation(self) -> Operation:
@@ -376,7 +589,7 @@ class ArmStandIn:
     def _async_headers(self, provider: str, op: Operation, api_version: str) -> dict[str, str]:
         url = (f"{self.endpoint}/subscriptions/{self.subscription}/providers/{provider}/locations/"
                f"{self.location}/operations/{op.id}?api-version={api_version}")
-        return {"Azure-AsyncOperation": url, "Retry-After": "1"}
+        return {"Azure-AsyncOperation": url, **({"Retry-After": "1"} if self.lro_retry_after else {})}
 
     def _operation(self, op_id: str) -> tuple[int, dict[str, str], Any]:
         with self.lock:
@@ -386,7 +599,7 @@ class ArmStandIn:
         body: dict[str, Any] = {"id": op_id, "name": op_id, "status": op.status, "startTime": op.start}
         if op.error:
             body["error"] = op.error
-        headers = {"Retry-After": "1"} if op.status == "InProgress" else {}
+        headers = {"Retry-After": "1"} if op.status == "InProgress" and self.lro_retry_after else {}
         return 200, headers, body
 
     # --- registries ---
@@ -435,7 +648,10 @@ class ArmStandIn:
             if existing is None:
                 raise not_found
             if not existing["properties"]["adminUserEnabled"]:
-                raise ArmFault(400, "AdminUserDisabled", f"Admin user is disabled for registry '{name}'.")
+                raise ArmFault(400, "UnAuthorizedForCredentialOperations",
+                               f"Cannot perform credential operations for {existing['id']} as admin user is disabled. "
+                               "Kindly enable admin user as per docs: "
+                               "https://docs.microsoft.com/en-us/azure/container-registry/container-registry-authentication#admin-account")
             user, password = self.registry_admin
             return 200, {}, {"username": user, "passwords": [{"name": "password", "value": password},
                                                               {"name": "password2", "value": password + "2"}]}
@@ -452,7 +668,9 @@ class ArmStandIn:
                 raise ArmFault(400, "InvalidResourceName",
                                f"Resource name {name} is invalid. The name can contain only letters and numbers, "
                                "and must be between 5 and 50 characters long.")
-            if existing is None and name.lower() in self.taken_registry_names:
+            with self.lock:
+                elsewhere = any(n == name.lower() and g != group.lower() for g, n in self.registries)
+            if existing is None and (name.lower() in self.taken_registry_names or elsewhere):
                 raise ArmFault(409, "AlreadyInUse",
                                f"The registry DNS name {name.lower()}.azurecr.io is already in use. You can check if "
                                "the name is already claimed using following API: "
@@ -481,14 +699,27 @@ class ArmStandIn:
 
     # --- container groups ---
     def _container_groups(self, method: str, group: str, tail: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, str], Any]:
-        m = re.match(r"^containerGroups/([^/]+)(?:/containers/([^/]+)/logs)?$", tail, re.IGNORECASE)
+        m = re.match(r"^containerGroups/([^/]+)(?:/containers/([^/]+)/logs|/(restart))?$", tail, re.IGNORECASE)
         if not m:
             raise ArmFault(404, "InvalidResourceType", f"The resource type '{tail}' could not be found.")
-        name, container = m.group(1), m.group(2)
+        name, container, restart = m.group(1), m.group(2), m.group(3)
         key = (group.lower(), name.lower())
         not_found = resource_not_found("Microsoft.ContainerInstance/containerGroups", name, group)
         with self.lock:
             existing = self.groups.get(key)
+        if restart is not None:
+            if method != "POST":
+                raise ArmFault(405, "MethodNotAllowed", "POST only")
+            if existing is None:
+                raise not_found
+            # A restart pulls the image again (a new image under the same tag runs now).
+            op = self._new_operation()
+            worker = threading.Thread(target=self._provision, args=(key, existing, op), daemon=True)
+            with self.lock:
+                existing["properties"]["provisioningState"] = "Updating"
+                self.workers.append(worker)
+            worker.start()
+            return 204, self._async_headers("Microsoft.ContainerInstance", op, "2023-05-01"), None
         if container is not None:
             if method != "GET":
                 raise ArmFault(405, "MethodNotAllowed", "GET only")
@@ -529,10 +760,40 @@ class ArmStandIn:
             requests = ((c.get("properties") or {}).get("resources") or {}).get("requests") or {}
             if not requests.get("cpu") or not requests.get("memoryInGB"):
                 raise ArmFault(400, "ResourceRequestsMissing", f"The container '{c.get('name')}' must request cpu and memoryInGB.")
+        if not body.get("location"):
+            raise ArmFault(400, "LocationRequired", "The location property is required for this definition.")
         ip = props.get("ipAddress") or {}
         label = ip.get("dnsNameLabel")
-        if label and not re.match(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$", label):
-            raise ArmFault(400, "InvalidDnsNameLabel", f"The DNS name label '{label}' is invalid.")
+        if label and not DNS_LABEL_RE.match(label):
+            raise ArmFault(400, "InvalidDnsNameLabel",
+                           f"The DNS name label '{label}' in container group '{name}' is invalid. It can contain only "
+                           "lowercase letters, numbers and hyphens. The first character must be a letter. The last "
+                           "character must be a letter or number. The value must be between 5 and 63 characters long.")
+        if existing is not None:
+            changed = [f for f in IMMUTABLE_FIELDS if _immutable(existing, f) != _immutable(body, f)]
+            if changed:
+                raise ArmFault(409, "InvalidContainerGroupUpdate",
+                               f"The updates on container group '{name}' are invalid. If you are going to update the os "
+                               "type, restart policy, network profile, CPU, memory or GPU resources for a container "
+                               "group, you must delete it first and then create a new one.")
+        scope = ip.get("autoGeneratedDomainNameLabelScope") or "Unsecure"
+        if label and scope == "Unsecure":
+            with self.lock:
+                clash = (body["location"].lower(), label) in self.taken_dns_labels or any(
+                    k != key and (g.get("location", "").lower() == body["location"].lower())
+                    and (g["properties"].get("ipAddress") or {}).get("dnsNameLabel") == label
+                    and ((g["properties"].get("ipAddress") or {}).get("autoGeneratedDomainNameLabelScope") or "Unsecure") == "Unsecure"
+                    for k, g in self.groups.items())
+            if clash:
+                raise ArmFault(400, "DnsNameLabelNotAvailable",
+                               f"The DNS name label '{label}' in container group '{name}' not available. Try using a "
+                               "different label.")
+        self._check_pull_credentials(name, body)
+        if existing is not None and self._same_spec(key, existing, body):
+            # ACI: an unchanged spec is a no-op; the running container stays, the image is not pulled again.
+            op = self._new_operation()
+            op.status = "Succeeded"
+            return 200, self._async_headers("Microsoft.ContainerInstance", op, "2023-05-01"), self._public(existing)
         resource = json.loads(json.dumps(body))
         resource.update({
             "id": f"/subscriptions/{self.subscription}/resourceGroups/{group}/providers/Microsoft.ContainerInstance/containerGroups/{name}",
@@ -541,6 +802,10 @@ class ArmStandIn:
         })
         rprops = resource["properties"]
         rprops["provisioningState"] = "Pending" if existing is None else "Updating"
+        if resource.get("identity"):
+            for value in (resource["identity"].get("userAssignedIdentities") or {}).values():
+                value.update({"principalId": str(uuid.uuid4()), "clientId": str(uuid.uuid4())})
+            resource["identity"]["tenantId"] = self.tenant
         if ip:
             host_port = ip["ports"][0]["port"] if ip.get("ports") else 80
             rprops["ipAddress"]["ip"] = "127.0.0.1"
@@ -559,6 +824,50 @@ class ArmStandIn:
         worker.start()
         status = 200 if existing is not None else 201
         return status, self._async_headers("Microsoft.ContainerInstance", op, "2023-05-01"), self._public(resource)
+
+    def _check_pull_credentials(self, name: str, body: dict[str, Any]) -> None:
+        """ACI refuses an ACR image it cannot pull on the PUT itself (400 InaccessibleImage)."""
+        props = body["properties"]
+        identities = {k.lower() for k in ((body.get("identity") or {}).get("userAssignedIdentities") or {})}
+        for c in props["containers"]:
+            image = (c.get("properties") or {}).get("image", "")
+            host = image.split("/", 1)[0].lower() if "/" in image else ""
+            if not host.endswith(".azurecr.io"):
+                continue
+            ok = False
+            for cred in props.get("imageRegistryCredentials") or []:
+                if (cred.get("server") or "").lower() != host:
+                    continue
+                if cred.get("identity"):
+                    ok = cred["identity"].lower() in identities and cred["identity"].lower() in {
+                        i.lower() for i in self.acr_pull_identities}
+                else:
+                    ok = (cred.get("username"), cred.get("password")) == tuple(self.registry_admin)
+            if not ok:
+                raise ArmFault(400, "InaccessibleImage",
+                               f"The image '{image}' in container group '{name}' is not accessible. Please check the "
+                               "image and registry credential.")
+
+    def _same_spec(self, key: tuple[str, str], existing: dict[str, Any], body: dict[str, Any]) -> bool:
+        def view(resource: dict[str, Any]) -> Any:
+            copy = json.loads(json.dumps(resource))
+            p = copy.get("properties", {})
+            for field_ in ("provisioningState", "instanceView"):
+                p.pop(field_, None)
+            for c in p.get("containers", []):
+                c.get("properties", {}).pop("instanceView", None)
+            for field_ in ("ip", "fqdn", "hostPort"):
+                (p.get("ipAddress") or {}).pop(field_, None)
+            for field_ in ("id", "name", "type"):
+                copy.pop(field_, None)
+            for value in ((copy.get("identity") or {}).get("userAssignedIdentities") or {}).values():
+                value.pop("principalId", None)
+                value.pop("clientId", None)
+            (copy.get("identity") or {}).pop("tenantId", None)
+            return copy
+        with self.lock:
+            running = key in self.containers and existing["properties"].get("provisioningState") == "Succeeded"
+        return running and view(existing) == view(body)
 
     def _public(self, resource: dict[str, Any]) -> dict[str, Any]:
         """What ARM returns: secure values and registry passwords are never echoed."""
@@ -622,12 +931,22 @@ class ArmStandIn:
         auth = None
         for cred in credentials:
             if cred.get("server") == host:
-                auth = {"username": cred.get("username"), "password": cred.get("password")}
-        repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+                if cred.get("identity"):  # a user-assigned identity: pulls only if it holds AcrPull
+                    if cred["identity"].lower() not in {i.lower() for i in self.acr_pull_identities}:
+                        raise RuntimeError(f"identity {cred['identity']} is not authorized to pull from {host}")
+                    auth = {"username": self.registry_admin[0], "password": self.registry_admin[1]}
+                else:
+                    auth = {"username": cred.get("username"), "password": cred.get("password")}
+        if "@" in image:
+            repository, tag = image.split("@", 1)
+        else:
+            repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
         if not host:
             self.docker.images.get(image)  # no Docker Hub here: unqualified images must be local
             return
-        self.docker.images.pull(repository, tag=tag, auth_config=auth)
+        for chunk in self.docker.api.pull(repository, tag=tag, auth_config=auth, stream=True, decode=True):
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"])
 
     def _run(self, key: tuple[str, str], resource: dict[str, Any]) -> None:
         props = resource["properties"]
@@ -690,7 +1009,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, extra, payload = self.owner.handle(method, parts.path, query, headers, body)
         except ArmFault as fault:
-            status, extra, payload = fault.status, fault.headers, {"error": {"code": fault.code, "message": fault.message}}
+            error: dict[str, Any] = {"code": fault.code, "message": fault.message}
+            if fault.details:
+                error["details"] = fault.details
+            status, extra, payload = fault.status, fault.headers, {"error": error}
         except Exception as exc:  # a stand-in bug: answer like ARM would, keep serving
             status, extra, payload = 500, {}, {"error": {"code": "InternalServerError", "message": repr(exc)}}
         record.status = status

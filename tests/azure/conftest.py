@@ -41,7 +41,8 @@ class StandInCredential:
         from azure.core.credentials import AccessToken
 
         self.scopes.append(scopes)
-        return AccessToken(self.standin.issue_token(), int(time.time()) + 3600)
+        audience = scopes[0].removesuffix("/.default") if scopes else "https://management.azure.com"
+        return AccessToken(self.standin.issue_token(audience=audience), int(time.time()) + 3600)
 
 
 @pytest.fixture
@@ -85,12 +86,14 @@ def credential(arm: Any) -> StandInCredential:
     return StandInCredential(arm)
 
 
-def context_for(standin: Any, credential: Any | None = None) -> Any:
-    """An AzureContext pointing at ``standin``, trusting its CA, with a test credential."""
+def context_for(standin: Any, credential: Any | None = None, subscription: str = SUBSCRIPTION) -> Any:
+    """An AzureContext pointing at ``standin``, trusting its CA, with a test credential and short polls."""
     from sentikit.azure import azure_context
 
     return azure_context(
-        subscription=SUBSCRIPTION,
+        subscription=subscription,
+        poll_interval=0.05,
+        provider_timeout=10,
         arm_endpoint=standin.endpoint,
         authority=standin.authority,
         credential=credential or StandInCredential(standin),
@@ -124,6 +127,8 @@ def azure_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], dict[str, str]
             "AZURE_TOKEN_CREDENTIALS": "EnvironmentCredential",
             "SENTIKIT_AZURE_ARM_ENDPOINT": standin.endpoint,
             "SENTIKIT_AZURE_AUTHORITY": standin.authority,
+            # LROs without Retry-After: poll fast (the SDK's default of 30 s would stall the suite).
+            "SENTIKIT_AZURE_POLL_INTERVAL": "0.1",
             "REQUESTS_CA_BUNDLE": str(standin.ca_path),
             "SSL_CERT_FILE": str(standin.ca_path),
         }
@@ -165,6 +170,48 @@ def pushed_app(docker_client: Any, registry: Any, serving_image: str) -> Iterato
                 docker_client.images.remove(name, force=True)
             except Exception:
                 pass
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path) -> Iterator[Callable[[Any], str]]:
+    """``token_registry(standin)``: a real registry behind ACR's token auth, served over TLS by the stand-in's CA.
+
+    The registry answers ``/v2/`` with ``Bearer realm="https://<stand-in>/oauth2/token"``; the stand-in
+    exchanges Azure AD tokens (``/oauth2/exchange``) and issues registry tokens per role
+    (``/oauth2/token``), so Azure AD -> refresh token -> ``docker push`` runs end to end.
+    Returns the registry's host (``127.0.0.1:PORT``), which becomes the stand-in's login server.
+    """
+    import contextlib
+    import shutil
+    import ssl
+
+    from _docker_fixtures import free_port, serve_registry, unavailable
+
+    with contextlib.ExitStack() as running:
+        def start(standin: Any) -> str:
+            binary = shutil.which("docker-registry")
+            if not binary:
+                unavailable("docker-registry is needed for the token-auth registry")
+            directory = tmp_path / f"token-registry-{uuid.uuid4().hex[:6]}"
+            signer = standin.token_signing_files(directory)
+            host = f"127.0.0.1:{free_port()}"
+            config = directory / "config.yml"
+            config.write_text(
+                "version: 0.1\n"
+                "log: {level: warn, accesslog: {disabled: true}}\n"
+                f"storage: {{filesystem: {{rootdirectory: {directory / 'data'}}}}}\n"
+                f"http: {{addr: {host}, secret: {secrets.token_hex(16)}, "
+                f"tls: {{certificate: {standin._cert}, key: {standin._key}}}}}\n"
+                f"auth: {{token: {{realm: '{standin.endpoint}/oauth2/token', service: '{host}', "
+                f"issuer: {arm_standin.TOKEN_ISSUER}, rootcertbundle: {signer}}}}}\n",
+                encoding="utf-8",
+            )
+            running.enter_context(serve_registry(binary, directory, config, f"https://{host}/v2/",
+                                                 ssl.create_default_context(cafile=str(standin.ca_path))))
+            standin.registry_host = host
+            return host
+
+        yield start
 
 
 # free_port: the shared fixture of tests/conftest.py.

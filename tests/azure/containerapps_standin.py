@@ -73,6 +73,10 @@ class ContainerAppsStandIn:
         self.arm = arm
         self.docker = docker_client
         self.group_locations = {k.lower(): v for k, v in (group_locations or {}).items()}
+        if hasattr(arm, "group_locations"):  # the ARM stand-in serves resource groups itself
+            arm.group_locations.update(self.group_locations)
+        if hasattr(arm, "providers"):  # Microsoft.App joins the providers a subscription registers
+            arm.providers.setdefault("Microsoft.App", "Registered")
         self.environments: dict[tuple[str, str], dict[str, Any]] = {}
         self.apps: dict[tuple[str, str], dict[str, Any]] = {}
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}  # what GET leaves out
@@ -117,7 +121,7 @@ class ContainerAppsStandIn:
         if log:
             return self._logstream(headers, query, *log.groups())
         group_get = re.match(rf"^/subscriptions/{sub}/resourcegroups/([^/]+)$", path, re.IGNORECASE)
-        if group_get and method == "GET":
+        if group_get and method == "GET" and not hasattr(self.arm, "group_location"):
             self.arm._check_auth(headers)
             return self._resource_group(group_get.group(1))
         provider_op = re.match(rf"^/subscriptions/{sub}/providers/Microsoft\.App/locations/([^/]+)/"
@@ -129,6 +133,10 @@ class ContainerAppsStandIn:
         if not provider_op and not resource:
             return None
         self.arm._check_auth(headers)
+        if hasattr(self.arm, "_inject"):  # the ARM stand-in's injected faults (429, 5xx, ...)
+            self.arm._inject(method, path)
+        if hasattr(self.arm, "_require_registered"):  # MissingSubscriptionRegistration on a new subscription
+            self.arm._require_registered("Microsoft.App")
         version = query.get("api-version")
         if not version:
             return _error(400, "MissingApiVersionParameter",

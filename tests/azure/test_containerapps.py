@@ -353,3 +353,36 @@ def test_a_foreign_subscription_is_an_error_not_notfound(aca: Any, azure_env: An
         result = cli(*command, "--target", "containerapps", "--name", "sentiment", "-g", RG)
         assert result.exit_code == 4, result.stderr
         assert "SubscriptionNotFound" in result.stderr
+
+
+def test_microsoft_app_unregistered_is_registered_visibly_or_says_how(make_standin: Any, context_factory: Any) -> None:
+    import warnings
+
+    from sentikit.errors import ArmError
+
+    arm = make_standin()
+    ContainerAppsStandIn(arm)
+    arm.providers["Microsoft.App"] = "NotRegistered"
+    ctx = context_factory(arm)
+    spec = ContainerAppSpec(name="sentiment", resource_group=RG, image="sentikit-sentiment:1")
+    with pytest.warns(UserWarning, match="not registered for Microsoft.App yet"):
+        deploy_container_app(ctx, spec, smoke_test=False)
+    assert arm.calls("POST", "/providers/Microsoft.App/register") and arm.providers["Microsoft.App"] == "Registered"
+
+    locked = make_standin(can_register_providers=False)
+    ContainerAppsStandIn(locked)
+    locked.providers["Microsoft.App"] = "NotRegistered"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ArmError, match="az provider register --namespace Microsoft.App"):
+            deploy_container_app(context_factory(locked), spec, smoke_test=False)
+
+
+def test_throttled_calls_are_retried_after_the_servers_delay(aca: Any, ctx: Any) -> None:
+    aca.arm.fail("PUT", "/containerApps/sentiment", 429, "TooManyRequests", "Too many requests.", retry_after=1, count=1)
+    aca.arm.fail("POST", "/containerApps/sentiment/getAuthtoken", 429, "TooManyRequests", retry_after=1, count=1)
+    spec = ContainerAppSpec(name="sentiment", resource_group=RG, image="sentikit-sentiment:1")
+    assert deploy_container_app(ctx, spec, smoke_test=False).state == "Running"
+    assert [c.status for c in _app_calls(aca, "PUT", "/containerApps/sentiment")] == [429, 201]
+    assert container_app_logs(ctx, resource_group=RG, name="sentiment") == ""  # no Docker: empty replica logs
+    assert [c.status for c in aca.arm.calls("POST", "/getAuthtoken")] == [429, 200]

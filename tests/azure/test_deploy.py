@@ -65,19 +65,35 @@ def test_deploy_create_then_update_in_place(cli: Any, aci: Any, pushed_app: str,
         {"server": registry.host, "username": registry.username, "password": registry.password}]
     assert aci.calls("GET", "/providers/Microsoft.ContainerInstance/locations/westeurope/operations/")
 
-    # Same name again, with a change: an in-place update (PUT answered 200), still healthy.
-    result = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4", "--cpu", "1"), "--json")
+    # Same name again with a new variable: an in-place update (PUT answered 200); the same tag is
+    # restarted so ACI pulls it again; still healthy.
+    result = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4"), "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json["detail"]["action"] == "updated"
-    assert result.json["detail"]["cpu"] == 1.0
+    assert result.json["detail"]["action"] == "updated" and result.json["detail"]["restarted"] is True
     puts = aci.calls("PUT", "/containerGroups/sentiment")
     assert [p.status for p in puts] == [201, 200]
+    assert len(aci.calls("POST", "/containerGroups/sentiment/restart")) == 1
     assert len(aci.groups) == 1
+
+    # A new CPU count is one of the fields ACI cannot update in place: refused before any PUT, with the fix.
+    refused = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4", "--cpu", "1"))
+    assert refused.exit_code == 2
+    assert refused.stderr == ("error: container group 'sentiment' exists, and ACI cannot change cpu 0.5 -> 1.0 in "
+                              "place: pass --recreate to delete it and create it again (its public IP may change), "
+                              "or keep the current values\n")
+    assert len(aci.calls("PUT", "/containerGroups/sentiment")) == 2
+    recreated = cli(*_deploy_args(pushed_app, free_port, "--env", "SENTIKIT_THRESHOLD=0.4", "--cpu", "1", "--recreate"),
+                    "--json")
+    assert recreated.exit_code == 0, recreated.stderr
+    assert recreated.json["detail"]["action"] == "created" and recreated.json["detail"]["cpu"] == 1.0
+    assert aci.calls("DELETE", "/containerGroups/sentiment")[-1].status == 200
+    assert [p.status for p in aci.calls("PUT", "/containerGroups/sentiment")] == [201, 200, 201]
+    result = recreated
 
     status = cli("status", "--name", "sentiment", "-g", RG, "--json")
     assert status.exit_code == 0, status.stderr
     assert status.json["state"] == "Running"
-    assert [e["name"] for e in status.json["detail"]["containers"][0]["events"]] == ["Pulling", "Pulled", "Started"]
+    assert [e["name"] for e in status.json["detail"]["containers"][0]["events"]][-3:] == ["Pulling", "Pulled", "Started"]
 
     logs = cli("logs", "--name", "sentiment", "-g", RG, "--tail", "2")
     assert logs.exit_code == 0, logs.stderr
@@ -167,5 +183,59 @@ def test_failed_smoke_test_is_a_failed_check_with_the_log_tail(
     with pytest.raises(CheckFailedError) as err:
         target.deploy(DeployOptions(name="broken", image=base_image, port=free_port, api_key="k-123456789",
                                     smoke_timeout=2))
-    assert str(err.value).startswith(f"smoke test: http://127.0.0.1:{free_port}/readyz did not answer 200 within 2 s")
-    assert "k-123456789" not in str(err.value)
+    message = str(err.value)
+    assert message.startswith(f"smoke test: http://127.0.0.1:{free_port}/readyz did not answer 200 within 2 s")
+    assert "\ncontainer broken: Running" in message  # the container's state as ACI reports it
+    assert "event (broken): Normal Started: Started container" in message
+    assert message.endswith(f"container group 'broken' is still running (and billing): delete it with "
+                            f"`sentikit delete --name broken -g {RG} --yes`, or deploy with --delete-on-failure")
+    assert "k-123456789" not in message
+    assert ("rg-sentikit", "broken") in aci.groups
+
+    # --delete-on-failure: the group goes, and the message says so.
+    target = get_target("azure", ctx=context_factory(aci), resource_group=RG, delete_on_failure=True)
+    with pytest.raises(CheckFailedError) as again:
+        target.deploy(DeployOptions(name="broken", image=base_image, port=free_port, smoke_timeout=2))
+    assert str(again.value).endswith("container group 'broken' deleted (--delete-on-failure)")
+    assert ("rg-sentikit", "broken") not in aci.groups
+
+
+def test_same_tag_with_a_new_image_is_pulled_again(cli: Any, aci: Any, pushed_app: str, registry: Any,
+                                                   docker_client: Any, free_port: int, serving_image: str) -> None:
+    """Re-deploying an unchanged spec: ACI keeps the running container unless sentikit restarts the group."""
+    import httpx
+
+    from _docker_fixtures import build_from_files
+
+    first = cli(*_deploy_args(pushed_app, free_port), "--json")
+    assert first.exit_code == 0, first.stderr
+    key = {"Authorization": "Bearer key-s3cr3t-value-0123456789"}
+    assert httpx.post(f"{first.json['url']}/v1/score", json={"texts": ["fine"]}, headers=key).json()["threshold"] == 0.5
+    # The same tag now names another image (its threshold differs), pushed as CI would.
+    name, tag = pushed_app.rsplit(":", 1)
+    build_from_files(docker_client, pushed_app, {"Dockerfile": f"FROM {serving_image}\nENV SENTIKIT_THRESHOLD=0.9\n".encode()})
+    for chunk in docker_client.images.push(name, tag=tag, stream=True, decode=True,
+                                           auth_config={"username": registry.username, "password": registry.password}):
+        assert "error" not in chunk, chunk
+    docker_client.images.remove(pushed_app, force=True)
+    second = cli(*_deploy_args(pushed_app, free_port), "--json")
+    assert second.exit_code == 0, second.stderr
+    assert second.json["detail"]["restarted"] is True
+    assert httpx.post(f"{second.json['url']}/v1/score", json={"texts": ["fine"]}, headers=key).json()["threshold"] == 0.9
+
+
+def test_deploy_in_eastus_without_location_then_a_new_cpu(cli: Any, make_standin: Any, azure_env: Any,
+                                                            pushed_app: str, free_port: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's "done when": the group's region by default, and no raw Azure error for a new --cpu."""
+    arm = make_standin(docker=True, group_locations={RG: "eastus"})
+    arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
+    azure_env(arm)
+    monkeypatch.setenv("MY_API_KEY", "key-" + "s3cr3t-value-0123456789")
+    first = cli(*_deploy_args(pushed_app, free_port), "--json")
+    assert first.exit_code == 0, first.stderr
+    assert first.json["detail"]["location"] == "eastus"
+    assert arm.calls("PUT", "/containerGroups/sentiment")[0].body["location"] == "eastus"
+    second = cli(*_deploy_args(pushed_app, free_port, "--cpu", "1"))
+    assert second.exit_code == 2
+    assert "InvalidContainerGroupUpdate" not in second.stderr and "pass --recreate" in second.stderr

@@ -115,3 +115,54 @@ def test_token_exchange_follows_the_bearer_challenge(arm: Any) -> None:
 
     with pytest.raises(RegistryAuthError, match="refused the Azure AD token"):
         exchange_aad_token(arm.authority, "not-a-token", verify=str(arm.ca_path))
+
+
+def test_pushing_an_image_for_another_architecture_warns(cli: Any, registry: Any, docker_client: Any) -> None:
+    """ACI runs linux/amd64 only: an arm64 image is pushed, but with a warning saying how to rebuild it."""
+    import io
+    import tarfile
+    import uuid
+
+    tag = f"sentikit-test-arm64:{uuid.uuid4().hex[:8]}"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in {"Dockerfile": b"FROM scratch\nCOPY hello.txt /hello.txt\n", "hello.txt": b"hi\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    for chunk in docker_client.api.build(fileobj=buffer, custom_context=True, tag=tag, platform="linux/arm64",
+                                         rm=True, decode=True):
+        assert "error" not in chunk, chunk
+    try:
+        result = cli("push", tag, "--registry-url", registry.host, "-u", registry.username, "--password-stdin",
+                     stdin=registry.password + "\n")
+        assert result.exit_code == 0, result.stderr
+        assert (f"warning: {tag} is built for linux/arm64, but Azure Container Instances runs linux/amd64 only: "
+                "rebuild it with `sentikit build --platform linux/amd64`") in result.stderr
+    finally:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.slow
+def test_azure_ad_token_to_registry_token_to_docker_push_end_to_end(
+    cli: Any, make_standin: Any, azure_env: Any, token_registry: Any, tiny_image: str
+) -> None:
+    """The default login, not the admin fallback: AAD token -> /oauth2/exchange -> /oauth2/token -> push."""
+    arm = make_standin(docker=True)
+    host = token_registry(arm)
+    arm.seed_registry(RG, "tokenacr01", admin_user_enabled=False)
+    azure_env(arm)
+    result = cli("push", tiny_image, "--registry", "tokenacr01", "-g", RG, "--repository", "sentikit/tiny", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["auth_method"] == "aad-token-exchange" and result.json["registry"] == host
+    assert result.json["digest"].startswith("sha256:")
+    assert arm.calls("POST", "/oauth2/exchange")[-1].status == 200
+    token_calls = arm.calls(None, "/oauth2/token")
+    assert token_calls and any("push" in (c.query.get("scope", "") + str(c.body)) for c in token_calls)
+
+    # An identity with AcrPull only: the registry denies the push, and sentikit names the missing role.
+    arm.registry_roles = {"AcrPull"}
+    denied = cli("push", tiny_image, "--registry", "tokenacr01", "-g", RG, "--repository", "sentikit/denied")
+    assert denied.exit_code == 4
+    assert "the identity needs the AcrPush role on registry" in denied.stderr, denied.stderr

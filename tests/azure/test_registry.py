@@ -40,13 +40,14 @@ def test_missing_registry_without_create_is_an_error(arm: Any, ctx: Any) -> None
     assert arm.calls("PUT") == []
 
 
-def test_name_taken_surfaces_the_409(make_standin: Any, context_factory: Any) -> None:
+def test_a_taken_name_is_found_before_the_put(make_standin: Any, context_factory: Any) -> None:
+    """Registry names are global: checkNameAvailability first, so no create is attempted for a taken name."""
     standin = make_standin(taken_registry_names={"popularname"})
-    with pytest.raises(ArmError) as err:
+    with pytest.raises(InvalidInputError) as err:
         ensure_registry(context_factory(standin), resource_group=RG, name="popularname", create=True)
-    assert err.value.code == "AlreadyInUse"
-    assert "popularname.azurecr.io is already in use" in str(err.value)
-    assert [r.status for r in standin.calls("PUT")] == [409]
+    assert str(err.value) == ("registry name 'popularname' is taken (AlreadyExists): registry names are global across "
+                              "Azure (NAME.azurecr.io), so choose another --registry name")
+    assert standin.calls("POST", "/checkNameAvailability") and standin.calls("PUT") == []
 
 
 @pytest.mark.parametrize("name", ["abcd", "a" * 51, "Upper1234", "with-dash", "under_score", "spa ce12", ""])

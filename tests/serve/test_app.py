@@ -253,3 +253,17 @@ def test_wrong_method_is_json_405_with_allow(client: Any, method: str, path: str
 
 def test_head_is_answered_on_get_routes(client: Any) -> None:
     assert client.head("/healthz").status_code == 200
+
+
+def test_score_threshold_null_is_refused_as_the_schema_says_number(client: Any) -> None:
+    """Issue 18.12: ``threshold: null`` was taken as 'the server's'; the schema allows numbers only."""
+    assert error_of(client.post("/v1/score", json={"texts": ["ok"], "threshold": None})) == (422, "invalid_threshold")
+    nan = client.post("/v1/score", content=b'{"texts": ["ok"], "threshold": NaN}', headers={"content-type": "application/json"})
+    assert error_of(nan) == (422, "invalid_threshold")
+
+
+def test_explain_top_as_an_integral_float_is_an_integer(client: Any) -> None:
+    """Issue 18.12: JSON Schema counts 14.0 as an integer, so ``top: 14.0`` is valid."""
+    response = client.post("/v1/explain", json={"text": "good food, bad service", "top": 14.0})
+    assert response.status_code == 200, response.text
+    assert error_of(client.post("/v1/explain", json={"text": "good", "top": 14.5})) == (422, "invalid_top")

@@ -68,3 +68,37 @@ def test_two_workers_count_every_request_exactly_once(start_server: Any, model_d
         assert answered == 1000 + 1 + scrape  # and the readiness probe, and the earlier scrapes
         assert len(shares) == 2 and min(shares) > 0 and sum(shares) == answered
     assert server.stop()[0] == 0
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_and_its_counts_kept(start_server: Any, model_dir: Path) -> None:
+    import re
+    import signal
+    import time
+
+    server = start_server(str(model_dir), "--workers", "2", "--no-access-log")
+    for i in range(100):
+        urllib.request.urlopen(f"{server.url}/analyze?text=fine+{i}", timeout=10).read()
+
+    def scrape() -> str:
+        return str(urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode())
+
+    workers = sorted(set(re.findall(r'sentikit_process_requests_total\{worker="(\d+)"\}', scrape())))
+    assert len(workers) == 2
+    os.kill(int(workers[0]), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            text = scrape()
+            live = set(re.findall(r'sentikit_process_requests_total\{worker="(\d+)"\}', text))
+            if len(live) == 2 and workers[0] not in live:
+                break
+        except OSError:
+            pass  # a connection that went to the killed worker's queue
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the killed worker was not replaced within 30 s")
+    assert "sentikit_workers 2" in text.splitlines()
+    assert 'sentikit_requests_total{route="/analyze",method="GET",status="200"} 100' in text.splitlines()
+    code, stderr = server.stop()
+    assert code == 0 and f"Worker process [{workers[0]}] exited" in stderr, stderr

@@ -43,3 +43,15 @@ def test_openapi_command_writes_the_document(cli: Any, tmp_path: Any) -> None:
     assert json.loads(target.read_text()) == openapi_document(limits=ServerLimits())
     assert cli("openapi").json == openapi_document(limits=ServerLimits())
 
+
+
+def test_the_blank_rule_in_the_document_is_the_servers() -> None:
+    """The schema's non-blank pattern spells out exactly the characters str.strip() removes."""
+    import re
+
+    from sentikit.server.inputs import BLANK_CHARACTERS, NON_BLANK_PATTERN
+
+    assert set(BLANK_CHARACTERS) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert re.search(NON_BLANK_PATTERN, "\x1d \u3000") is None and re.search(NON_BLANK_PATTERN, " a ")
+    parameter = openapi_document(limits=ServerLimits())["paths"]["/analyze"]["get"]["parameters"][0]
+    assert parameter["schema"]["pattern"] == NON_BLANK_PATTERN

@@ -146,3 +146,32 @@ def test_a_tampered_model_fails_on_the_driver_before_any_job(spark: Any, tmp_pat
     df = _frame(spark, tmp_path, {"text": ["fine"]})
     with pytest.raises(ModelIntegrityError, match="checksum mismatch"):
         score(df, str(copy))
+
+
+@pytest.fixture(scope="module")
+def calibrated_model(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The small model with an isotonic calibration in its scorer (what `sentikit adapt` stores)."""
+    import shutil
+
+    from sentikit.engine import export_scorer
+    from sentikit.model import PIPELINE_FILE, SCORER_FILE, load_model, register_model
+
+    pipeline = load_model(trained_model_dir).pipeline
+    calibration = {"kind": "isotonic", "x": [-4.0, -1.0, 0.0, 1.0, 4.0], "y": [0.02, 0.2, 0.45, 0.7, 0.97]}
+
+    def write(directory: Path) -> dict[str, Any]:
+        shutil.copyfile(trained_model_dir / PIPELINE_FILE, directory / PIPELINE_FILE)
+        export_scorer(pipeline, directory / SCORER_FILE, calibration=calibration)
+        return {"note": "calibrated for tests/spark"}
+
+    return register_model(tmp_path_factory.mktemp("calibrated"), "calibrated", write)
+
+
+def test_a_calibrated_model_scores_exactly_as_locally(spark: Any, tmp_path: Path, calibrated_model: Any,
+                                                      trained_model: Any, parity_texts: list[str]) -> None:
+    texts = parity_texts[:500]
+    expected = calibrated_model.score(texts)
+    assert expected != trained_model.score(texts) and 0.02 <= min(expected) and max(expected) <= 0.97  # calibrated
+    df = _frame(spark, tmp_path, {"id": list(range(len(texts))), "text": texts}, partitions=2)
+    by_id = {row.id: row.score for row in score(df, calibrated_model).collect()}
+    assert max(abs(by_id[i] - expected[i]) for i in range(len(texts))) <= 1e-9

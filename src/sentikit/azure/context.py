@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 DEFAULT_ARM_ENDPOINT = "https://management.azure.com"
 # The CA bundle variables the Azure SDK's transport (requests) honours; every other HTTPS call
 # sentikit makes (registry challenge, token exchange) must trust the same CAs.
+DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_PROVIDER_TIMEOUT = 300.0
 CA_BUNDLE_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 _SUBSCRIPTION_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -35,6 +37,10 @@ class AzureContext:
     credential: "TokenCredential" = field(repr=False)
     # Extra keyword arguments for every SDK client (e.g. ``connection_verify``).
     client_kwargs: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Seconds between polls of a long-running operation that sends no Retry-After (the SDK's default is 30).
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    # How long to wait for a resource provider to register on a new subscription.
+    provider_timeout: float = DEFAULT_PROVIDER_TIMEOUT
 
     @property
     def scope(self) -> str:
@@ -75,6 +81,8 @@ def azure_context(
     arm_endpoint: str = DEFAULT_ARM_ENDPOINT,
     authority: str = DEFAULT_AUTHORITY,
     credential: "TokenCredential | None" = None,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    provider_timeout: float = DEFAULT_PROVIDER_TIMEOUT,
     **client_kwargs: Any,
 ) -> AzureContext:
     """Validate the settings and build the context; ``credential`` defaults to :func:`default_credential`."""
@@ -87,6 +95,8 @@ def azure_context(
         authority=host,
         credential=credential if credential is not None else default_credential(host),
         client_kwargs=dict(client_kwargs),
+        poll_interval=poll_interval,
+        provider_timeout=provider_timeout,
     )
 
 
@@ -110,4 +120,5 @@ def context_from_settings(settings: Any, *, credential: "TokenCredential | None"
         arm_endpoint=settings.azure_arm_endpoint,
         authority=settings.azure_authority,
         credential=credential,
+        poll_interval=settings.azure_poll_interval,
     )

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from ..config import DEBUG_ENV_VAR
 from ..errors import ExitCode, SentikitError, error_message, exit_code_for
+from . import render
 from .app import app, err_console
 
 # Importing the command modules registers their commands on `app`.
@@ -27,7 +28,7 @@ from . import adapt  # noqa: E402,F401  (label, adapt: issue 12)
 # `sentikit --help` lists the commands by pipeline stage, in pipeline order. A command not named
 # here keeps the panel its decorator gives it (rich_help_panel=...) and comes after these.
 HELP_PANELS: dict[str, tuple[str, ...]] = {
-    "Train and evaluate": ("init", "label", "train", "adapt", "models", "evaluate"),
+    "Train and evaluate": ("init", "train", "label", "adapt", "models", "evaluate"),
     "Score": ("score", "explain"),
     "Serve": ("serve", "openapi"),
     "Package and deploy": ("build", "push", "deploy", "status", "logs", "delete"),
@@ -54,7 +55,7 @@ _group_help()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
-    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+    render.warn(str(message))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -109,7 +109,7 @@ def push(
     image: Annotated[Optional[str], typer.Argument(help="Local image NAME[:TAG] \\[default: the configured image name].")] = None,
     registry: Annotated[Optional[str], typer.Option("--registry", "-r", help="Azure Container Registry name (5-50 lowercase letters/digits) \\[default: config].")] = None,
     resource_group: ResourceGroup = None,
-    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Region for a new registry \\[default: westeurope].")] = None,
+    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Region for a new registry \\[default: the resource group's].")] = None,
     create: Annotated[bool, typer.Option("--create", help="Create the registry if it does not exist.")] = False,
     sku: Annotated[str, typer.Option("--sku", help="SKU of a new registry: Basic, Standard or Premium.")] = "Basic",
     repository: Annotated[Optional[str], typer.Option("--repository", help="Repository in the registry \\[default: the image name].")] = None,
@@ -172,14 +172,18 @@ def deploy(
     memory: Annotated[Optional[float], typer.Option("--memory", help="Memory in GB \\[default: 1.5].")] = None,
     port: Annotated[Optional[int], typer.Option("--port", "-p", help="Port the server listens on and exposes \\[default: 8000].")] = None,
     dns_label: Annotated[Optional[str], typer.Option("--dns-label", help="Public DNS label: LABEL.REGION.azurecontainer.io.")] = None,
-    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region \\[default: westeurope].")] = None,
+    location: Annotated[Optional[str], typer.Option("--location", "-l", help="Azure region \\[default: the resource group's].")] = None,
     env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Environment variable NAME=VALUE (repeatable).")] = None,
     secure_env: Annotated[Optional[list[str]], typer.Option("--secure-env", help="Secret variable NAME=VALUE, or NAME to take the value from this environment (repeatable).")] = None,
     api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable holding the API key; it reaches the container as secure SENTIKIT_API_KEY.")] = None,
-    registry: Annotated[Optional[str], typer.Option("--registry", "-r", help="ACR to pull a private image from (its admin user).")] = None,
+    registry: Annotated[Optional[str], typer.Option("--registry", "-r", help="ACR to pull a private image from (its admin user, or --registry-identity); found anywhere in the subscription.")] = None,
+    registry_resource_group: Annotated[Optional[str], typer.Option("--registry-resource-group", help="Resource group of --registry \\[default: searched across the subscription].")] = None,
     registry_username: Annotated[Optional[str], typer.Option("--registry-username", help="User name for a private image on another registry.")] = None,
     registry_password_env: Annotated[Optional[str], typer.Option("--registry-password-env", help="Environment variable holding that registry's password.")] = None,
     restart_policy: Annotated[str, typer.Option("--restart-policy", help="Always, OnFailure or Never.")] = "Always",
+    dns_scope: Annotated[str, typer.Option("--dns-scope", help="Who may reuse --dns-label: global (first come), tenant, subscription, resourcegroup or noreuse; all but global add a hash so names never collide.")] = "global",
+    recreate: Annotated[bool, typer.Option("--recreate", help="Delete and re-create the group when CPU, memory, restart policy, OS or IP type change (ACI cannot update those in place).")] = False,
+    delete_on_failure: Annotated[bool, typer.Option("--delete-on-failure", help="Delete the container group when the smoke test fails, so it stops billing.")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once Azure accepted the request.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for provisioning.")] = 900.0,
     smoke: Annotated[bool, typer.Option("--smoke-test/--no-smoke-test", help="Check /readyz and score one text after deploying.")] = True,
@@ -236,8 +240,9 @@ def deploy(
             registry_identity=registry_identity, cpu_target_given=cpu_target is not None))
     elif chosen == "azure":
         where = get_target("azure", ctx=_context(s), resource_group=s.azure_resource_group, location=s.azure_location,
-                           dns_label=s.container_dns_label, restart_policy=restart_policy, registry=registry,
-                           registry_login=login)
+                           dns_label=s.container_dns_label, dns_scope=dns_scope, restart_policy=restart_policy,
+                           registry=registry, registry_resource_group=registry_resource_group, registry_login=login,
+                           registry_identity=registry_identity, recreate=recreate, delete_on_failure=delete_on_failure)
     options = DeployOptions(name=s.container_name, image=image, port=s.container_port, cpu=s.container_cpu,
                             memory_gb=s.container_memory, env=plain, secure_env=secure, api_key=api_key,
                             wait=not no_wait, timeout=timeout, smoke_test=smoke)
@@ -255,15 +260,12 @@ def deploy(
 
 
 def _registry_login(image: Optional[str], username: Optional[str], password_env: Optional[str]) -> Any:
-    """A user name and password for a private image on a registry other than ACR (--registry-username)."""
+    """--registry-username: the library builds the login; the CLI only reads the secret's variable."""
     if not username:
         return None
-    from ..push import RegistryLogin, parse_reference
+    from ..push import password_login
 
-    registry = parse_reference(image).registry if image else ""
-    if not registry:
-        raise InvalidInputError("--registry-username needs --image with a registry host")
-    return RegistryLogin(registry.lower(), username, _env_secret(password_env or "", "--registry-password-env"), "password")
+    return password_login(image or "", username, _env_secret(password_env or "", "--registry-password-env"))
 
 
 def _existing_target(chosen: str, s: Settings, *, environment_too: bool = False) -> DeployTarget:

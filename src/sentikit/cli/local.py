@@ -12,7 +12,7 @@ from . import render as output
 from ..config import CONFIG_FILE_NAME, write_starter_config
 from ..data import Dataset, default_training_files, load_dataset
 from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
-from ..model import list_models, resolve_model
+from ..model import integrity_problem, list_models, resolve_model
 from ..score import read_lines, score_file, score_texts
 from ..train import parse_param, resolve_params, train_model
 from .app import app, scorer_for, settings
@@ -105,7 +105,12 @@ def models(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
         sentikit models --json
     """
     s = settings(workspace=workspace)
-    output.render_models(list_models(s.workspace_path), as_json=as_json)
+    manifests = list_models(s.workspace_path)
+    output.render_models(manifests, as_json=as_json)
+    for manifest in manifests:  # the table shows what manifests claim; say which would be refused
+        problem = integrity_problem(Path(manifest["path"]))
+        if problem:
+            output.warn(f"{manifest['name']}:{manifest['version']} would be refused: {problem}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,6 +34,11 @@ def emit_json(value: Any) -> None:
     """Write exactly one JSON document to stdout."""
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    """One ``warning: …`` line on stderr (the message is shown as is, not as Rich markup)."""
+    console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def show_progress() -> bool:

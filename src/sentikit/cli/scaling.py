@@ -27,7 +27,7 @@ CpuTarget = Annotated[Optional[int], typer.Option(
 Environment = Annotated[Optional[str], typer.Option(
     "--environment", help="containerapps: managed environment, created when missing \\[default: sentikit-env].")]
 RegistryIdentity = Annotated[Optional[str], typer.Option(
-    "--registry-identity", help="containerapps: resource id of a user-assigned identity with AcrPull on the registry.")]
+    "--registry-identity", help="azure, containerapps: resource id of a user-assigned identity with AcrPull on the registry (pulls without the admin user).")]
 ApiKeySecret = Annotated[Optional[str], typer.Option(
     "--api-key-secret", help="kubernetes: existing Secret NAME[:KEY] holding the API key (key default: api-key).")]
 Namespace = Annotated[Optional[str], typer.Option("--namespace", help="kubernetes: namespace for kustomization.yaml.")]

@@ -19,6 +19,11 @@ from ..errors import InvalidInputError
 
 ProgressCallback = Callable[[str, Optional[float]], None]  # (message, fraction or None)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A user-assigned managed identity's ARM resource id (what ACI and Container Apps pull images with).
+USER_IDENTITY_RE = re.compile(
+    r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.managedidentity/userassignedidentities/[^/]+$",
+    re.IGNORECASE,
+)
 # name -> module that registers it (imported on first use: the Azure SDK loads only for Azure).
 TARGET_MODULES: dict[str, str] = {"local": "sentikit.deploy.local", "azure": "sentikit.deploy.aci",
                                   "containerapps": "sentikit.deploy.containerapps",

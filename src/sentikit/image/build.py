@@ -12,11 +12,10 @@ from ..docker_engine import build_stream, docker_client, engine_message, image_p
 from ..errors import ImageBuildError, InvalidInputError
 from ..model import SentimentModel
 from ..push.refs import validate_tag
+from ..push.registry import warn_if_not_cloud_platform
 from .context import PreparedContext, prepare_context
 from .dockerfile import DEFAULT_BASE_IMAGE, DEFAULT_PORT
 
-# ACI (and most clouds) run linux/amd64; a build on an arm64 laptop would not start there.
-DEFAULT_PLATFORM = "linux/amd64"
 
 
 @dataclass
@@ -115,5 +114,7 @@ def build(
                                    wheelhouse=wheelhouse, from_pypi=from_pypi, progress=progress)
         if progress:
             progress(f"building {tag} from {base_image}")
-        return build_image(prepared, tag=tag, no_cache=no_cache, platform=platform, on_log=on_log, client=client,
-                           extra_tags=extra_tags)
+        built = build_image(prepared, tag=tag, no_cache=no_cache, platform=platform, on_log=on_log, client=client,
+                            extra_tags=extra_tags)
+    warn_if_not_cloud_platform(tag, built.platform)
+    return built

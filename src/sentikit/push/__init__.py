@@ -15,17 +15,26 @@ from .acr import (
     admin_login,
     ensure_registry,
     exchange_aad_token,
+    find_registry,
     push_to_acr,
     registry_login_for,
     token_login,
     validate_registry_name,
 )
 from .refs import ImageRef, is_acr_host, normalize_registry_url, parse_reference, validate_tag
-from .registry import PushResult, RegistryLogin, auth_description, push_image, push_to_registry, target_reference
+from .registry import (
+    PushResult,
+    RegistryLogin,
+    auth_description,
+    password_login,
+    push_image,
+    push_to_registry,
+    target_reference,
+)
 
 __all__ = [
     "ACR_TOKEN_USERNAME", "AUTH_MODES", "ImageRef", "PushResult", "RegistryInfo", "RegistryLogin", "acr_login",
-    "admin_login", "auth_description", "ensure_registry", "exchange_aad_token", "is_acr_host",
-    "normalize_registry_url", "parse_reference", "push_image", "push_to_acr", "push_to_registry", "registry_login_for",
+    "admin_login", "auth_description", "ensure_registry", "exchange_aad_token", "find_registry", "is_acr_host",
+    "normalize_registry_url", "parse_reference", "password_login", "push_image", "push_to_acr", "push_to_registry", "registry_login_for",
     "target_reference", "token_login", "validate_registry_name", "validate_tag",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ..docker_engine import docker_client, local_image, login as engine_login, push_stream, scrub, tag_image
+from ..docker_engine import docker_client, image_platform, local_image, login as engine_login, push_stream, scrub, tag_image
 from ..errors import InvalidInputError, RegistryAuthError, RegistryError
 from .refs import normalize_registry_url, parse_reference, validate_repository, validate_tag_name
 
+CLOUD_PLATFORM = "linux/amd64"
 ProgressCallback = Callable[[str, Optional[float]], None]  # (message, fraction or None)
 AUTH_LABELS = {
     "aad-token-exchange": "Azure AD token exchange",
@@ -60,6 +62,23 @@ def target_reference(image: str, repository: str | None, tag: str | None) -> tup
 
 
 
+def password_login(image: str, username: str, password: str) -> RegistryLogin:
+    """A user name and password for the registry that ``image`` names (a private image outside ACR)."""
+    registry = parse_reference(image).registry if image else ""
+    if not registry:
+        raise InvalidInputError("--registry-username needs --image with a registry host")
+    if not password:
+        raise InvalidInputError("no registry password: name the variable that holds it with --registry-password-env")
+    return RegistryLogin(registry.lower(), username, password, "password")
+
+
+def warn_if_not_cloud_platform(image: str, platform: str) -> None:
+    """ACI runs linux/amd64 only (Container Apps and most clusters too): say so before the image travels."""
+    if platform != CLOUD_PLATFORM:
+        warnings.warn(f"{image} is built for {platform}, but Azure Container Instances runs {CLOUD_PLATFORM} only: "
+                      f"rebuild it with `sentikit build --platform {CLOUD_PLATFORM}`", UserWarning, stacklevel=2)
+
+
 def push_image(
     image: str,
     login: RegistryLogin,
@@ -73,6 +92,7 @@ def push_image(
     repo, tag = target_reference(image, repository, tag)
     client = docker_client_ or docker_client()
     local = local_image(client, image, hint=f"build it first (sentikit build --tag {image})")
+    warn_if_not_cloud_platform(image, image_platform(local))
     target = f"{login.server}/{repo}"
     try:
         engine_login(client, server=login.server, username=login.username, password=login.password)
@@ -82,6 +102,13 @@ def push_image(
     try:
         digest = push_stream(client, target, tag=tag, username=login.username, password=login.password,
                              on_progress=on_progress)
+    except RegistryAuthError as exc:
+        hint = ""
+        if login.method == "aad-token-exchange":
+            # The login worked, so the token is fine: the identity lacks the right to write.
+            hint = (f"; the identity needs the AcrPush role on registry {login.server} (`az role assignment create "
+                    "--role AcrPush --assignee IDENTITY --scope REGISTRY_ID`)")
+        raise RegistryAuthError(f"push of {target}:{tag} denied: {scrub(str(exc), login.password)}{hint}") from None
     except RegistryError as exc:
         raise type(exc)(f"push of {target}:{tag} failed: {scrub(str(exc), login.password)}") from None
     return PushResult(reference=f"{target}:{tag}", digest=digest, registry=login.server, repository=repo, tag=tag,

@@ -11,6 +11,7 @@ so one module-level function serves every app :func:`create_app` builds.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import gc
 import hmac
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,11 +36,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..config import ServerLimits
 from ..model import SentimentModel
-from ..score import label_for
+from .._json import to_jsonable
+from ..score import labels_for
 from . import azure_routes
 from .azure_language import AzureLanguageOptions
 from .azure_routes import AzureService
-from .inputs import ApiError, check_fields, check_text, error_response, json_response, json_type, read_json
+from .inputs import ApiError, check_fields, check_query_text, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
 from .openapi import docs_html, openapi_document
@@ -98,20 +100,6 @@ def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], clean(dict(manifest)))
 
 
-def _jsonable(value: Any) -> Any:
-    if callable(getattr(value, "to_dict", None)):
-        return _jsonable(value.to_dict())
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__ if not k.startswith("_")}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
-
-
 # --- handlers --------------------------------------------------------------------------
 
 
@@ -120,7 +108,7 @@ async def analyze(request: Request) -> Response:
     text = request.query_params.get("text")
     if text is None:
         raise ApiError(400, "missing_text", "missing query parameter 'text', e.g. /analyze?text=I+loved+it")
-    return Response(repr(state.score([check_text(text, state.limits)])[0]), media_type="text/plain")
+    return Response(repr(state.score([check_query_text(text, state.limits)])[0]), media_type="text/plain")
 
 
 async def score_batch(request: Request) -> Response:
@@ -135,10 +123,10 @@ async def score_batch(request: Request) -> Response:
         raise ApiError(400, "empty_batch", "'texts' is empty; send at least one text")
     if len(texts) > limits.max_batch:
         raise ApiError(413, "batch_too_large", f"{len(texts):,} texts in one request; the limit is {limits.max_batch:,}")
-    cut = request_threshold(document.get("threshold"), state.threshold)
+    cut = request_threshold(document, state.threshold)
     checked = [check_text(t, limits, f"texts[{i}]") for i, t in enumerate(texts)]
     scores = await state.score_async(checked)
-    labels = [label_for(s, cut) for s in scores]
+    labels = labels_for(scores, cut)
     return json_response({"scores": scores, "labels": labels, "threshold": cut, "model": state.model_ref})
 
 
@@ -153,7 +141,7 @@ async def explain(request: Request) -> Response:
         raise ApiError(501, "not_implemented", "this model's scorer cannot explain scores (no exported scorer)")
     result = await run_in_threadpool(explainer, text, top)
     state.metrics.scored(1)
-    explanation = _jsonable(result)
+    explanation = to_jsonable(result)
     if not isinstance(explanation, dict):
         explanation = {"explanation": explanation}
     return json_response({**explanation, "model": state.model_ref})
@@ -238,6 +226,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(code, message, exc.status_code, exc.headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before sending its whole body: nobody to answer, not a
+    # server error. 499 (nginx's "client closed request") is what the metrics record.
+    return Response(status_code=499)
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
     served(request).metrics.error("internal")
     return error_response("internal", "internal server error", 500)
@@ -246,6 +240,7 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     ApiError: api_error,
     HTTPException: http_error,
+    ClientDisconnect: client_gone,
     Exception: internal_error,
 }
 
@@ -256,8 +251,10 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]
 class ObserveAndAuthorize:
     """Outermost ASGI middleware: records metrics for every response, checks the API key."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str]) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str], body_timeout: float = 120.0
+    ) -> None:
+        self.app, self.metrics, self.routes, self.body_timeout = app, metrics, routes, body_timeout
         self.api_key = api_key.encode() if api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -284,6 +281,16 @@ class ObserveAndAuthorize:
                 record()  # before the client has the answer: a scrape that follows it counts it
             await send(message)
 
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+
+        async def receive_in_time() -> Message:
+            # The whole body within body_timeout: a trickle (or an endless chunked body) is cut off.
+            try:
+                return await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except asyncio.TimeoutError:
+                raise ApiError(408, "request_timeout", f"the request body did not arrive within {self.body_timeout:g} s",
+                               {"Connection": "close"}) from None
+
         try:
             if self.api_key is not None and path not in PUBLIC_PATHS and scope["method"] != "OPTIONS":
                 if not self._authorized(scope):
@@ -299,7 +306,7 @@ class ObserveAndAuthorize:
                     )
                     await response(scope, receive, send_and_record)
                     return
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive_in_time, send_and_record)
         finally:
             record()
 
@@ -365,7 +372,8 @@ def create_app(
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
     state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
     routes = frozenset(route.path for route in ROUTES)
-    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes)]
+    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes,
+                             body_timeout=limits.body_timeout)]
     if cors_origins:
         # Outermost, so that preflights need no key and 401s still carry CORS headers.
         middleware.insert(

@@ -9,6 +9,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..config import ServerLimits
+from ..errors import InvalidInputError
+from ..score import check_threshold
+
+
+# Python's whitespace (str.isspace, what str.strip removes): a text made only of these is empty.
+# Spelled out so the OpenAPI document can say the same in a JSON Schema pattern; tests/serve
+# checks it against str.isspace.
+BLANK_CHARACTERS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# JSON Schema (ECMA-262) pattern: at least one character that is not blank.
+NON_BLANK_PATTERN = "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANK_CHARACTERS) + "]"
+
+
+# The longest text GET /analyze takes: 12 bytes a character percent-encoded at worst, and the
+# request line and headers must fit in 64 KiB (server.protocols.HEAD_LIMIT). Longer texts: POST.
+GET_TEXT_CHARS = 5_000
 
 
 class ApiError(Exception):
@@ -52,6 +70,20 @@ def check_text(text: Any, limits: ServerLimits, where: str = "text") -> str:
     return text
 
 
+def check_query_text(text: str, limits: ServerLimits) -> str:
+    """A text from ``GET /analyze?text=``: :func:`check_text`, within what fits in a URL."""
+    check_text(text, limits)
+    if len(text) > get_text_chars(limits):
+        raise ApiError(413, "text_too_long", f"text has {len(text):,} characters; GET takes up to "
+                       f"{get_text_chars(limits):,} (a URL holds no more): send longer texts with POST /v1/score")
+    return text
+
+
+def get_text_chars(limits: ServerLimits) -> int:
+    """The longest text ``GET /analyze`` takes with these limits."""
+    return min(limits.max_text_chars, GET_TEXT_CHARS)
+
+
 async def read_json(request: Request, limits: ServerLimits) -> dict[str, Any]:
     """The request's JSON object, read within the byte limit as it streams in."""
     content_type = request.headers.get("content-type", "")
@@ -92,17 +124,20 @@ def check_fields(document: Mapping[str, Any], allowed: Sequence[str], required: 
         raise ApiError(400, "missing_field", f"the body needs a '{required}' field")
 
 
-def request_threshold(value: Any, default: float) -> float:
-    """A request's ``threshold`` field: a number from 0 to 1, or the server's when absent."""
-    if value is None:
+def request_threshold(document: Mapping[str, Any], default: float) -> float:
+    """A request's ``threshold`` field (a number from 0 to 1, as the schema says: not null), or the server's."""
+    if "threshold" not in document:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ApiError(422, "invalid_threshold", f"threshold must be a number from 0 to 1, got {value!r}"[:200])
-    return float(value)
+    try:
+        return check_threshold(document["threshold"])
+    except InvalidInputError as exc:
+        raise ApiError(422, "invalid_threshold", str(exc)) from None
 
 
 def request_top(value: Any) -> int:
-    """``/v1/explain``'s ``top`` field: an integer from 1 to 1000."""
+    """``/v1/explain``'s ``top`` field: an integer from 1 to 1000 (``14.0`` is one, as JSON Schema counts)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
         raise ApiError(422, "invalid_top", f"top must be an integer from 1 to 1000, got {value!r}"[:200])
     return value

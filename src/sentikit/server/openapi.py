@@ -14,6 +14,8 @@ from typing import Any
 
 from .. import __version__
 from ..config import ServerLimits
+from .inputs import NON_BLANK_PATTERN, get_text_chars
+from .protocols import HEAD_LIMIT
 from .azure_language import AzureLanguageOptions
 from .azure_openapi import KEY_SCHEME, azure_paths, azure_schemas
 
@@ -29,7 +31,9 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "Missing, empty or malformed input",
         401: "Missing or invalid API key",
+        408: "The request body did not arrive within the server's body timeout",
         413: "Text, batch or body over the server's limit",
+        414: "Request line and headers over 64 KiB: send long texts with POST /v1/score",
         415: "Body is not JSON (Content-Type must be application/json)",
         422: "Well-formed JSON with wrong types or unknown fields",
         501: "The model's scorer cannot explain scores",
@@ -49,15 +53,18 @@ def openapi_document(
         "name": "text",
         "in": "query",
         "required": True,
-        "description": "The text to score (URL-encoded).",
-        "schema": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars},
+        "description": f"The text to score (URL-encoded), with at least one non-blank character. A URL holds "
+        f"up to {get_text_chars(limits):,} characters of any kind (the request line and headers are limited to "
+        f"{HEAD_LIMIT:,} bytes; a character takes up to 12 percent-encoded): send longer texts, up to "
+        f"{limits.max_text_chars:,} characters, with POST /v1/score.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": get_text_chars(limits), "pattern": NON_BLANK_PATTERN},
     }
     plain_score = {
         "200": {
             "description": "The probability of positive sentiment, as plain text (read it with parseFloat).",
             "content": {"text/plain": {"schema": {"type": "string", "example": "0.9731"}}},
         },
-        **_error_responses(400, 401, 413),
+        **_error_responses(400, 401, 413, 414),
     }
     secured: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"azureKey": []}] if api_key else []
     public: list[dict[str, Any]] = [{}]
@@ -101,7 +108,7 @@ def openapi_document(
                             "description": "One score and label per text, in order.",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreResponse"}}},
                         },
-                        **_error_responses(400, 401, 413, 415, 422),
+                        **_error_responses(400, 401, 408, 413, 415, 422),
                     },
                 }
             },
@@ -118,7 +125,7 @@ def openapi_document(
                             "description": "The scorer's explanation (contributions sum with the intercept to the logit).",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Explanation"}}},
                         },
-                        **_error_responses(400, 401, 413, 415, 422, 501),
+                        **_error_responses(400, 401, 408, 413, 415, 422, 501),
                     },
                 }
             },
@@ -157,7 +164,7 @@ def openapi_document(
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
-                    "summary": "Prometheus metrics of this worker process",
+                    "summary": "Prometheus metrics of the whole server (every worker summed)",
                     "responses": {
                         "200": {"description": "Prometheus text exposition format 0.0.4",
                                 "content": {"text/plain": {"schema": {"type": "string"}}}},
@@ -206,7 +213,8 @@ def openapi_document(
                             "type": "array",
                             "minItems": 1,
                             "maxItems": limits.max_batch,
-                            "items": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars},
+                            "items": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars,
+                                      "pattern": NON_BLANK_PATTERN},
                         },
                         "threshold": {"type": "number", "minimum": 0, "maximum": 1,
                                       "description": "Label cut-off for this request (default: the server's)."},
@@ -227,7 +235,8 @@ def openapi_document(
                     "required": ["text"],
                     "additionalProperties": False,
                     "properties": {
-                        "text": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars},
+                        "text": {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars,
+                                 "pattern": NON_BLANK_PATTERN},
                         "top": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
                     },
                 },

@@ -33,10 +33,11 @@ from typing import Any, Mapping
 from starlette.applications import Starlette
 
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
-from ..errors import ConfigError, SentikitError
+from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
 from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
+from .protocols import HEAD_LIMIT, protocol_class
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -98,22 +99,22 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> Starlette:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's settings for ``settings`` (host, port, parser, loop, logging, request-line limit)."""
+    """uvicorn's settings for ``settings`` (host, port, parser with sentikit's edges, loop, logging, TLS)."""
     if settings.server_http not in HTTP_CHOICES:
         raise ConfigError(f"server_http must be one of {', '.join(HTTP_CHOICES)}, got {settings.server_http!r}")
     if settings.server_loop not in LOOP_CHOICES:
         raise ConfigError(f"server_loop must be one of {', '.join(LOOP_CHOICES)}, got {settings.server_loop!r}")
-    # A GET text may be percent-encoded at up to 9 bytes per character (4-byte UTF-8).
-    line_limit = max(65_536, settings.server_max_text_chars * 9 + 8_192)
+    http = protocol_class(settings.server_http, header_timeout=settings.server_header_timeout)
     return {
         "host": settings.server_host,
         "port": settings.server_port,
-        "http": settings.server_http,
+        "http": http,
         "loop": settings.server_loop,
         "access_log": settings.server_access_log,
         "timeout_graceful_shutdown": 10,
         "server_header": False,
-        "h11_max_incomplete_event_size": line_limit,
+        # The protocols' own head limit answers first, with a JSON error, for both parsers.
+        "h11_max_incomplete_event_size": HEAD_LIMIT + 1,
         "log_level": "info",
         **tls_options(settings),
     }
@@ -307,14 +308,16 @@ def _run_spawned_workers(spec: AppSpec, options: dict[str, Any], workers: int) -
 
 
 def main() -> int:
-    """``python -m sentikit.serve``: serve the model named by the environment (the container)."""
+    """``python -m sentikit.serve``: serve the model named by the environment (the container).
+
+    Errors become one line on stderr and the exit code :func:`sentikit.errors.exit_code_for` gives.
+    """
     try:
         settings = load_settings()
         model = resolve_model(os.environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
-        url = server_url(settings)
-    except SentikitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    print(f"sentikit: serving {model.reference} on {url}", file=sys.stderr)
-    run_server(model, settings, api_key=read_api_key())
+        print(f"sentikit: serving {model.reference} on {server_url(settings)}", file=sys.stderr)
+        run_server(model, settings, api_key=read_api_key())
+    except (SentikitError, OSError) as exc:
+        print(error_line(exc), file=sys.stderr)
+        return exit_code_for(exc)
     return 0

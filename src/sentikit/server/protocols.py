@@ -1,0 +1,118 @@
+"""uvicorn's HTTP protocols (httptools and h11) with the edges a public server needs.
+
+* A deadline for the request head: a connection that has not sent a complete request line
+  and headers within ``header_timeout`` seconds of connecting (or of its last response) is
+  answered 408 and closed. uvicorn only times out idle keep-alive connections, so a
+  slowloris client (a byte now and then) held a connection forever.
+* One limit on the size of the request head (request line and headers), the same for both
+  parsers: 64 KiB, what httptools can parse. The documented GET text limit fits in it
+  (5,000 characters, 12 bytes each percent-encoded at worst); beyond it a 414 JSON error that
+  points to POST /v1/score, instead of a parser-dependent plain-text 400.
+* Malformed requests get the JSON error envelope too.
+
+These answers come before any ASGI request exists, so /metrics does not count them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from ..errors import ConfigError
+
+PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 414: b"URI Too Long"}
+
+
+# httptools cannot parse a URL over 65,535 bytes (16-bit offsets); one limit for both parsers:
+# the request line and headers together, 64 KiB (GET_TEXT_CHARS characters of any kind fit).
+HEAD_LIMIT = 65_535
+
+
+class _Edges:
+    """Mixin over a uvicorn protocol: the head deadline, the head size limit, JSON errors."""
+
+    header_timeout: float = 15.0
+    head_limit: int = HEAD_LIMIT
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    cycle: Any
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._head_bytes, self._tail = 0, b""
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._rejection: tuple[int, str, str] | None = None
+        self._arm_head_deadline()
+
+    def _in_request(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        self._head_bytes, self._tail = 0, b""
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_deadline_passed)
+
+    def _head_deadline_passed(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or self._in_request():
+            return  # a request is being answered; its completion re-arms the deadline
+        if self._head_bytes:
+            self._reject(408, "request_timeout", f"the request line and headers did not arrive within "
+                         f"{self.header_timeout:g} s")
+        else:
+            self.transport.close()  # nothing was asked: nothing to answer
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_request():
+            # Count the head only: a body that arrives in the same read is not part of it.
+            end = (self._tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            self._tail = data[-3:]
+            if self._head_bytes > self.head_limit:
+                self._reject(414, "uri_too_long", f"the request line and headers exceed {self.head_limit:,} bytes; "
+                             "send long texts in the body of POST /v1/score")
+                return
+        super().data_received(data)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn sends for a request its parser refused: the JSON envelope instead of plain text."""
+        self._reject(400, "bad_request", "the request is not valid HTTP/1.1")
+
+    def _reject(self, status: int, code: str, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (status, PHRASES[status], len(body), body)
+        )
+        self.transport.close()
+
+
+def protocol_class(http: str, *, header_timeout: float) -> type[asyncio.Protocol]:
+    """uvicorn's protocol for the ``http`` setting (``auto``: httptools when installed, else h11), with the edges."""
+    base: type[asyncio.Protocol]
+    if http in ("auto", "httptools"):
+        try:
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+        except ImportError:
+            if http == "httptools":
+                raise ConfigError("server_http is httptools, but httptools is not installed (pip install httptools)")
+            from uvicorn.protocols.http.h11_impl import H11Protocol as base
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+    settings = {"header_timeout": header_timeout}
+    return type(f"Sentikit{base.__name__}", (_Edges, base), settings)
