@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-SHARED = ROOT.parent / "shared" / "datasets"
+SHARED = next((p / "shared" / "datasets" for p in ROOT.parents if (p / "shared" / "datasets").is_dir()), ROOT.parent / "shared" / "datasets")
 sys.path.insert(0, str(ROOT / "src"))
 
 from sentikit.data import load_dataset  # noqa: E402
