@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-SHARED = ROOT.parent / "shared" / "datasets"
+SHARED = next((p / "shared" / "datasets" for p in ROOT.parents if (p / "shared" / "datasets").is_dir()), ROOT.parent / "shared" / "datasets")
 sys.path.insert(0, str(ROOT / "src"))
 
 from sentikit.data import load_dataset  # noqa: E402
@@ -208,8 +208,9 @@ def main() -> None:
         "sklearn predict_proba": (lambda t: pipeline.predict_proba(t)[:, 1], lambda t: pipeline.predict_proba(t)[:, 1], "reference"),
         "engine (plain Python)": (scorer.score, lambda t: pipeline.predict_proba(t)[:, 1], "stdlib only"),
         "engine, cold word cache": (cold, lambda t: pipeline.predict_proba(t)[:, 1], "cache cleared every call"),
-        "engine + NumPy arithmetic": (lambda t: numpy_scores(scorer, t), lambda t: pipeline.predict_proba(t)[:, 1], "needs NumPy"),
     }
+    if all(hasattr(v, "vocabulary") for v in scorer.vectorizers):  # the NumPy variant knows no lexicon part
+        candidates["engine + NumPy arithmetic"] = (lambda t: numpy_scores(scorer, t), lambda t: pipeline.predict_proba(t)[:, 1], "needs NumPy")
     if args.baseline:
         baseline = load_scorer(fitted({**DEFAULT_PARAMS, **json.loads(args.baseline)})[1])
         candidates["baseline engine (--baseline model)"] = (baseline.score, baseline.score, f"model {args.baseline}; parity is with itself")

@@ -175,6 +175,9 @@ CANDIDATES = [
     Candidate("previous default + social normalisation + lexicon 1", normalize=SOCIAL_STEPS, lexicon_weight=1.0, **PREVIOUS),  # type: ignore[arg-type]
     Candidate("previous default + social normalisation + lexicon 3", normalize=SOCIAL_STEPS, lexicon_weight=3.0, **PREVIOUS),  # type: ignore[arg-type]
     Candidate("previous default + social normalisation + lexicon 3, tweets never trained on", normalize=SOCIAL_STEPS, lexicon_weight=3.0, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.05, tweets never trained on", normalize=SOCIAL_STEPS, lexicon_weight=0.05, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.02, tweets never trained on", normalize=SOCIAL_STEPS, lexicon_weight=0.02, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation, tweets never trained on", normalize=SOCIAL_STEPS, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
     # per-step ablation of the normalisation on the word-only model (cheap to tokenise)
     Candidate("word 1-2 (negation 5)", **WORD),  # type: ignore[arg-type]
     Candidate("word 1-2 + social normalisation", normalize=SOCIAL_STEPS, **WORD),  # type: ignore[arg-type]

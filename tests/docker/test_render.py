@@ -174,3 +174,15 @@ def test_cli_bad_model_path_is_a_user_error(cli: Any, tmp_path: Path) -> None:
     result = cli("build", str(tmp_path / "no-such-model"), "--tag", "x:1")
     assert result.exit_code == 2
     assert "no-such-model is not a sentikit model directory" in result.stderr
+
+
+def test_serving_wheel_leaves_the_training_corpus_out(tmp_path: Path) -> None:
+    from sentikit.image.context import SERVING_EXCLUDES, build_sentikit_wheel
+
+    wheel = build_sentikit_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        record = archive.read(next(n for n in names if n.endswith(".dist-info/RECORD"))).decode()
+    assert "sentikit/server/app.py" in names and "sentikit/engine.py" in names
+    assert not names & SERVING_EXCLUDES
+    assert not any(line.split(",", 1)[0] in SERVING_EXCLUDES for line in record.splitlines())

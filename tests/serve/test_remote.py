@@ -1,4 +1,4 @@
-"""sentikit.client.RemoteScorer against real `sentikit serve` processes (and a flaky stand-in)."""
+"""sentikit.remote.RemoteScorer against real `sentikit serve` processes (and a flaky stand-in)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.client import RemoteScorer
+from sentikit.remote import RemoteScorer
 from sentikit.errors import ServerError
 from sentikit.model import load_model
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sentikit.client import RemoteScorer
+from sentikit.remote import RemoteScorer
 from sentikit.model import load_model
 
 # Every test here starts real server processes.

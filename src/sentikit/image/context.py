@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
+from ..data.sources import CORPUS_FILE
 from ..errors import ImageBuildError, InvalidInputError, ModelIntegrityError
 from ..model import MANIFEST_FILE, SCORER_FILE, SentimentModel, verify_model_dir
 from .dockerfile import (
@@ -124,6 +125,10 @@ def build_wheelhouse(requirements: list[str], *, cache_dir: Path | None = None,
     return target
 
 
+# Package files the serving image never reads: only `train` and `adapt` use the bundled corpus.
+SERVING_EXCLUDES = frozenset({f"sentikit/resources/{CORPUS_FILE}"})
+
+
 def build_sentikit_wheel(out_dir: Path) -> Path:
     """sentikit's own wheel (``pip wheel --no-deps``), from the checkout this module runs from.
 
@@ -146,7 +151,29 @@ def build_sentikit_wheel(out_dir: Path) -> Path:
     wheels = sorted(out_dir.glob("sentikit-*.whl"))
     if not wheels:
         raise ImageBuildError(f"pip wheel did not produce a sentikit wheel in {out_dir}")
-    return wheels[-1]
+    return _without_training_files(wheels[-1])
+
+
+def _without_training_files(wheel_path: Path) -> Path:
+    """Rewrite ``wheel_path`` without the files only training reads (the 3.7 MB corpus).
+
+    The server never trains, so the image need not carry them; RECORD is rewritten to match.
+    """
+    with zipfile.ZipFile(wheel_path) as wheel:
+        entries = wheel.infolist()
+        kept = [(info, wheel.read(info)) for info in entries if info.filename not in SERVING_EXCLUDES]
+    if len(kept) == len(entries):
+        return wheel_path
+    tmp = wheel_path.with_suffix(".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for info, data in kept:
+            if info.filename.endswith(".dist-info/RECORD"):
+                lines = [line for line in data.decode().splitlines()
+                         if line.split(",", 1)[0] not in SERVING_EXCLUDES]
+                data = ("\n".join(lines) + "\n").encode()
+            wheel.writestr(info, data)
+    os.replace(tmp, wheel_path)
+    return wheel_path
 
 
 def _repack_installed_wheel(out_dir: Path) -> Path:
@@ -168,7 +195,7 @@ def _repack_installed_wheel(out_dir: Path) -> Path:
         add(f"{dist_info}/METADATA", (dist.read_text("METADATA") or "").encode())
         add(f"{dist_info}/WHEEL", f"Wheel-Version: 1.0\nGenerator: sentikit\nRoot-Is-Purelib: true\nTag: {tag}\n".encode())
         wheel.writestr(f"{dist_info}/RECORD", "\n".join(records + [f"{dist_info}/RECORD,,"]) + "\n")
-    return out_dir / name
+    return _without_training_files(out_dir / name)
 
 
 def _pip(*args: str) -> None:
