@@ -353,7 +353,8 @@ def deployability(params: dict[str, Any], singles: list[str]) -> tuple[float, fl
     """(seconds to fit on the bundled corpus, engine single texts/s, sklearn single texts/s)."""
     import tempfile
 
-    from sentikit.engine import export_scorer, load_scorer
+    from sentikit.engine import load_scorer
+    from sentikit.export import export_scorer
     from sentikit.train import build_pipeline
 
     corpus = load_dataset([ROOT / "data" / "corpus.tsv.gz"])

@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sentikit.data import load_dataset
-from sentikit.engine import Scorer, UnsupportedPipelineError, export_scorer, load_scorer
+from sentikit.engine import Scorer, UnsupportedPipelineError, load_scorer
+from sentikit.export import export_scorer
 from sentikit.errors import ModelIntegrityError
 from sentikit.model import SCORER_FILE, load_model
 from sentikit.train import DEFAULT_PARAMS, build_pipeline
@@ -168,7 +169,7 @@ def test_explain_default_model_names_the_ngrams(training: tuple[list[str], list[
 
 
 def scorer_from(pipeline: Any) -> Scorer:
-    from sentikit.engine import scorer_spec
+    from sentikit.export import scorer_spec
 
     return Scorer(json.loads(json.dumps(scorer_spec(pipeline))))
 

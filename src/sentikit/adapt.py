@@ -283,7 +283,7 @@ def _register(pipeline: Any, calibration: dict[str, Any], base: SentimentModel, 
     import joblib
     import sklearn
 
-    from .engine import export_scorer
+    from .export import export_scorer
 
     def write_files(directory: Path) -> dict[str, Any]:
         joblib.dump(pipeline, directory / PIPELINE_FILE, compress=3)

@@ -233,7 +233,7 @@ def train_model(
     import numpy
     import sklearn
 
-    from .engine import export_scorer
+    from .export import export_scorer
 
     say = progress or (lambda message: None)
     if not 0.0 < validation_fraction < 0.5:
