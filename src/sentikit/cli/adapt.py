@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
+from rich.table import Table
 
 from . import render as output
+from ..data import default_training_files, load_dataset
 from ..errors import CheckFailedError
 from .app import app, settings
 from .local import _load
@@ -46,7 +49,6 @@ def adapt(
         sentikit adapt labelled.csv --base sentiment:1 --json
     """
     from ..adapt import adapt_model
-    from ..data import default_training_files, load_dataset
     from ..model import resolve_model
 
     s = settings(workspace=workspace, model_name=None, seed=seed)
@@ -87,9 +89,6 @@ def render_adapt(result: Any, *, as_json: bool) -> None:
             "seconds": round(result.seconds, 2),
         })
         return
-    from rich import box
-    from rich.table import Table
-
     how = f"{c.rows} held-out posts" if c.method == "holdout" else f"{c.rows} posts, cross-validated"
     table = Table("metric (95% interval)", result.base, "adapted", box=box.SIMPLE, title=f"on {how}")
     for key, label in _METRIC_LABELS.items():
