@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,7 +134,7 @@ def _error(name: str, exc: OSError) -> OutputError:
 def _create_temporary(name: str, target: Path) -> tuple[int, str]:
     """A new hidden file next to ``target``, created 0666 minus the umask (mkstemp's 0600 would stick)."""
     for _ in range(100):
-        tmp = str(target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp"))
+        tmp = str(target.with_name(f".{target.name}.{os.urandom(4).hex()}.tmp"))
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
         except FileExistsError:

@@ -20,11 +20,6 @@ from typing import Any, Mapping
 from ._atomic import atomic_output
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 # Every SENTIKIT_* name is spelled here and nowhere else. Each Settings field also has one:
 # env_var("server_port") == "SENTIKIT_SERVER_PORT" (and the constants below for the common ones).
 ENV_PREFIX = "SENTIKIT_"
@@ -226,6 +221,10 @@ def find_config_file(cwd: Path | None = None, environ: Mapping[str, str] | None 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Flatten a sentikit.toml (or pyproject's [tool.sentikit]) into field values."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

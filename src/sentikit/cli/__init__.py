@@ -14,12 +14,11 @@ import warnings
 from typing import Sequence
 
 import typer
-from rich.markup import escape
 
 from ..config import DEBUG_ENV_VAR
 from ..errors import ExitCode, SentikitError, error_message, exit_code_for
 from . import render
-from .app import app, err_console
+from .app import app
 
 # Importing the command modules registers their commands on `app`.
 from . import cloud, image, local, monitor, serve  # noqa: E402,F401
@@ -77,10 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get(DEBUG_ENV_VAR):
             raise
         # escaped: messages quote user input and paths, which may hold [brackets]
-        err_console.print(f"[bold red]error:[/] {escape(error_message(exc))}", highlight=False, soft_wrap=True)
+        render.console.print(f"[bold red]error:[/] {render.escape(error_message(exc))}", highlight=False, soft_wrap=True)
         return exit_code_for(exc)
     except KeyboardInterrupt as exc:
-        err_console.print("interrupted")
+        render.console.print("interrupted")
         return exit_code_for(exc)
     return int(ExitCode.OK)
 

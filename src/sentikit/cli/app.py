@@ -9,7 +9,6 @@ import typer
 from ..config import Settings, load_settings
 from ..errors import InvalidInputError
 from .options import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, pick_model
-from .render import console as err_console
 
 app = typer.Typer(
     name="sentikit",
@@ -43,4 +42,4 @@ def scorer_for(model: Optional[str], url: Optional[str], s: Settings) -> Any:
 
 
 # The shared options are defined in .options; the command modules import them from either place.
-__all__ = ["app", "err_console", "settings", "scorer_for", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]
+__all__ = ["app", "settings", "scorer_for", "pick_model", "JsonOption", "WorkspaceOption", "ModelArgument", "ModelFlag"]

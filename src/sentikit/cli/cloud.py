@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 
 import typer
-from rich.markup import escape
 
 from . import render as output
+from .render import escape
 from ..config import Settings
-from ..deploy import Deployment, DeployOptions, Target as DeployTarget, get_target
 from ..errors import InvalidInputError
 from .app import JsonOption, app, settings
 from . import scaling
+
+if TYPE_CHECKING:  # the deploy targets import httpx and the Azure SDKs: only the commands that use them pay
+    from ..deploy import Deployment, Target as DeployTarget
 
 TARGETS = ("azure", "local", *scaling.SCALING_TARGETS)
 
@@ -212,7 +214,7 @@ def deploy(
         sentikit deploy --target containerapps --name sentiment -g rg --image mysentiacr.azurecr.io/sentikit-sentiment:1 --registry mysentiacr --min-replicas 1 --max-replicas 10 --api-key-env SENTIKIT_API_KEY
         sentikit deploy --target kubernetes --render-only k8s/ --image mysentiacr.azurecr.io/sentikit-sentiment@sha256:... --api-key-secret sentikit-api-key
     """
-    from ..deploy import parse_env_pairs
+    from ..deploy import DeployOptions, get_target, parse_env_pairs
 
     s = settings(container_name=name, azure_resource_group=resource_group, container_cpu=cpu,
                         container_memory=memory, container_port=port, container_dns_label=dns_label,
@@ -270,6 +272,8 @@ def _registry_login(image: Optional[str], username: Optional[str], password_env:
 
 def _existing_target(chosen: str, s: Settings, *, environment_too: bool = False) -> DeployTarget:
     """The target that status, logs and delete address."""
+    from ..deploy import get_target
+
     if chosen in ("local", "kubernetes"):
         return get_target(chosen)
     if chosen == "containerapps":

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated, Callable, Iterator, Optional
 
 import typer
-from rich.markup import escape
 
 from . import render as output
+from .render import escape
 from ..model import resolve_model
 from .app import JsonOption, ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
 

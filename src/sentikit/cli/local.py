@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from . import render as output
-from ..config import CONFIG_FILE_NAME, write_starter_config
-from ..data import Dataset, default_training_files, load_dataset
-from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
-from ..model import integrity_problem, list_models, resolve_model
-from ..score import read_lines, score_file, score_texts
-from ..train import parse_param, resolve_params, train_model
 from .app import app, scorer_for, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
-from .spark import FormatOption, MasterOption, SparkFlag, score_with_spark
+from .spark import FormatOption, MasterOption, SparkFlag
+
+# The library is imported in the commands that use it: registering the commands stays cheap, so
+# `sentikit score TEXT` and `sentikit serve` do not load the training and evaluation code.
+if TYPE_CHECKING:
+    from ..data import Dataset
 
 FilesArgument = Annotated[
     Optional[list[str]],
@@ -28,6 +27,8 @@ FilesArgument = Annotated[
 
 def _load(files: Optional[list[str]], text_column: Optional[str], label_column: Optional[str],
           negative_max: Optional[float], positive_min: Optional[float]) -> Dataset:
+    from ..data import default_training_files, load_dataset
+
     return load_dataset(
         files or default_training_files(),
         text_column=text_column,
@@ -47,6 +48,8 @@ def init(
     Example:
         sentikit init
     """
+    from ..config import CONFIG_FILE_NAME, write_starter_config
+
     path = write_starter_config(Path(CONFIG_FILE_NAME), force=force)
     output.console.print(f"wrote {path}")
 
@@ -78,6 +81,8 @@ def train(
         sentikit train reviews.csv --text-column body --label-column stars --negative-max 2 --positive-min 4
         sentikit train --param char_ngrams=null --param C=4   # word n-grams only: faster to score
     """
+    from ..train import parse_param, resolve_params, train_model
+
     s = settings(workspace=workspace, model_name=name, seed=seed)
     overrides = dict(parse_param(p) for p in param or [])
     if c is not None:
@@ -104,6 +109,8 @@ def models(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
     Example:
         sentikit models --json
     """
+    from ..model import integrity_problem, list_models
+
     s = settings(workspace=workspace)
     manifests = list_models(s.workspace_path)
     output.render_models(manifests, as_json=as_json)
@@ -133,6 +140,10 @@ def evaluate(
     Example:
         sentikit evaluate ../shared/datasets/sst2/dev.tsv --min-accuracy 0.85 --report report/
     """
+    from ..data import load_dataset
+    from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
+    from ..model import resolve_model
+
     check_gate_bounds(min_accuracy=min_accuracy, min_auc=min_auc)  # before the work, not after
     s = settings(workspace=workspace, threshold=threshold)
     loaded = resolve_model(model, s.workspace_path, s.model_name)
@@ -169,8 +180,12 @@ def score(
         cat posts.txt | sentikit score --json
         sentikit score --spark --input 'posts/*.jsonl' --output scored/ --format parquet
     """
+    from ..score import read_lines, score_file, score_texts
+
     s = settings(workspace=workspace, threshold=threshold)
     if spark or master or output_format:
+        from .spark import score_with_spark
+
         return score_with_spark(s, spark=spark, model=model, texts=texts, url=url, input_file=input_file, output_dir=output_file,
                                 output_format=output_format, master=master, text_column=text_column, as_json=as_json)
     scorer = scorer_for(model, url, s)
@@ -197,6 +212,8 @@ def explain(
     Example:
         sentikit explain "Great location but the room was filthy" --top 5
     """
+    from ..model import resolve_model
+
     s = settings(workspace=workspace)
     loaded = resolve_model(model, s.workspace_path, s.model_name)
     if not text.strip():

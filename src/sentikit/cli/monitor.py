@@ -8,32 +8,19 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import IO, Annotated, Any, Iterator, Optional
+from typing import IO, TYPE_CHECKING, Annotated, Any, Iterator, Optional
 
 import typer
-from rich.live import Live
-from rich.text import Text
 
+from . import render as output
 from ..config import MONITOR_WEBHOOK_ENV_VAR
-from ..data import TextAsBytes
 from ..errors import ExitCode, InvalidInputError
-from ..monitor import (
-    Alert,
-    BadLine,
-    Event,
-    InputFormat,
-    MonitorConfig,
-    Recovery,
-    SourceNotice,
-    Status,
-    Summary,
-    WebhookFailed,
-    WebhookNotifier,
-    WindowStats,
-    open_input,
-    run_monitor,
-)
-from .app import ModelArgument, ModelFlag, WorkspaceOption, app, err_console, pick_model, scorer_for, settings
+from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, scorer_for, settings
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from ..monitor import Event, Summary, WindowStats
 
 _MAX_BAD_LINES_SHOWN = 10
 
@@ -70,6 +57,8 @@ def monitor(
         tail -F mentions.log | sentikit monitor --window 200 --alert-below 0.4
         sentikit monitor --input mentions.jsonl --follow --window-seconds 3600 --alert-below 0.35
     """
+    from ..monitor import InputFormat, MonitorConfig, WebhookNotifier, open_input, run_monitor
+
     if alert_below is None:
         raise InvalidInputError("--alert-below is required (e.g. --alert-below 0.4)")
     s = settings(workspace=workspace, threshold=threshold)
@@ -95,6 +84,8 @@ def _stdin_bytes() -> IO[bytes]:
     buffer = getattr(sys.stdin, "buffer", None)
     if buffer is not None:
         return buffer  # type: ignore[no-any-return]
+    from ..data import TextAsBytes
+
     return io.BufferedReader(TextAsBytes(sys.stdin))  # a text-only stdin (embedding, tests), still streamed
 
 
@@ -148,8 +139,11 @@ class _Renderer:
         self.bad_shown = 0
 
     def __enter__(self) -> "_Renderer":
-        if not self.as_json and err_console.is_terminal:
-            self.live = Live(Text("monitor: waiting for input…", style="dim"), console=err_console,
+        if not self.as_json and output.console.is_terminal:
+            from rich.live import Live
+            from rich.text import Text
+
+            self.live = Live(Text("monitor: waiting for input…", style="dim"), console=output.console,
                              refresh_per_second=4, transient=True)
             self.live.start()
         return self
@@ -162,6 +156,8 @@ class _Renderer:
         return min(requested, 0.25) if self.live is not None else requested
 
     def __call__(self, event: Event) -> None:
+        from ..monitor import Alert, BadLine, Recovery, SourceNotice, Status, WebhookFailed
+
         if self.as_json:
             sys.stdout.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
@@ -170,34 +166,36 @@ class _Renderer:
             line = (f"{event.state.upper():7} {_window_text(event.window)} · {event.texts:,} texts · "
                     f"{_plural(event.alerts, 'alert')} · {_plural(event.bad_lines, 'bad line')}")
             if self.live is not None:
+                from rich.text import Text
+
                 style = {"alert": "bold red", "ok": "green"}.get(event.state, "dim")
                 self.live.update(Text(line, style=style, no_wrap=True, overflow="ellipsis"))
             else:
-                err_console.print(f"status: {line}", highlight=False, soft_wrap=True)
+                output.console.print(f"status: {line}", highlight=False, soft_wrap=True)
         elif isinstance(event, Alert):
-            err_console.print(
+            output.console.print(
                 f"[bold white on red] ALERT [/] [bold red]rolling mean {event.mean:.3f} fell below {event.alert_below}[/] "
                 f"at text {event.position:,} (line {event.line}{', ' + event.time if event.time else ''})",
                 highlight=False, soft_wrap=True)
-            err_console.print(f"  window: {_window_text(event.window)}", highlight=False, soft_wrap=True)
+            output.console.print(f"  window: {_window_text(event.window)}", highlight=False, soft_wrap=True)
             for sample in event.samples:
                 label = f" [{sample.id}]" if sample.id else ""
-                err_console.print(f"  {sample.score:.3f}{label} {sample.text}", highlight=False, markup=False, soft_wrap=True)
+                output.console.print(f"  {sample.score:.3f}{label} {sample.text}", highlight=False, markup=False, soft_wrap=True)
         elif isinstance(event, Recovery):
-            err_console.print(
+            output.console.print(
                 f"[bold black on green] RECOVERED [/] [green]rolling mean {event.mean:.3f} is back at or above "
                 f"{event.recover_above}[/] at text {event.position:,} (line {event.line}; "
                 f"{event.texts_in_alert:,} texts after the alert)", highlight=False, soft_wrap=True)
         elif isinstance(event, BadLine):
             self.bad_shown += 1
             if self.bad_shown <= _MAX_BAD_LINES_SHOWN:
-                err_console.print(f"[yellow]bad line {event.line}:[/] {event.reason}", highlight=False, soft_wrap=True)
+                output.console.print(f"[yellow]bad line {event.line}:[/] {event.reason}", highlight=False, soft_wrap=True)
             if self.bad_shown == _MAX_BAD_LINES_SHOWN:
-                err_console.print("[yellow]further bad lines are counted, not shown[/]", highlight=False)
+                output.console.print("[yellow]further bad lines are counted, not shown[/]", highlight=False)
         elif isinstance(event, SourceNotice):
-            err_console.print(f"[dim]input {event.path}: {event.action}[/]", highlight=False)
+            output.console.print(f"[dim]input {event.path}: {event.action}[/]", highlight=False)
         elif isinstance(event, WebhookFailed):
-            err_console.print(
+            output.console.print(
                 f"[yellow]webhook {event.url}: could not deliver the {event.about} "
                 f"after {event.attempts} attempts ({event.error}); monitoring continues[/]", highlight=False)
 
@@ -210,11 +208,11 @@ class _Renderer:
             return
         state = "interrupted" if summary.interrupted else "done"
         model = summary.model.get("reference") or summary.model.get("url") or "-"
-        err_console.print(
+        output.console.print(
             f"[bold]{state}:[/] {_plural(summary.texts, 'text')}, {_plural(summary.bad_lines, 'bad line')}, "
             f"{_plural(summary.alerts, 'alert')}, {_plural(summary.recoveries, 'recovery', 'recoveries')}; "
             f"final {_window_text(summary.window)}; "
             f"state {summary.state}; model {model}",
             highlight=False, soft_wrap=True)
         if summary.webhooks_sent or summary.webhooks_failed:
-            err_console.print(f"webhook: {summary.webhooks_sent} delivered, {summary.webhooks_failed} failed", highlight=False)
+            output.console.print(f"webhook: {summary.webhooks_sent} delivered, {summary.webhooks_failed} failed", highlight=False)

@@ -7,15 +7,17 @@ into the library's specs, so each target's flags are spelled once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
-from rich.markup import escape
 
+from . import render as output
 from ..config import Settings
-from ..deploy import Deployment
 from ..errors import InvalidInputError
-from .render import console
+from .render import escape
+
+if TYPE_CHECKING:
+    from ..deploy import Deployment
 
 MinReplicas = Annotated[Optional[int], typer.Option(
     "--min-replicas", min=0, max=1000, help="Fewest replicas (containerapps: 0 scales to zero; kubernetes: at least 1) \\[default: 1].")]
@@ -81,8 +83,9 @@ def render_extra(result: Deployment) -> None:
         render_manifests(result)
 
 
-def render_manifests(result: Deployment, say: Callable[..., None] = console.print) -> None:
+def render_manifests(result: Deployment, say: Callable[..., None] | None = None) -> None:
     """Where the manifests went and how to apply them; stdout gets the directory."""
+    say = say or output.console.print
     detail = result.detail
     directory = str(detail.get("directory"))
     files = [str(f) for f in detail.get("files") or []]  # type: ignore[attr-defined]
@@ -97,8 +100,9 @@ def render_manifests(result: Deployment, say: Callable[..., None] = console.prin
     print(directory)
 
 
-def render_containerapp(result: Deployment, say: Callable[..., None] = console.print) -> None:
+def render_containerapp(result: Deployment, say: Callable[..., None] | None = None) -> None:
     """The Container Apps lines the generic deployment view does not show: revision, scale, replicas, costs."""
+    say = say or output.console.print
     detail = result.detail
     if detail.get("revision"):
         state = detail.get("revision_state") or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -69,11 +70,9 @@ def serve(
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
-    output.console.print(
-        f"serving [bold]{loaded.reference}[/] ({loaded.path}) on {server_url(s)} "
-        f"- docs at /docs{', API key required' if api_key else ''}",
-        soft_wrap=True,
-    )
+    # plain, like the server's log lines that follow: rich is not imported to start a server
+    print(f"serving {loaded.reference} ({loaded.path}) on {server_url(s)} - docs at /docs"
+          f"{', API key required' if api_key else ''}", file=sys.stderr, flush=True)
     run_server(loaded, s, api_key=api_key)
 
 

@@ -6,12 +6,10 @@ from contextlib import contextmanager
 from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import render as output
 from ..config import Settings
 from ..errors import InvalidInputError
-from ..model import resolve_model
 
 SparkFlag = Annotated[
     bool, typer.Option("--spark", help="Score --input with Apache Spark (pip install 'sentikit\\[spark]'); --output is a folder.")
@@ -45,8 +43,10 @@ def score_with_spark(
         raise InvalidInputError("--spark scores files with a local model: use --input PATH without --url or texts")
     if not input_file or not output_dir:
         raise InvalidInputError("--spark needs --input PATH_OR_GLOB and --output FOLDER")
-    loaded = resolve_model(model, s.workspace_path, s.model_name)
+    from ..model import resolve_model
     from ..spark import score_files
+
+    loaded = resolve_model(model, s.workspace_path, s.model_name)
 
     with _task_progress("scoring with Spark") as on_progress:
         summary = score_files(input_file, output_dir, loaded, master=master, output_format=output_format or "parquet",
@@ -60,6 +60,8 @@ def _task_progress(description: str) -> Iterator[Optional[Callable[[int, int], N
     if not output.show_progress():
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"), TimeElapsedColumn())
     with Progress(*columns, console=output.console, transient=True) as progress:
         task = progress.add_task(description, total=None)

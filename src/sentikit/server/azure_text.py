@@ -15,9 +15,11 @@ GB8a, before flags were paired), no Prepend or Indic-conjunct rules.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Callable, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Callable, Literal
 
-import regex
+if TYPE_CHECKING:
+    import regex
 
 StringIndexType = Literal["UnicodeCodePoint", "Utf16CodeUnit", "TextElements_v8"]
 STRING_INDEX_TYPES: tuple[StringIndexType, ...] = ("TextElements_v8", "UnicodeCodePoint", "Utf16CodeUnit")
@@ -29,22 +31,29 @@ _CONTROL = r"[\p{Grapheme_Cluster_Break=Control}\p{Grapheme_Cluster_Break=CR}\p{
 _L, _V, _T = (rf"\p{{Grapheme_Cluster_Break={v}}}" for v in ("L", "V", "T"))
 _LV, _LVT = r"\p{Grapheme_Cluster_Break=LV}", r"\p{Grapheme_Cluster_Break=LVT}"
 _HANGUL = rf"{_L}*(?:{_V}+|{_LV}{_V}*|{_LVT}){_T}*|{_L}+|{_T}+"
-_TEXT_ELEMENT_8 = regex.compile(
-    rf"\r\n|{_CONTROL}|(?:\p{{Grapheme_Cluster_Break=Regional_Indicator}}+|{_HANGUL}|.){_EXTEND_8}*",
-    regex.V1 | regex.DOTALL,
-)
+
+
+@cache
+def _text_element_8() -> regex.Pattern[str]:
+    """Compiled on first use: importing regex and compiling this is ~15 ms of a server's start."""
+    import regex
+
+    return regex.compile(
+        rf"\r\n|{_CONTROL}|(?:\p{{Grapheme_Cluster_Break=Regional_Indicator}}+|{_HANGUL}|.){_EXTEND_8}*",
+        regex.V1 | regex.DOTALL,
+    )
 
 
 def text_element_starts(text: str) -> list[int]:
     """Code-point index where each Unicode 8.0 text element of ``text`` starts."""
-    return [match.start() for match in _TEXT_ELEMENT_8.finditer(text)]
+    return [match.start() for match in _text_element_8().finditer(text)]
 
 
 def count_text_elements(text: str) -> int:
     """How many text elements (``TextElements_v8``) ``text`` has."""
     if text.isascii():  # every ASCII character is an element, except that CR LF is one
         return len(text) - text.count("\r\n")
-    return len(_TEXT_ELEMENT_8.findall(text))
+    return len(_text_element_8().findall(text))
 
 
 def index_converter(text: str, index_type: StringIndexType) -> Callable[[int], int]:

@@ -14,6 +14,7 @@ so a reader never sees a record whose key is incomplete.
 
 from __future__ import annotations
 
+import bisect
 import math
 import mmap
 import os
@@ -123,6 +124,7 @@ class Metrics:
         self.directory = directory
         self.values: dict[str, float] = {}
         self.lock = threading.Lock()  # large batches are scored in a thread, which counts too
+        self._request_keys: dict[tuple[str, str, int], tuple[str, str, tuple[str, ...]]] = {}
         self.file = _WorkerFile(directory / f"{_LIVE}{os.getpid()}") if directory else None
         self.started = time.time()
         self.gauges_at = 0.0
@@ -130,10 +132,13 @@ class Metrics:
 
     def _add(self, key: str, amount: float) -> None:
         with self.lock:
-            value = self.values.get(key, 0.0) + amount
-            self.values[key] = value
-            if self.file is not None:
-                self.file.write(key, value)
+            self._add_locked(key, amount)
+
+    def _add_locked(self, key: str, amount: float) -> None:
+        value = self.values.get(key, 0.0) + amount
+        self.values[key] = value
+        if self.file is not None:
+            self.file.write(key, value)
 
     def _set(self, key: str, value: float) -> None:
         with self.lock:
@@ -144,13 +149,26 @@ class Metrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """One answered request."""
         method = method if method in METHODS else "OTHER"
-        self._add(f"requests\t{route}\t{method}\t{status}", 1)
-        bucket = next((i for i, bound in enumerate(LATENCY_BUCKETS) if seconds <= bound), len(LATENCY_BUCKETS))
-        self._add(f"latency\t{route}\t{bucket}", 1)
-        self._add(f"latency_sum\t{route}", seconds)
-        self._add("gauge\trequests_total", 1)  # this worker's share, to see the load spread
+        keys = self._request_keys.get((route, method, status))
+        if keys is None:
+            keys = self._keys_for(route, method, status)
+        # the first bound >= seconds: the bucket "le" counts it in
+        bucket = keys[2][bisect.bisect_left(LATENCY_BUCKETS, seconds)]
+        with self.lock:
+            add = self._add_locked
+            add(keys[0], 1)
+            add(bucket, 1)
+            add(keys[1], seconds)
+            add("gauge\trequests_total", 1)  # this worker's share, to see the load spread
         if time.monotonic() - self.gauges_at >= GAUGE_SECONDS:
             self._refresh_gauges()
+
+    def _keys_for(self, route: str, method: str, status: int) -> tuple[str, str, tuple[str, ...]]:
+        """The keys one kind of request counts under, made once (routes, methods and statuses are bounded)."""
+        keys = (f"requests\t{route}\t{method}\t{status}", f"latency_sum\t{route}",
+                tuple(f"latency\t{route}\t{i}" for i in range(len(LATENCY_BUCKETS) + 1)))
+        self._request_keys[(route, method, status)] = keys
+        return keys
 
     def error(self, code: str) -> None:
         self._add(f"errors\t{code}", 1)

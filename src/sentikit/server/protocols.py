@@ -49,14 +49,22 @@ class _Edges:
         return self.cycle is not None and not self.cycle.response_complete
 
     def _arm_head_deadline(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
+        # One timer per connection, moved on lazily: a keep-alive connection answers thousands of
+        # requests, and cancelling and scheduling a timer for each one was measurable.
         self._head_bytes, self._tail = 0, b""
-        self._head_timer = self.loop.call_later(self.header_timeout, self._head_deadline_passed)
+        self._head_since = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_deadline_passed)
 
     def _head_deadline_passed(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self._in_request():
+        if self.transport.is_closing():
+            return
+        left = self._head_since + self.header_timeout - self.loop.time()
+        if left > 0:  # a response completed since the timer was set: the head started later
+            self._head_timer = self.loop.call_later(left, self._head_deadline_passed)
+            return
+        if self._in_request():
             return  # a request is being answered; its completion re-arms the deadline
         if self._head_bytes:
             self._reject(408, "request_timeout", f"the request line and headers did not arrive within "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import multiprocessing
 import os
 import shutil
 import signal
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from starlette.applications import Starlette
 
@@ -38,6 +37,9 @@ from ..model import SentimentModel, load_model, resolve_model
 from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
 from .protocols import HEAD_LIMIT, protocol_class
+
+if TYPE_CHECKING:
+    import multiprocessing.process
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -162,7 +164,10 @@ def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None
     options = uvicorn_options(settings)
     if settings.server_workers <= 1:
         uvicorn.run(build_app(spec, model), **options)
-    elif "fork" in multiprocessing.get_all_start_methods():
+        return
+    import multiprocessing
+
+    if "fork" in multiprocessing.get_all_start_methods():
         Supervisor(spec, model, options, settings.server_workers, reuse_port=settings.server_reuse_port).run()
     else:  # pragma: no cover (Windows): uvicorn's spawn-based workers, each loading the model
         _run_spawned_workers(spec, options, settings.server_workers)
@@ -224,6 +229,8 @@ class Supervisor:
         self.model.score(["warm up"])
         release_freed_memory()
         gc.freeze()
+        import multiprocessing
+
         context = multiprocessing.get_context("fork")
         logger.info("Started parent process [%d]", os.getpid())
         handlers = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
