@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 
 from . import render as output
+from ..adapt import USER_SHARE
 from ..data import default_training_files, load_dataset
 from ..errors import CheckFailedError
 from .app import app, settings
@@ -27,7 +28,7 @@ def adapt(
         Optional[list[str]], typer.Option("--corpus", help="Training corpus to retrain on, repeatable \\[default: the bundled corpus].")
     ] = None,
     calibration: Annotated[str, typer.Option("--calibration", help="auto, platt or isotonic (cross-validated on your posts).")] = "auto",
-    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = 0.2,
+    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = USER_SHARE,
     force: Annotated[bool, typer.Option("--force", help="Register the adapted model even when it is not better.")] = False,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
     text_column: TextColumnOption = None,
