@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
-from rich import box
-from rich.table import Table
 
 from . import render as output
 from ..adapt import USER_SHARE
@@ -90,6 +88,9 @@ def render_adapt(result: Any, *, as_json: bool) -> None:
             "seconds": round(result.seconds, 2),
         })
         return
+    from rich import box
+    from rich.table import Table
+
     how = f"{c.rows} held-out posts" if c.method == "holdout" else f"{c.rows} posts, cross-validated"
     table = Table("metric (95% interval)", result.base, "adapted", box=box.SIMPLE, title=f"on {how}")
     for key, label in _METRIC_LABELS.items():
