@@ -29,9 +29,11 @@ MODEL is a model directory, NAME or NAME:VERSION in ./models (default: the lates
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -194,6 +196,8 @@ class Load:
     failures: int
     cores: float
     texts_per_request: int = 1
+    client_cores: float = 0.0  # what wrk itself took of the same CPUs
+
 
     @property
     def texts(self) -> float:
@@ -206,11 +210,15 @@ def wrk(url: str, script: str, duration: int, server_pid: int, texts_per_request
         handle.write(script)
     try:
         cpu, started = cpu_seconds(server_pid), time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child waited for meanwhile
         run = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", handle.name, url],
             capture_output=True, text=True, check=True,
         )
-        cores = (cpu_seconds(server_pid) - cpu) / (time.monotonic() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.monotonic() - started
+        cores = (cpu_seconds(server_pid) - cpu) / wall
+        client = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall
     finally:
         os.unlink(handle.name)
     out = run.stdout
@@ -224,7 +232,7 @@ def wrk(url: str, script: str, duration: int, server_pid: int, texts_per_request
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     failures = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
-    return Load(rps, latency("50"), latency("99"), failures, cores, texts_per_request)
+    return Load(rps, latency("50"), latency("99"), failures, cores, texts_per_request, client)
 
 
 @dataclass
@@ -312,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     model = resolve_model(args.model, Path(args.workspace), "sentiment")
     texts = sentences()
     py = sys.executable
+    # Start times as any second start sees them: with the bytecode cache written (PYTHONDONTWRITEBYTECODE
+    # or a read-only checkout would otherwise make every start compile sentikit's modules, ~50 ms).
+    import sentikit
+
+    compileall.compile_dir(str(Path(sentikit.__file__).parent), quiet=1)
     flask_app = str(ROOT / "bench" / "tutorial_flask_app.py")
     serve = [py, "-m", "sentikit", "serve", str(model.path), "--port", "{port}", "--no-access-log"]
     servers = [
@@ -348,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     one = servers[2]
     print(f"\n`python bench/serve.py {' '.join(argv if argv is not None else sys.argv[1:])}` - {os.cpu_count()} CPUs "
           f"(shared), wrk -t1 -c{CONCURRENCY}, {args.duration}s per run, medians of {args.repeat} interleaved rounds\n")
-    print("| server | GET /analyze req/s | vs Flask | p50 ms | p99 ms | cores | POST /v1/score (100 texts) texts/s "
+    print("| server | GET /analyze req/s | vs Flask | p50 ms | p99 ms | cores | wrk cores | POST /v1/score (100 texts) texts/s "
           "| p50 ms | p99 ms | cores | failed | worker shares | RSS MiB (largest / sum) | PSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for server in servers:
         failed = sum(r["single"].failures + (r["batch"].failures if "batch" in r else 0) for r in server.results)
         batch = (f"{med(server, 'batch', 'texts'):,.0f} | {med(server, 'batch', 'p50'):.1f} | "
@@ -359,12 +372,17 @@ def main(argv: list[str] | None = None) -> int:
         shares = " ".join(r.get("shares", "") for r in server.results) or "-"
         print(f"| {server.name} | {med(server, 'single', 'rps'):,.0f} | {med(server, 'single', 'rps') / flask_rps:.1f}x | "
               f"{med(server, 'single', 'p50'):.2f} | {med(server, 'single', 'p99'):.2f} | {med(server, 'single', 'cores'):.2f} | "
+              f"{med(server, 'single', 'client_cores'):.2f} | "
               f"{batch} | {failed} | {shares} | {largest:.0f} / {total:.0f} | {pss:.0f} |")
     two = servers[3]
     print(f"\n2 workers / 1 worker: single {med(two, 'single', 'rps') / med(one, 'single', 'rps'):.2f}x, "
           f"batch {med(two, 'batch', 'texts') / med(one, 'batch', 'texts'):.2f}x; "
           f"shared socket: single {med(servers[4], 'single', 'rps') / med(one, 'single', 'rps'):.2f}x, "
           f"batch {med(servers[4], 'batch', 'texts') / med(one, 'batch', 'texts'):.2f}x")
+    for label, server in (("1 worker", one), ("2 workers", two)):
+        rps, cores, client = (med(server, "single", attr) for attr in ("rps", "cores", "client_cores"))
+        print(f"single texts, {label}: server {cores:.2f} + wrk {client:.2f} of {os.cpu_count()} CPUs; "
+              f"{rps / cores:,.0f} req/s per server CPU-second")
     print(f"httptools + uvloop / h11 + asyncio (1 worker): single {med(one, 'single', 'rps') / med(servers[5], 'single', 'rps'):.2f}x, "
           f"batch {med(one, 'batch', 'texts') / med(servers[5], 'batch', 'texts'):.2f}x")
     if args.azure:

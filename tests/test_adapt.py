@@ -74,7 +74,8 @@ def test_bootstrap_intervals_hold_the_point_value() -> None:
 
 
 def test_user_weight_makes_the_posts_a_share_of_the_corpus() -> None:
-    assert user_weight(70_000, 140) == pytest.approx(100.0)
+    assert user_weight(70_000, 140) == pytest.approx(25.0)  # USER_SHARE 0.05
+    assert user_weight(70_000, 140, share=0.2) == pytest.approx(100.0)
     assert user_weight(100, 140) == 1.0
 
 

@@ -136,6 +136,9 @@ def _start_follow(model_dir: Path, path: Path, *extra: str) -> subprocess.Popen[
         [sys.executable, "-m", "sentikit", "monitor", str(model_dir), "--input", str(path), "--follow",
          "--window", "10", "--alert-below", "0.45", "--json", "--status-interval", "0.2", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
+        # a shell's background job (`cmd &`, as CI runners may start the suite) ignores SIGINT, and the
+        # child would inherit that: give it the default disposition a terminal user's monitor has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

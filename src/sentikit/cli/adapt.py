@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
-from rich import box
-from rich.table import Table
 
 from . import render as output
+from ..adapt import USER_SHARE
 from ..data import default_training_files, load_dataset
 from ..errors import CheckFailedError
 from .app import app, settings
@@ -27,7 +26,7 @@ def adapt(
         Optional[list[str]], typer.Option("--corpus", help="Training corpus to retrain on, repeatable \\[default: the bundled corpus].")
     ] = None,
     calibration: Annotated[str, typer.Option("--calibration", help="auto, platt or isotonic (cross-validated on your posts).")] = "auto",
-    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = 0.2,
+    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = USER_SHARE,
     force: Annotated[bool, typer.Option("--force", help="Register the adapted model even when it is not better.")] = False,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
     text_column: TextColumnOption = None,
@@ -89,6 +88,9 @@ def render_adapt(result: Any, *, as_json: bool) -> None:
             "seconds": round(result.seconds, 2),
         })
         return
+    from rich import box
+    from rich.table import Table
+
     how = f"{c.rows} held-out posts" if c.method == "holdout" else f"{c.rows} posts, cross-validated"
     table = Table("metric (95% interval)", result.base, "adapted", box=box.SIMPLE, title=f"on {how}")
     for key, label in _METRIC_LABELS.items():
