@@ -2,8 +2,9 @@
 
 Data: N posts (default 1,000,000), the bundled corpus (data/corpus.tsv.gz, 77,149 posts) cycled, as one
 JSON-lines file {"id", "text", "source"}. Every configuration scores that same file and writes its
-output (score --input: JSON lines; Spark: Parquet part files, as `score --spark` does), each in a fresh
-process so that the JVM, the Python workers and the word caches all start cold:
+output in the same format (JSON lines: score --input one file, Spark one part file per partition;
+`--spark-format parquet` for what `score --spark` writes by default), each in a fresh process so that the
+JVM, the Python workers and the word caches all start cold:
 
   score --input   sentikit.score.score_file with the model, in one process (what the CLI runs)
   local[1], local[2]   sentikit.spark.score_files on a session of that master; reported apart:
@@ -143,7 +144,7 @@ def _warm_up(spark: Any, ship: Any, cores: int) -> None:
     score_with(df, ship(df)).write.format("noop").mode("overwrite").save()
 
 
-def run_spark_worker(model_dir: Path, data: Path, master: str) -> dict[str, Any]:
+def run_spark_worker(model_dir: Path, data: Path, master: str, output_format: str = "json") -> dict[str, Any]:
     from sentikit.spark import score_files
     from sentikit.spark.scoring import broadcast_model
 
@@ -155,7 +156,7 @@ def run_spark_worker(model_dir: Path, data: Path, master: str) -> dict[str, Any]
     _warm_up(spark, partial(broadcast_model, model=model), cores)
     warm, cpu = time.perf_counter(), tree_cpu_seconds()
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        summary = score_files(str(data), str(Path(tmp) / "scored"), model, session=spark)
+        summary = score_files(str(data), str(Path(tmp) / "scored"), model, session=spark, output_format=output_format)
         job_cpu = tree_cpu_seconds() - cpu  # before stop: the JVM and the Python workers are still alive
     spark.stop()
     return {"rows": summary.rows, "session": session - started, "warm": warm - session, "startup": warm - started,
@@ -245,10 +246,11 @@ def measure(args: list[str]) -> dict[str, Any]:
     return figures
 
 
-def main_table(model_dir: Path, rows: int, rounds: int) -> str:
+def main_table(model_dir: Path, rows: int, rounds: int, spark_format: str) -> str:
     data = posts_file(rows)
     lines = [
-        f"Data: {rows:,} posts (bundled corpus cycled), {data.stat().st_size / 1e6:.0f} MB JSON lines; model {model_dir}.",
+        f"Data: {rows:,} posts (bundled corpus cycled), {data.stat().st_size / 1e6:.0f} MB JSON lines; model {model_dir}; "
+        f"output: score --input JSON lines, Spark {spark_format}; load average before: {os.getloadavg()[0]:.2f}.",
         "",
         "| round | scorer | posts/s after start-up | × score --input | posts per CPU-second | start-up s | job s | job CPU s | partitions |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -256,8 +258,8 @@ def main_table(model_dir: Path, rows: int, rounds: int) -> str:
     ratios = []
     for number in range(1, rounds + 1):
         cli = measure(["cli", str(model_dir), str(data)])
-        spark1 = measure(["spark", str(model_dir), str(data), "local[1]"])
-        spark2 = measure(["spark", str(model_dir), str(data), "local[2]"])
+        spark1 = measure(["spark", str(model_dir), str(data), "local[1]", spark_format])
+        spark2 = measure(["spark", str(model_dir), str(data), "local[2]", spark_format])
         base = cli["rows"] / cli["job"]
         for name, r in (("score --input", cli), ("spark local[1]", spark1), ("spark local[2]", spark2)):
             rate = r["rows"] / r["job"]
@@ -300,6 +302,8 @@ def main() -> None:
     parser.add_argument("--choices", action="store_true", help="measure Arrow vs pandas and broadcast vs file instead")
     parser.add_argument("--choices-rows", type=int, default=200_000)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="choices to run, in this order (run order matters on a busy machine)")
+    parser.add_argument("--spark-format", choices=["json", "parquet", "csv"], default="json",
+                        help="what Spark writes (default json: the same format as score --input)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -308,7 +312,7 @@ def main() -> None:
         print(json.dumps(workers[kind](Path(model_dir), Path(data), *rest)))
         return
     model_dir: Path = args.model or default_model()
-    table = choices_table(model_dir, args.choices_rows, args.rounds, args.variants.split(",")) if args.choices else main_table(model_dir, args.rows, args.rounds)
+    table = choices_table(model_dir, args.choices_rows, args.rounds, args.variants.split(",")) if args.choices else main_table(model_dir, args.rows, args.rounds, args.spark_format)
     command = "bench/spark.py " + " ".join(sys.argv[1:])
     report = f"### `{command.strip()}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores)\n\n{table}\n"
     print(report)
