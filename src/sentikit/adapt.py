@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from . import __version__
+from .config import ADAPT_USER_SHARE
 from .data import Dataset
 from .errors import DataError, InvalidInputError
 from .evaluate import bootstrap_metrics
@@ -35,9 +36,7 @@ from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
 
 HOLDOUT_FRACTION = 0.3
 HOLDOUT_MIN_ROWS = 150  # fewer user posts than this: cross-validate instead of holding out
-# the user's posts together weigh this share of the corpus in training; 0.05 beat 0.2 on the held-out
-# domains of bench/quality.py --few-shot (0.2 let 140 posts outweigh what the corpus knows: kitchen got worse)
-USER_SHARE = 0.05
+USER_SHARE = ADAPT_USER_SHARE  # the user's posts' share of the corpus weight (why 0.05: sentikit.config)
 CALIBRATION_FOLDS = 5
 ISOTONIC_MIN_ROWS = 1000  # "auto" picks isotonic from this many calibration posts on, else Platt
 MIN_ROWS_PER_CLASS = 5

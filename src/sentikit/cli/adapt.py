@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import render as output
-from ..adapt import USER_SHARE
+from ..config import ADAPT_USER_SHARE
 from ..data import default_training_files, load_dataset
 from ..errors import CheckFailedError
 from .app import app, settings
@@ -26,7 +26,7 @@ def adapt(
         Optional[list[str]], typer.Option("--corpus", help="Training corpus to retrain on, repeatable \\[default: the bundled corpus].")
     ] = None,
     calibration: Annotated[str, typer.Option("--calibration", help="auto, platt or isotonic (cross-validated on your posts).")] = "auto",
-    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = USER_SHARE,
+    share: Annotated[float, typer.Option("--share", help="Weight of your posts as a share of the corpus in training.")] = ADAPT_USER_SHARE,
     force: Annotated[bool, typer.Option("--force", help="Register the adapted model even when it is not better.")] = False,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed \\[default: 42].")] = None,
     text_column: TextColumnOption = None,
