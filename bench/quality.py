@@ -178,6 +178,11 @@ CANDIDATES = [
     Candidate("previous default + social normalisation + lexicon 0.05, tweets never trained on", normalize=SOCIAL_STEPS, lexicon_weight=0.05, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
     Candidate("previous default + social normalisation + lexicon 0.02, tweets never trained on", normalize=SOCIAL_STEPS, lexicon_weight=0.02, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
     Candidate("previous default + social normalisation, tweets never trained on", normalize=SOCIAL_STEPS, train_tweets=False, **PREVIOUS),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.05, tweets never trained on, C=7.0", normalize=SOCIAL_STEPS, lexicon_weight=0.05, train_tweets=False, **{**PREVIOUS, "C": 7.0}),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.05, tweets never trained on, C=14.0", normalize=SOCIAL_STEPS, lexicon_weight=0.05, train_tweets=False, **{**PREVIOUS, "C": 14.0}),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.1, tweets never trained on, C=10.0", normalize=SOCIAL_STEPS, lexicon_weight=0.1, train_tweets=False, **{**PREVIOUS, "C": 10.0}),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.1, tweets never trained on, C=7.0", normalize=SOCIAL_STEPS, lexicon_weight=0.1, train_tweets=False, **{**PREVIOUS, "C": 7.0}),  # type: ignore[arg-type]
+    Candidate("previous default + social normalisation + lexicon 0.05, C=7 (tweets in the corpus)", normalize=SOCIAL_STEPS, lexicon_weight=0.05, **{**PREVIOUS, "C": 7.0}),  # type: ignore[arg-type]
     # per-step ablation of the normalisation on the word-only model (cheap to tokenise)
     Candidate("word 1-2 (negation 5)", **WORD),  # type: ignore[arg-type]
     Candidate("word 1-2 + social normalisation", normalize=SOCIAL_STEPS, **WORD),  # type: ignore[arg-type]
