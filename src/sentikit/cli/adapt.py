@@ -8,7 +8,6 @@ import typer
 
 from . import render as output
 from ..config import ADAPT_USER_SHARE
-from ..data import default_training_files, load_dataset
 from ..errors import CheckFailedError
 from .app import app, settings
 from .local import _load
@@ -48,6 +47,7 @@ def adapt(
         sentikit adapt labelled.csv --base sentiment:1 --json
     """
     from ..adapt import adapt_model
+    from ..data import default_training_files, load_dataset
     from ..model import resolve_model
 
     s = settings(workspace=workspace, model_name=None, seed=seed)

@@ -145,12 +145,12 @@ def render_models(manifests: list[dict[str, Any]], *, as_json: bool) -> None:
 
 
 def render_evaluation(report: Any, *, as_json: bool) -> None:
-    from rich import box
-    from rich.table import Table
-
     if as_json:
         emit_json(report)
         return
+    from rich import box
+    from rich.table import Table
+
     sections = [(f.path, f.metrics) for f in report.files]
     if len(sections) > 1:
         sections.append(("all files", report.metrics))
