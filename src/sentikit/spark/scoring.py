@@ -150,8 +150,9 @@ def broadcast_model(df: "DataFrame", model: SentimentModel) -> ModelFiles:
 
     Both ship the files once per Python worker, at the same speed (``bench/spark.py --choices``):
     classic PySpark broadcasts a pickled function larger than
-    ``spark.broadcast.UDFCompressionThreshold`` (1 MB) by itself. A broadcast of its own is kept for its lifetime: one per call, released with
-    its query, so a model re-trained in the same session is never served from a stale copy."""
+    ``spark.broadcast.UDFCompressionThreshold`` (1 MB) by itself. A broadcast of its own is kept for
+    its lifetime: one per call, released with its query, so a model re-trained in the same session is
+    never served from a stale copy."""
     files = model_files(model)
     try:
         context = df.sparkSession.sparkContext
