@@ -42,6 +42,7 @@ from ..score import labels_for
 from . import azure_routes
 from .azure_language import AzureLanguageOptions
 from .azure_routes import AzureService
+from .batching import ScoreBatcher
 from .inputs import ApiError, check_fields, check_query_text, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
 from .metrics import Metrics
@@ -66,20 +67,30 @@ class Served:
     openapi_body: str
     metrics: Metrics = field(default_factory=Metrics)
     ready: bool = False
+    batcher: ScoreBatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = ScoreBatcher(self._model_scores, max_chars=INLINE_CHARS)
 
     @property
     def model_ref(self) -> dict[str, Any]:
         return {"name": self.model.name, "version": self.model.version}
 
+    def _model_scores(self, texts: list[str]) -> list[float]:
+        return [float(s) for s in self.model.score(texts)]
+
     def score(self, texts: list[str]) -> list[float]:
-        scores = [float(s) for s in self.model.score(texts)]
+        scores = self._model_scores(texts)
         self.metrics.scored(len(texts))
         return scores
 
     async def score_async(self, texts: list[str]) -> list[float]:
-        if sum(map(len, texts)) <= INLINE_CHARS:
-            return self.score(texts)
-        return await run_in_threadpool(self.score, texts)
+        """Small work with the other requests of this event-loop turn; large work in a thread."""
+        if sum(map(len, texts)) > INLINE_CHARS:
+            return await run_in_threadpool(self.score, texts)
+        scores = await self.batcher.score(texts)
+        self.metrics.scored(len(texts))
+        return scores
 
 
 def served(request: Request) -> Served:
@@ -104,16 +115,17 @@ def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
 # --- handlers --------------------------------------------------------------------------
 
 
-def analyze_response(state: Served, query_string: bytes) -> Response:
+async def analyze_response(state: Served, query_string: bytes) -> Response:
     """``GET /analyze?text=`` (and ``/predict``): the score as plain text."""
     text = QueryParams(query_string).get("text")
     if text is None:
         raise ApiError(400, "missing_text", "missing query parameter 'text', e.g. /analyze?text=I+loved+it")
-    return Response(repr(state.score([check_query_text(text, state.limits)])[0]), media_type="text/plain")
+    checked = check_query_text(text, state.limits)
+    return Response(repr((await state.score_async([checked]))[0]), media_type="text/plain")
 
 
 async def analyze(request: Request) -> Response:
-    return analyze_response(served(request), request.scope["query_string"])
+    return await analyze_response(served(request), request.scope["query_string"])
 
 
 async def score_batch(request: Request) -> Response:
@@ -297,12 +309,11 @@ class ObserveAndAuthorize:
                 record()  # before the client has the answer: a scrape that follows it counts it
             await send(message)
 
-        deadline = asyncio.get_running_loop().time() + self.body_timeout
-
         async def receive_in_time() -> Message:
-            # The whole body within body_timeout: a trickle (or an endless chunked body) is cut off.
+            # The whole body within body_timeout of the request's start: a trickle (or an endless
+            # chunked body) is cut off.
             try:
-                return await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+                return await asyncio.wait_for(receive(), self.body_timeout - (time.perf_counter() - started))
             except asyncio.TimeoutError:
                 raise ApiError(408, "request_timeout", f"the request body did not arrive within {self.body_timeout:g} s",
                                {"Connection": "close"}) from None
@@ -324,7 +335,7 @@ class ObserveAndAuthorize:
                     return
             if self.served is not None and route in SCORE_BY_GET and scope["method"] == "GET":
                 try:
-                    answer = analyze_response(self.served, scope["query_string"])
+                    answer = await analyze_response(self.served, scope["query_string"])
                 except ApiError:
                     pass  # the route raises it again, and its handler answers
                 else:
