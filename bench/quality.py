@@ -182,6 +182,12 @@ CANDIDATES = [
     Candidate("previous default + social normalisation + lexicon 0.05, tweets never trained on, C=14.0", normalize=SOCIAL_STEPS, lexicon_weight=0.05, train_tweets=False, **{**PREVIOUS, "C": 14.0}),  # type: ignore[arg-type]
     Candidate("previous default + social normalisation + lexicon 0.1, tweets never trained on, C=10.0", normalize=SOCIAL_STEPS, lexicon_weight=0.1, train_tweets=False, **{**PREVIOUS, "C": 10.0}),  # type: ignore[arg-type]
     Candidate("previous default + social normalisation + lexicon 0.1, tweets never trained on, C=7.0", normalize=SOCIAL_STEPS, lexicon_weight=0.1, train_tweets=False, **{**PREVIOUS, "C": 7.0}),  # type: ignore[arg-type]
+    # issue 17: fewer word n-grams load and score faster; what do they cost?
+    *[
+        Candidate(f"previous default + social normalisation + lexicon 0.05, tweets never trained on, word min_df {df}",
+                  normalize=SOCIAL_STEPS, lexicon_weight=0.05, train_tweets=False, **{**PREVIOUS, "word_min_df": df})  # type: ignore[arg-type]
+        for df in (3, 5, 10)
+    ],
     Candidate("previous default + social normalisation + lexicon 0.05, C=7 (tweets in the corpus)", normalize=SOCIAL_STEPS, lexicon_weight=0.05, **{**PREVIOUS, "C": 7.0}),  # type: ignore[arg-type]
     # per-step ablation of the normalisation on the word-only model (cheap to tokenise)
     Candidate("word 1-2 (negation 5)", **WORD),  # type: ignore[arg-type]
