@@ -14,7 +14,6 @@ connections and the other idles (measured in bench/serve.py).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import shutil
@@ -225,10 +224,10 @@ class Supervisor:
         metrics_dir = tempfile.mkdtemp(prefix="sentikit-metrics-")
         self.spec = AppSpec(**{**self.spec.__dict__, "metrics_dir": metrics_dir})
         # Load and verify the scorer once, here: every worker starts with it in memory, and
-        # frozen objects stay out of the collector's way, so the workers share those pages.
+        # frozen objects (release_freed_memory) stay out of the collector's way, so the workers
+        # share those pages.
         self.model.score(["warm up"])
         release_freed_memory()
-        gc.freeze()
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
