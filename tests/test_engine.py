@@ -185,6 +185,51 @@ def test_export_is_deterministic_and_compact(fitted: tuple[Any, Scorer], tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]  # no temp files left behind
 
 
+def test_format_1_scorers_load_to_the_same_model(fitted: tuple[Any, Scorer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models exported before format 2 (idf and coef per term, terms as a list) still load, bit for bit."""
+    from sentikit import export
+
+    pipeline, scorer = fitted
+    monkeypatch.setattr(export, "_precomputed", lambda spec: spec)  # the exporter as it was
+    legacy_spec = json.loads(json.dumps(export.scorer_spec(pipeline)))
+    legacy_spec["format_version"] = 1
+    assert all("idf" in v and isinstance(v["terms"], list) for v in legacy_spec["vectorizers"] if "terms" in v)
+    legacy = Scorer(legacy_spec)
+    vocabularies = [getattr(v, "vocabulary", None) for v in scorer.vectorizers]
+    assert [getattr(v, "vocabulary", None) for v in legacy.vectorizers] == vocabularies
+    assert legacy.score(EDGE_CASES) == scorer.score(EDGE_CASES)
+
+
+def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list[int]]) -> None:
+    from sentikit.export import scorer_spec
+
+    texts, labels = training
+    texts = texts[:200] + ["a line\nbreak inside", "another\nline break"] * 20
+    labels = labels[:200] + [0, 1] * 20
+    pipeline = Pipeline([("features", FeatureUnion([("word", tfidf()), ("char", tfidf(analyzer="char", ngram_range=(1, 2)))])),
+                         ("clf", LogisticRegression())]).fit(texts, numpy.asarray(labels))
+    spec = json.loads(json.dumps(scorer_spec(pipeline)))
+    word, char = spec["vectorizers"]
+    assert spec["format_version"] == 2 and "idf" not in word and "coef" not in word
+    assert isinstance(word["terms"], str) and "\n" not in word["terms"].split("\n")
+    assert isinstance(char["terms"], list) and "\n" in char["terms"]  # a term holds a line break: kept a list
+    expected = pipeline.predict_proba(EDGE_CASES + texts[-2:])[:, 1]
+    assert numpy.max(numpy.abs(numpy.asarray(Scorer(spec).score(EDGE_CASES + texts[-2:])) - expected)) < 1e-9
+
+
+def test_values_that_do_not_match_the_terms_are_an_integrity_error(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
+    import base64
+
+    from sentikit.export import scorer_spec
+
+    spec = json.loads(json.dumps(scorer_spec(fitted[0])))
+    vectorizer = next(v for v in spec["vectorizers"] if "values" in v)
+    vectorizer["values"] = base64.b64encode(base64.b64decode(vectorizer["values"])[:-16]).decode()
+    (tmp_path / "scorer").write_text(json.dumps(spec))
+    with pytest.raises(ModelIntegrityError, match="mismatched array lengths"):
+        load_scorer(tmp_path / "scorer")
+
+
 def test_unsupported_pipelines_are_refused(training: tuple[list[str], list[int]], tmp_path: Path) -> None:
     texts, labels = training
     from sklearn.feature_extraction.text import CountVectorizer

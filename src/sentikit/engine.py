@@ -46,7 +46,10 @@ from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, Soci
 from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
 
 FORMAT = "sentikit-linear-text"
-FORMAT_VERSION = 1
+# 2: each vectorizer's terms as one "\n"-joined string (a list when a term holds a line break) and
+# its "values" (norm weight, logit weight per term) precomputed; 1: "idf" and "coef" per term.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 # Words whose char_wb n-grams are remembered, and the longest word remembered: together they bound
 # the caches however many, however long, never-repeating words a server is sent (for the default
 # model, measured: ~6 MB full of everyday words, ~12 MB of random 32-letter ones). 20,000 words cover
@@ -173,20 +176,20 @@ class _Vectorizer:
         if self.norm not in ("l1", "l2", None):
             raise ModelIntegrityError(f"scorer: unknown norm {self.norm!r}")
         self.encoding: str = spec.get("encoding", "utf-8")
-        terms: list[str] = spec["terms"]
-        idf = _decode_floats(spec["idf"]) if spec["idf"] is not None else array("d", [1.0]) * len(terms)
-        coef = _decode_floats(spec["coef"])
-        if len(idf) != len(terms) or len(coef) != len(terms):
-            raise ModelIntegrityError(f"scorer: vectorizer {self.name!r} has mismatched array lengths")
-        weight = float(spec.get("weight", 1.0))
-        power = 2 if self.norm == "l2" else 1
+        terms = spec["terms"]
+        if isinstance(terms, str):
+            terms = terms.split("\n") if terms else []
+        norms: Iterable[float]
+        logits: Iterable[float]
+        if "values" in spec:
+            values = _decode_floats(spec["values"])
+            if len(values) != 2 * len(terms):
+                raise ModelIntegrityError(f"scorer: vectorizer {self.name!r} has mismatched array lengths")
+            norms, logits = values[0::2], values[1::2]
+        else:
+            norms, logits = term_values(spec, len(terms))
         # idf >= 1 always (smoothed or not), so no value is 0j and filter(None, ...) drops only misses.
-        # complex(idf**power, idf * coef * weight) per term, built with map() so that no Python code
-        # runs per term: loading is most of a server's start (measured in bench/serve.py).
-        norms = map(pow, idf, repeat(power))
-        logits = map(operator.mul, idf, coef)
-        if weight != 1.0:
-            logits = map(operator.mul, logits, repeat(weight))
+        # Built with map() so that no Python code runs per term: loading is most of a server's start.
         self.vocabulary: dict[str, complex] = dict(zip(terms, map(complex, norms, logits)))
         self.tf_table = [0.0] + [self._tf(c) for c in range(1, 64)]
         self.key = _preprocess_key(spec)
@@ -339,6 +342,22 @@ class _Vectorizer:
         return list(credited.items())
 
 
+def term_values(spec: dict[str, Any], count: int) -> tuple[Iterable[float], Iterable[float]]:
+    """A format-1 vectorizer's (norm weights, logit weights): ``idf**p`` (p = 2 for l2, else 1) and
+    ``idf * coef * weight``, per term. Format 2 stores these, computed by this same function."""
+    idf = _decode_floats(spec["idf"]) if spec["idf"] is not None else array("d", [1.0]) * count
+    coef = _decode_floats(spec["coef"])
+    if len(idf) != count or len(coef) != count:
+        raise ModelIntegrityError(f"scorer: vectorizer {spec.get('name')!r} has mismatched array lengths")
+    weight = float(spec.get("weight", 1.0))
+    power = 2 if spec["norm"] == "l2" else 1
+    norms = map(pow, idf, repeat(power))
+    logits = map(operator.mul, idf, coef)
+    if weight != 1.0:
+        logits = map(operator.mul, logits, repeat(weight))
+    return norms, logits
+
+
 def _preprocess_key(spec: dict[str, Any]) -> tuple[Any, ...]:
     """Vectorizers with equal keys preprocess a text alike (then the engine does it once)."""
     if spec.get("preprocessor"):
@@ -425,7 +444,7 @@ class Scorer:
     """Scores texts with an exported linear text model; see :func:`load_scorer`."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        if spec.get("format") != FORMAT or spec.get("format_version") != FORMAT_VERSION:
+        if spec.get("format") != FORMAT or spec.get("format_version") not in READABLE_VERSIONS:
             raise ModelIntegrityError(
                 f"scorer: unsupported format {spec.get('format')!r} version {spec.get('format_version')!r}"
             )
@@ -523,7 +542,7 @@ def _decode_floats(text: str) -> array[float]:
 
 
 def load_scorer(path: Path) -> Scorer:
-    """Read an exported scorer (gzip-compressed JSON, see :func:`export_scorer`)."""
+    """Read an exported scorer (JSON, gzip-compressed or not; see :func:`export_scorer`)."""
     try:
         raw = Path(path).read_bytes()
         if raw[:2] == b"\x1f\x8b":
