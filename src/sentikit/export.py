@@ -11,6 +11,7 @@ import gzip
 import json
 import sys
 from array import array
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -115,12 +116,8 @@ def _precomputed(spec: dict[str, Any]) -> dict[str, Any]:
     a line break. Loading the default model then takes ~20% less time (bench/README.md)."""
     terms: list[str] = spec["terms"]
     norms, logits = term_values(spec, len(terms))
-    pairs = array("d")
-    for norm, logit in zip(norms, logits):
-        pairs.append(norm)
-        pairs.append(logit)
     out = {k: v for k, v in spec.items() if k not in ("idf", "coef")}
-    out["values"] = _encode_floats(pairs)
+    out["values"] = _encode_floats(chain.from_iterable(zip(norms, logits)))
     out["terms"] = "\n".join(terms) if not any("\n" in t for t in terms) else terms
     return out
 

@@ -44,13 +44,12 @@ def _name_of(info: typer.models.CommandInfo) -> str:
 def _group_help() -> None:
     order = [name for names in HELP_PANELS.values() for name in names]
     panel_of = {name: panel for panel, names in HELP_PANELS.items() for name in names}
-    name_of = _name_of
 
     for info in app.registered_commands:
-        panel = panel_of.get(name_of(info))
+        panel = panel_of.get(_name_of(info))
         if panel is not None and isinstance(info.rich_help_panel, (type(None), typer.models.DefaultPlaceholder)):
             info.rich_help_panel = panel
-    app.registered_commands.sort(key=lambda info: order.index(name_of(info)) if name_of(info) in order else len(order))
+    app.registered_commands.sort(key=lambda info: order.index(_name_of(info)) if _name_of(info) in order else len(order))
 
 
 _group_help()

@@ -278,12 +278,11 @@ class ObserveAndAuthorize:
     """
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, api_key: str | None, routes: frozenset[str], body_timeout: float = 120.0,
-        served: Served | None = None,
+        self, app: ASGIApp, served: Served, api_key: str | None, routes: frozenset[str], body_timeout: float = 120.0,
     ) -> None:
-        self.app, self.metrics, self.routes, self.body_timeout = app, metrics, routes, body_timeout
+        self.app, self.served, self.routes, self.body_timeout = app, served, routes, body_timeout
+        self.metrics = served.metrics
         self.api_key = api_key.encode() if api_key else None
-        self.served = served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -333,7 +332,7 @@ class ObserveAndAuthorize:
                     )
                     await response(scope, receive, send_and_record)
                     return
-            if self.served is not None and route in SCORE_BY_GET and scope["method"] == "GET":
+            if route in SCORE_BY_GET and scope["method"] == "GET":
                 try:
                     answer = await analyze_response(self.served, scope["query_string"])
                 except ApiError:
@@ -411,8 +410,8 @@ def create_app(
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
     state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
     routes = frozenset(route.path for route in ROUTES)
-    middleware = [Middleware(ObserveAndAuthorize, metrics=state.metrics, api_key=api_key, routes=routes,
-                             body_timeout=limits.body_timeout, served=state)]
+    middleware = [Middleware(ObserveAndAuthorize, served=state, api_key=api_key, routes=routes,
+                             body_timeout=limits.body_timeout)]
     if cors_origins:
         # Outermost, so that preflights need no key and 401s still carry CORS headers.
         middleware.insert(
