@@ -14,6 +14,7 @@ import pytest
 from sentikit.adapt import calibrate, fit_calibration, user_weight
 from sentikit.engine import Calibration
 from sentikit.evaluate import bootstrap_metrics
+from sentikit.engine import scorer_spec_from_bytes
 from sentikit.model import SCORER_FILE, load_model
 
 from _datasets import corpus_rows
@@ -98,7 +99,7 @@ def test_adapt_beats_the_base_on_held_out_posts_and_registers_with_lineage(setti
     assert lineage["base"]["reference"] == "sentiment:1" and lineage["base"]["checksum"] == setting["base"].checksum
     assert lineage["adapted_on"][0]["rows"] == 200 and len(lineage["adapted_on"][0]["sha256"]) == 64
     # the calibration lives in the exported scorer: every scorer of the model applies it exactly
-    scorer_spec = json.loads(__import__("gzip").decompress((model.path / SCORER_FILE).read_bytes()))
+    scorer_spec = scorer_spec_from_bytes((model.path / SCORER_FILE).read_bytes())
     assert scorer_spec["calibration"]["kind"] == model.manifest["calibration"]["kind"] == "platt"
     texts = ["The pasta was cold and the waiter rude.", "Lovely staff, great food!"]
     raw = model.pipeline.decision_function(texts)

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sentikit.data import load_dataset
-from sentikit.engine import Scorer, UnsupportedPipelineError, load_scorer
+from sentikit.engine import MAGIC, Scorer, UnsupportedPipelineError, load_scorer
 from sentikit.export import export_scorer
 from sentikit.errors import ModelIntegrityError
 from sentikit.model import SCORER_FILE, load_model
@@ -181,7 +181,7 @@ def test_export_is_deterministic_and_compact(fitted: tuple[Any, Scorer], tmp_pat
     export_scorer(pipeline, out / "a")
     export_scorer(pipeline, out / "b")
     assert (out / "a").read_bytes() == (out / "b").read_bytes()
-    assert (out / "a").read_bytes()[:2] == b"\x1f\x8b"
+    assert (out / "a").read_bytes().startswith(MAGIC)
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]  # no temp files left behind
 
 
@@ -200,7 +200,47 @@ def test_format_1_scorers_load_to_the_same_model(fitted: tuple[Any, Scorer], mon
     assert legacy.score(EDGE_CASES) == scorer.score(EDGE_CASES)
 
 
-def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list[int]]) -> None:
+def test_format_2_scorers_load_to_the_same_model(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
+    """Models exported before format 3 (gzip-compressed JSON, values in base64) still load, bit for bit."""
+    import gzip
+
+    from sentikit.export import scorer_spec
+
+    pipeline, scorer = fitted
+    legacy_spec = json.loads(json.dumps(scorer_spec(pipeline)))
+    legacy_spec["format_version"] = 2
+    (tmp_path / "scorer").write_bytes(gzip.compress(json.dumps(legacy_spec).encode(), mtime=0))
+    legacy = load_scorer(tmp_path / "scorer")
+    assert [getattr(v, "vocabulary", None) for v in legacy.vectorizers] == [getattr(v, "vocabulary", None) for v in scorer.vectorizers]
+    assert legacy.score(EDGE_CASES) == scorer.score(EDGE_CASES)
+
+
+def test_format_3_is_raw_terms_and_values_behind_a_json_header(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
+    from sentikit.engine import scorer_spec_from_bytes
+
+    pipeline, scorer = fitted
+    export_scorer(pipeline, tmp_path / "scorer")
+    data = (tmp_path / "scorer").read_bytes()
+    spec = scorer_spec_from_bytes(data)
+    word = next(v for v in spec["vectorizers"] if "values" in v)
+    assert spec["format_version"] == 3 and isinstance(word["terms"], memoryview) and isinstance(word["values"], memoryview)
+    assert len(word["values"]) == 16 * len(str(word["terms"], "utf-8").split("\n"))
+    assert load_scorer(tmp_path / "scorer").score(EDGE_CASES) == scorer.score(EDGE_CASES)
+    # every truncation, and a header that claims more or fewer bytes, is refused with one clear error
+    for broken in (data[:-1], data + b"\0", data[: len(MAGIC) + 2], data[:100]):
+        (tmp_path / "broken").write_bytes(broken)
+        with pytest.raises(ModelIntegrityError, match="unreadable scorer"):
+            load_scorer(tmp_path / "broken")
+    header_end = len(MAGIC) + 4 + int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "little")
+    header = json.loads(data[len(MAGIC) + 4 : header_end])
+    header["vectorizers"][0]["terms"] = {"blob": 99}
+    encoded = json.dumps(header).encode()
+    (tmp_path / "broken").write_bytes(MAGIC + len(encoded).to_bytes(4, "little") + encoded + data[header_end:])
+    with pytest.raises(ModelIntegrityError, match="no blob 99"):
+        load_scorer(tmp_path / "broken")
+
+
+def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list[int]], tmp_path: Path) -> None:
     from sentikit.export import scorer_spec
 
     texts, labels = training
@@ -210,11 +250,13 @@ def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list
                          ("clf", LogisticRegression())]).fit(texts, numpy.asarray(labels))
     spec = json.loads(json.dumps(scorer_spec(pipeline)))
     word, char = spec["vectorizers"]
-    assert spec["format_version"] == 2 and "idf" not in word and "coef" not in word
+    assert spec["format_version"] == 3 and "idf" not in word and "coef" not in word
     assert isinstance(word["terms"], str) and "\n" not in word["terms"].split("\n")
     assert isinstance(char["terms"], list) and "\n" in char["terms"]  # a term holds a line break: kept a list
     expected = pipeline.predict_proba(EDGE_CASES + texts[-2:])[:, 1]
     assert numpy.max(numpy.abs(numpy.asarray(Scorer(spec).score(EDGE_CASES + texts[-2:])) - expected)) < 1e-9
+    export_scorer(pipeline, tmp_path / "scorer")  # format 3 keeps such terms in the header, as a list
+    assert load_scorer(tmp_path / "scorer").score(EDGE_CASES + texts[-2:]) == Scorer(spec).score(EDGE_CASES + texts[-2:])
 
 
 def test_values_that_do_not_match_the_terms_are_an_integrity_error(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:

@@ -65,3 +65,18 @@ def test_lexicon_prior_is_negation_aware_and_its_shares_sum_to_the_features() ->
     for k, value in enumerate((total, positive, negative)):
         assert sum(s[k] for _, s in shares) == pytest.approx(value, abs=1e-12)
     assert prior.features("the flat") == (0.0, 0.0, 0.0)
+
+
+def test_emoji_table_is_each_sequences_base_code_point() -> None:
+    """The table as its docstring defines it, built char by char (the fast build must agree)."""
+    from importlib import resources
+
+    from sentikit.text import EMOJI_LEXICON, RESOURCES, emoji_table
+
+    expected: dict[int, str | None] = {0xFE0E: None, 0xFE0F: None, **{c: None for c in range(0x1F3FB, 0x1F400)}}
+    for line in resources.files(RESOURCES).joinpath(EMOJI_LEXICON).read_text(encoding="utf-8").splitlines():
+        emoji, _, description = line.partition("\t")
+        base = "".join(c for c in emoji if ord(c) not in expected)
+        if len(base) == 1 and description and ord(base) not in expected:
+            expected[ord(base)] = f" {description.strip()} "
+    assert emoji_table() == expected and len(expected) > 1000

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import gzip
 import json
 import math
 import operator
@@ -46,10 +45,17 @@ from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, Soci
 from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
 
 FORMAT = "sentikit-linear-text"
+# 3: format 2's spec in a binary file (see load_scorer): a JSON header, then each vectorizer's terms
+# (UTF-8) and values (float64) as raw bytes, so loading parses no large JSON, base64 or gzip.
 # 2: each vectorizer's terms as one "\n"-joined string (a list when a term holds a line break) and
 # its "values" (norm weight, logit weight per term) precomputed; 1: "idf" and "coef" per term.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+# A format-3 file starts with MAGIC, then the header's length (4 bytes, little-endian), the header
+# (UTF-8 JSON: the spec, each large field replaced by {"blob": i}, and "blobs": their byte lengths),
+# then the blobs, back to back.
+MAGIC = FORMAT.encode("ascii") + b"\x00"
+BLOB_FIELDS = ("terms", "values")
 # Words whose char_wb n-grams are remembered, and the longest word remembered: together they bound
 # the caches however many, however long, never-repeating words a server is sent (for the default
 # model, measured: ~6 MB full of everyday words, ~12 MB of random 32-letter ones). 20,000 words cover
@@ -177,6 +183,8 @@ class _Vectorizer:
             raise ModelIntegrityError(f"scorer: unknown norm {self.norm!r}")
         self.encoding: str = spec.get("encoding", "utf-8")
         terms = spec["terms"]
+        if isinstance(terms, (bytes, memoryview)):
+            terms = str(terms, "utf-8")
         if isinstance(terms, str):
             terms = terms.split("\n") if terms else []
         norms: Iterable[float]
@@ -533,24 +541,72 @@ def _sigmoid(x: float) -> float:
 # --- the exported form --------------------------------------------------------------------------
 
 
-def _decode_floats(text: str) -> array[float]:
+def _decode_floats(encoded: str | bytes | memoryview) -> array[float]:
+    """Little-endian float64s, as raw bytes (format 3) or base64 (the JSON formats)."""
     data = array("d")
-    data.frombytes(base64.b64decode(text))
+    data.frombytes(base64.b64decode(encoded) if isinstance(encoded, str) else encoded)
     if sys.byteorder != "little":
         data.byteswap()
     return data
 
 
 def load_scorer(path: Path) -> Scorer:
-    """Read an exported scorer (JSON, gzip-compressed or not; see :func:`export_scorer`)."""
+    """Read an exported scorer file (see :func:`read_scorer`)."""
     try:
-        raw = Path(path).read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        spec = json.loads(raw)
-    except (OSError, EOFError, ValueError) as exc:
+        data = Path(path).read_bytes()
+    except OSError as exc:
         raise ModelIntegrityError(f"{path}: unreadable scorer ({exc})") from None
+    return read_scorer(data, source=path)
+
+
+def read_scorer(data: bytes, *, source: Path | str = "scorer") -> Scorer:
+    """A scorer from an exported file's bytes: format 3 (binary, see ``MAGIC``), or the JSON of
+    formats 1 and 2, gzip-compressed or not. Every flaw is a :class:`ModelIntegrityError`."""
+    try:
+        spec = scorer_spec_from_bytes(data)
+    except (EOFError, ValueError) as exc:
+        raise ModelIntegrityError(f"{source}: unreadable scorer ({exc})") from None
     try:
         return Scorer(spec)
     except (KeyError, TypeError, ValueError, re.error) as exc:
-        raise ModelIntegrityError(f"{path}: malformed scorer ({exc!r})") from None
+        raise ModelIntegrityError(f"{source}: malformed scorer ({exc!r})") from None
+
+
+def scorer_spec_from_bytes(data: bytes) -> dict[str, Any]:
+    """The spec an exported file holds; format 3's blobs become ``memoryview`` slices of ``data``.
+
+    Raises ``ValueError`` (or ``EOFError`` for truncated gzip) on anything malformed."""
+    if not data.startswith(MAGIC):
+        if data[:2] == b"\x1f\x8b":
+            import gzip  # formats 1 and 2 only
+            import zlib
+
+            try:
+                data = gzip.decompress(data)
+            except (OSError, zlib.error) as exc:
+                raise ValueError(f"corrupt gzip data: {exc}") from None
+        return cast(dict[str, Any], json.loads(data))
+    start = len(MAGIC) + 4
+    header_length = int.from_bytes(data[len(MAGIC) : start], "little")
+    if len(data) < start + header_length:
+        raise ValueError("truncated header")
+    spec = json.loads(data[start : start + header_length])
+    lengths = spec.pop("blobs", None) if isinstance(spec, dict) else None
+    if not isinstance(lengths, list) or not all(type(n) is int and n >= 0 for n in lengths):
+        raise ValueError("no valid blob lengths in the header")
+    if start + header_length + sum(lengths) != len(data):
+        raise ValueError(f"{len(data)} bytes, but the header describes {start + header_length + sum(lengths)}")
+    view = memoryview(data)
+    blobs, offset = [], start + header_length
+    for length in lengths:
+        blobs.append(view[offset : offset + length])
+        offset += length
+    for vectorizer in spec.get("vectorizers", ()):
+        for name in BLOB_FIELDS:
+            reference = vectorizer.get(name) if isinstance(vectorizer, dict) else None
+            if isinstance(reference, dict):
+                index = reference.get("blob")
+                if type(index) is not int or not 0 <= index < len(blobs):
+                    raise ValueError(f"{name}: no blob {index!r}")
+                vectorizer[name] = blobs[index]
+    return cast(dict[str, Any], spec)

@@ -7,7 +7,6 @@ so nothing here runs in the serving image.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import sys
 from array import array
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ._atomic import atomic_output
-from .engine import _ANALYZERS, FORMAT, FORMAT_VERSION, Calibration, term_values
+from .engine import _ANALYZERS, BLOB_FIELDS, FORMAT, FORMAT_VERSION, MAGIC, Calibration, term_values
 from .errors import UnsupportedPipelineError
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES
 from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer
@@ -30,8 +29,9 @@ def _encode_floats(values: Iterable[float]) -> str:
 
 
 
-def export_scorer(pipeline: Any, path: Path, *, compress: bool = True, calibration: Optional[dict[str, Any]] = None) -> None:
-    """Write the scoring form of a fitted pipeline to ``path`` (atomically: temp file + rename).
+def export_scorer(pipeline: Any, path: Path, *, calibration: Optional[dict[str, Any]] = None) -> None:
+    """Write the scoring form of a fitted pipeline to ``path`` (atomically: temp file + rename), in
+    the engine's binary format 3 (:func:`encode_scorer`).
 
     ``calibration`` (a :class:`Calibration` spec) maps the logit to the score instead of the
     logistic function.
@@ -43,12 +43,34 @@ def export_scorer(pipeline: Any, path: Path, *, compress: bool = True, calibrati
     if calibration is not None:
         Calibration(calibration)  # refuse a malformed one before writing
         spec["calibration"] = calibration
-    data = json.dumps(spec, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if compress:
-        # mtime=0: the same model gives the same bytes, hence the same manifest checksum
-        data = gzip.compress(data, compresslevel=6, mtime=0)
     with atomic_output(path, binary=True) as handle:
-        handle.write(data)
+        handle.write(encode_scorer(spec))
+
+
+def encode_scorer(spec: dict[str, Any]) -> bytes:
+    """A spec (as :func:`scorer_spec` makes it) as a format-3 file: ``engine.MAGIC``, the header's
+    length, the JSON header, then each vectorizer's terms and values as raw bytes.
+
+    Uncompressed on purpose: gzip, JSON and base64 were ~60% of the time to load the default model,
+    and the registry compresses image layers anyway (bench/README.md). The same spec always gives
+    the same bytes, hence the same manifest checksum."""
+    header = {key: value for key, value in spec.items() if key != "vectorizers"}
+    header["format_version"] = FORMAT_VERSION
+    blobs: list[bytes] = []
+    vectorizers = []
+    for vectorizer in spec["vectorizers"]:
+        vectorizer = dict(vectorizer)
+        for name in BLOB_FIELDS:
+            value = vectorizer.get(name)
+            if isinstance(value, str):
+                blob = base64.b64decode(value) if name == "values" else value.encode("utf-8")
+                vectorizer[name] = {"blob": len(blobs)}
+                blobs.append(blob)
+        vectorizers.append(vectorizer)
+    header["vectorizers"] = vectorizers
+    header["blobs"] = [len(blob) for blob in blobs]
+    encoded = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return b"".join([MAGIC, len(encoded).to_bytes(4, "little"), encoded, *blobs])
 
 
 def scorer_spec(pipeline: Any) -> dict[str, Any]:
@@ -111,7 +133,7 @@ def scorer_spec(pipeline: Any) -> dict[str, Any]:
 
 
 def _precomputed(spec: dict[str, Any]) -> dict[str, Any]:
-    """A vectorizer's format-2 form: what the engine computes from idf and coef at every load
+    """A vectorizer's precomputed form (formats 2 and 3): what the engine computes from idf and coef at every load
     (``engine.term_values``), computed once here, and the terms as one string where no term holds
     a line break. Loading the default model then takes ~20% less time (bench/README.md)."""
     terms: list[str] = spec["terms"]

@@ -111,7 +111,7 @@ class SentimentModel:
         """The exported scorer (sentikit.engine), checksum-verified. Scoring never falls back to
         unpickling the pipeline: a model without a verifiable ``scorer.json`` is refused."""
         if self._scorer is None:
-            from .engine import load_scorer
+            from .engine import read_scorer
 
             scorer_path = self.path / SCORER_FILE
             expected = self.manifest["files"].get(SCORER_FILE)
@@ -120,8 +120,13 @@ class SentimentModel:
                     f"{self.path}: {'no exported scorer' if expected is None else f'{SCORER_FILE} is missing'}; "
                     f"scoring never unpickles {PIPELINE_FILE}, so this model cannot score (retrain it)"
                 )
-            _verify(scorer_path, expected)
-            self._scorer = load_scorer(scorer_path)
+            # the bytes checked are the bytes parsed: nothing can change the file in between
+            try:
+                data = scorer_path.read_bytes()
+            except OSError as exc:
+                raise ModelIntegrityError(f"{scorer_path}: unreadable scorer ({exc})") from None
+            _check_digest(scorer_path, expected, hashlib.sha256(data).hexdigest())
+            self._scorer = read_scorer(data, source=scorer_path)
         return self._scorer
 
     @property
@@ -135,7 +140,10 @@ class SentimentModel:
 def _verify(path: Path, expected: str | None) -> None:
     if expected is None:
         raise ModelIntegrityError(f"{path.parent}: manifest has no checksum for {path.name}")
-    actual = sha256_file(path)
+    _check_digest(path, expected, sha256_file(path))
+
+
+def _check_digest(path: Path, expected: str, actual: str) -> None:
     if actual != expected:
         raise ModelIntegrityError(
             f"{path}: checksum mismatch (manifest {expected[:12]}…, file {actual[:12]}…); "
