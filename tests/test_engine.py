@@ -240,6 +240,35 @@ def test_format_3_is_raw_terms_and_values_behind_a_json_header(fitted: tuple[Any
         load_scorer(tmp_path / "broken")
 
 
+def test_a_progressive_load_scores_the_same_before_during_and_after_finishing(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
+    from sentikit.engine import SortedTerms, read_scorer
+
+    pipeline, scorer = fitted
+    export_scorer(pipeline, tmp_path / "scorer")
+    data = (tmp_path / "scorer").read_bytes()
+    expected = scorer.score(EDGE_CASES)
+    explained = [scorer.explain(text).to_dict() for text in EDGE_CASES]
+    progressive = read_scorer(data, progressive=True)
+    bridged = [v for v in progressive.vectorizers if isinstance(getattr(v, "vocabulary", None), SortedTerms)]
+    assert bridged, "a format-3 file loads progressively"
+    assert progressive.score(EDGE_CASES) == expected
+    assert [progressive.explain(text).to_dict() for text in EDGE_CASES] == explained
+    for vectorizer in bridged:  # the binary search answers exactly what the dict will
+        vocabulary = vectorizer.vocabulary
+        assert "no such term" not in vocabulary and vocabulary.get("no such term") is None and 7 not in vocabulary
+        assert dict(vocabulary) == next(v for v in scorer.vectorizers if v.name == vectorizer.name).vocabulary
+    steps = progressive.finish_loading()
+    next(steps)
+    assert progressive.score(EDGE_CASES) == expected  # halfway
+    for _ in steps:
+        pass
+    assert not any(isinstance(getattr(v, "vocabulary", None), SortedTerms) for v in progressive.vectorizers)
+    assert [type(getattr(v, "vocabulary", None)) for v in progressive.vectorizers] == [type(getattr(v, "vocabulary", None)) for v in scorer.vectorizers]
+    assert progressive.score(EDGE_CASES) == expected
+    assert [progressive.explain(text).to_dict() for text in EDGE_CASES] == explained
+    assert list(read_scorer(data).finish_loading()) == []  # an ordinary load has nothing left to do
+
+
 def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list[int]], tmp_path: Path) -> None:
     from sentikit.export import scorer_spec
 

@@ -33,15 +33,16 @@ import string
 import sys
 from array import array
 from collections import Counter
+from collections.abc import Mapping as MappingABC
 from dataclasses import asdict, dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, TypeVar, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, cast
 
 from .errors import ModelIntegrityError
 from .errors import UnsupportedPipelineError as UnsupportedPipelineError  # defined in errors; importable here too
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES, LexiconPrior, label as lexicon_label
-from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer
+from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer, emoji_table
 from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
 
 FORMAT = "sentikit-linear-text"
@@ -55,7 +56,7 @@ READABLE_VERSIONS = (1, 2, 3)
 # (UTF-8 JSON: the spec, each large field replaced by {"blob": i}, and "blobs": their byte lengths),
 # then the blobs, back to back.
 MAGIC = FORMAT.encode("ascii") + b"\x00"
-BLOB_FIELDS = ("terms", "values")
+BLOB_FIELDS = ("terms", "values", "order")
 # Words whose char_wb n-grams are remembered, and the longest word remembered: together they bound
 # the caches however many, however long, never-repeating words a server is sent (for the default
 # model, measured: ~6 MB full of everyday words, ~12 MB of random 32-letter ones). 20,000 words cover
@@ -63,6 +64,8 @@ BLOB_FIELDS = ("terms", "values")
 WORD_CACHE_SIZE = 20_000
 CACHED_WORD_LENGTH = 32
 _Cached = TypeVar("_Cached")
+# Terms per step of a progressive load's finish_loading(): ~1 ms of work between two requests.
+LOAD_CHUNK = 4096
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_spaces
 # scikit-learn's char_wb analyzer runs _WHITE_SPACES.sub(" ", text).split(); plain split() gives the
 # same words because re's \s and str.isspace() agree on every code point (checked in the tests).
@@ -150,6 +153,68 @@ class Explanation:
         return data
 
 
+class SortedTerms(MappingABC[str, complex]):
+    """A vocabulary read-only view answering by binary search over its terms in sorted order.
+
+    What a progressive load scores with until the vocabulary dict is built (a few µs per lookup
+    instead of ~50 ns, but no 157k-entry dict to build first). ``index`` is a term's place in the
+    exported ``terms``, so feature numbers agree with the dict's."""
+
+    __slots__ = ("terms", "norms", "logits", "order")
+
+    def __init__(self, terms: list[str], norms: array[float], logits: array[float], order: array[int]) -> None:
+        # no sorted copy of the terms: building one touches 157k strings in random order (~20-40 ms)
+        self.terms, self.norms, self.logits, self.order = terms, norms, logits, order
+
+    def index(self, term: str) -> int:
+        """``term``'s place in ``terms``; ``KeyError`` if it is not one."""
+        order, terms = self.order, self.terms
+        k = bisect.bisect_left(order, term, key=terms.__getitem__)
+        if k < len(order) and terms[order[k]] == term:
+            return order[k]
+        raise KeyError(term)
+
+    def value_at(self, index: int) -> complex:
+        return complex(self.norms[index], self.logits[index])
+
+    def __getitem__(self, term: str) -> complex:
+        return self.value_at(self.index(term))
+
+    def get(self, term: str, default: Any = None) -> Any:
+        try:
+            return self.value_at(self.index(term))
+        except KeyError:
+            return default
+
+    def __contains__(self, term: object) -> bool:
+        if not isinstance(term, str):
+            return False
+        order, terms = self.order, self.terms
+        k = bisect.bisect_left(order, term, key=terms.__getitem__)
+        return k < len(order) and terms[order[k]] == term
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.terms)
+
+
+def _decode_order(encoded: str | bytes | memoryview, count: int) -> array[int]:
+    """A permutation of ``range(count)`` as little-endian uint32s (format 3's "order")."""
+    order = array("I")
+    if order.itemsize != 4:
+        order = array("L")
+        if order.itemsize != 4:
+            raise ModelIntegrityError("scorer: this platform has no 4-byte array type")
+    order.frombytes(base64.b64decode(encoded) if isinstance(encoded, str) else encoded)
+    if sys.byteorder != "little":
+        order.byteswap()
+    if len(order) != count or (count and max(order) >= count):
+        raise ModelIntegrityError("scorer: a vectorizer's term order does not match its terms")
+    return order
+
+
 class _Vectorizer:
     """One exported TfidfVectorizer: its analyzer settings and its vocabulary.
 
@@ -159,7 +224,7 @@ class _Vectorizer:
     sum in C with ``sum()``; only n-grams seen more than once need a correction in Python.
     """
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], *, progressive: bool = False) -> None:
         self.name: str = spec["name"]
         self.analyzer: str = spec["analyzer"]
         if self.analyzer not in _ANALYZERS:
@@ -196,21 +261,56 @@ class _Vectorizer:
             norms, logits = values[0::2], values[1::2]
         else:
             norms, logits = term_values(spec, len(terms))
-        # idf >= 1 always (smoothed or not), so no value is 0j and filter(None, ...) drops only misses.
-        # Built with map() so that no Python code runs per term: loading is most of a server's start.
-        self.vocabulary: dict[str, complex] = dict(zip(terms, map(complex, norms, logits)))
         self.tf_table = [0.0] + [self._tf(c) for c in range(1, 64)]
         self.key = _preprocess_key(spec)
         # char_wb n-grams never cross whitespace, so what scoring needs of a word is cached per word
         self._word_cache: dict[str, tuple[complex, list[str]]] = {}
         # Binary char_wb n-grams count once per text, so scoring needs the distinct known n-grams
-        # of all the words: deduplicating ints (feature numbers) costs much less than strings.
+        # of all the words: deduplicating ints (feature numbers, a term's place in ``terms``) costs
+        # much less than strings.
         self._word_ids: dict[str, tuple[int, ...]] = {}
-        self._feature_ids: dict[str, int] = {}
-        self._feature_values: list[complex] = []
+        no_ids: dict[str, int] = {}
+        no_values: list[complex] = []
+        self._feature_id: Callable[[str], int] = no_ids.__getitem__
+        self._feature_value: Callable[[int], complex] = no_values.__getitem__
+        self.vocabulary: Mapping[str, complex]
+        self._pending: Optional[tuple[list[str], Sequence[float], Sequence[float]]] = None
+        order = spec.get("order")
+        if progressive and order is not None and isinstance(norms, array):
+            # Answer from a binary search over the sorted terms now, build the dict in finish_loading()
+            sorted_terms = SortedTerms(terms, norms, cast("array[float]", logits), _decode_order(order, len(terms)))
+            self.vocabulary = sorted_terms
+            self._feature_id, self._feature_value = sorted_terms.index, sorted_terms.value_at
+            self._pending = (terms, norms, cast("array[float]", logits))
+        else:
+            self._install(dict(zip(terms, map(complex, norms, logits))))
+
+    def _install(self, vocabulary: dict[str, complex]) -> None:
+        # idf >= 1 always (smoothed or not), so no value is 0j and filter(None, ...) drops only misses.
+        # Built with map() so that no Python code runs per term: loading is most of a server's start.
         if self.analyzer == "char_wb" and self.binary:
-            self._feature_ids = {term: i for i, term in enumerate(self.vocabulary)}
-            self._feature_values = list(self.vocabulary.values())
+            self._feature_id = {term: i for i, term in enumerate(vocabulary)}.__getitem__
+            self._feature_value = list(vocabulary.values()).__getitem__
+        self.vocabulary = vocabulary
+        self._pending = None
+
+    @property
+    def loading(self) -> bool:
+        """Whether a progressive load has not built the vocabulary dict yet."""
+        return self._pending is not None
+
+    def finish_loading(self) -> Iterator[None]:
+        """Build the vocabulary dict a progressive load deferred, yielding between chunks of
+        ``LOAD_CHUNK`` terms so that a server keeps answering meanwhile (no-op when loaded)."""
+        if self._pending is None:
+            return
+        terms, norms, logits = self._pending
+        vocabulary: dict[str, complex] = {}
+        for start in range(0, len(terms), LOAD_CHUNK):
+            end = start + LOAD_CHUNK
+            vocabulary.update(zip(terms[start:end], map(complex, norms[start:end], logits[start:end])))
+            yield
+        self._install(vocabulary)
 
     def __len__(self) -> int:
         return len(self.vocabulary)
@@ -249,7 +349,7 @@ class _Vectorizer:
         found = self._word_ids.get(word)
         if found is None:
             # deduplicated already within the word: "hahahaha" is 4 features, not 20
-            ids = tuple(dict.fromkeys(map(self._feature_ids.__getitem__, self._known_char_wb(word))))
+            ids = tuple(dict.fromkeys(map(self._feature_id, self._known_char_wb(word))))
             found = _remember(self._word_ids, word, ids)
         return found
 
@@ -275,7 +375,7 @@ class _Vectorizer:
             if None in cached:
                 cached = [ids if ids is not None else self._char_wb_ids(w) for ids, w in zip(cached, words)]
             distinct = dict.fromkeys(chain.from_iterable(cast("list[tuple[int, ...]]", cached)))
-            total = sum(map(self._feature_values.__getitem__, distinct), 0j)
+            total = sum(map(self._feature_value, distinct), 0j)
             if not total:
                 return 0.0
         elif self.analyzer == "char_wb":
@@ -451,14 +551,15 @@ class Calibration:
 class Scorer:
     """Scores texts with an exported linear text model; see :func:`load_scorer`."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], *, progressive: bool = False) -> None:
         if spec.get("format") != FORMAT or spec.get("format_version") not in READABLE_VERSIONS:
             raise ModelIntegrityError(
                 f"scorer: unsupported format {spec.get('format')!r} version {spec.get('format_version')!r}"
             )
         self.intercept = float(spec["intercept"])
         self.vectorizers: list[_Vectorizer | _LexiconPart] = [
-            _LexiconPart(v) if v.get("analyzer") == "lexicon" else _Vectorizer(v) for v in spec["vectorizers"]
+            _LexiconPart(v) if v.get("analyzer") == "lexicon" else _Vectorizer(v, progressive=progressive)
+            for v in spec["vectorizers"]
         ]
         if not self.vectorizers:
             raise ModelIntegrityError("scorer: no vectorizers")
@@ -467,6 +568,22 @@ class Scorer:
         self.n_features = sum(len(v) for v in self.vectorizers)
         self.calibration = Calibration(spec["calibration"]) if spec.get("calibration") else None
         self._probability: Callable[[float], float] = self.calibration or _sigmoid
+
+    def finish_loading(self) -> Iterator[None]:
+        """What a progressive load (``read_scorer(..., progressive=True)``) deferred, in steps of a
+        few milliseconds: the vocabulary dicts, then the emoji table. Scores are the same before,
+        during and after; only their speed changes. Nothing to do after an ordinary load."""
+        deferred = [v for v in self.vectorizers if isinstance(v, _Vectorizer) and v.loading]
+        if not deferred:
+            return
+        for pending in deferred:
+            yield from pending.finish_loading()
+        for vectorizer in self.vectorizers:
+            normalizer = getattr(vectorizer, "normalizer", None)
+            if normalizer is not None and "emoji" in normalizer.steps:
+                emoji_table()
+                yield
+                break
 
     def _preprocessed(self, text: str) -> dict[tuple[Any, ...], str]:
         if not isinstance(text, str):
@@ -559,15 +676,18 @@ def load_scorer(path: Path) -> Scorer:
     return read_scorer(data, source=path)
 
 
-def read_scorer(data: bytes, *, source: Path | str = "scorer") -> Scorer:
+def read_scorer(data: bytes, *, source: Path | str = "scorer", progressive: bool = False) -> Scorer:
     """A scorer from an exported file's bytes: format 3 (binary, see ``MAGIC``), or the JSON of
-    formats 1 and 2, gzip-compressed or not. Every flaw is a :class:`ModelIntegrityError`."""
+    formats 1 and 2, gzip-compressed or not. Every flaw is a :class:`ModelIntegrityError`.
+
+    ``progressive``: defer building the large vocabulary dicts to :meth:`Scorer.finish_loading`
+    and score by binary search until then (format 3 only; a server's start, see bench/README.md)."""
     try:
         spec = scorer_spec_from_bytes(data)
     except (EOFError, ValueError) as exc:
         raise ModelIntegrityError(f"{source}: unreadable scorer ({exc})") from None
     try:
-        return Scorer(spec)
+        return Scorer(spec, progressive=progressive)
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ModelIntegrityError(f"{source}: malformed scorer ({exc!r})") from None
 

@@ -49,7 +49,7 @@ def export_scorer(pipeline: Any, path: Path, *, calibration: Optional[dict[str, 
 
 def encode_scorer(spec: dict[str, Any]) -> bytes:
     """A spec (as :func:`scorer_spec` makes it) as a format-3 file: ``engine.MAGIC``, the header's
-    length, the JSON header, then each vectorizer's terms and values as raw bytes.
+    length, the JSON header, then each vectorizer's terms, values and terms' sorted order as raw bytes.
 
     Uncompressed on purpose: gzip, JSON and base64 were ~60% of the time to load the default model,
     and the registry compresses image layers anyway (bench/README.md). The same spec always gives
@@ -60,10 +60,18 @@ def encode_scorer(spec: dict[str, Any]) -> bytes:
     vectorizers = []
     for vectorizer in spec["vectorizers"]:
         vectorizer = dict(vectorizer)
+        terms = vectorizer.get("terms")
+        if terms is not None and "values" in vectorizer:
+            # the terms' sorted order, for a progressive load's binary search (engine.SortedTerms)
+            listed = terms.split("\n") if isinstance(terms, str) and terms else terms if isinstance(terms, list) else []
+            order = array("I", sorted(range(len(listed)), key=listed.__getitem__))
+            if sys.byteorder != "little":
+                order.byteswap()
+            vectorizer["order"] = base64.b64encode(order.tobytes()).decode("ascii")
         for name in BLOB_FIELDS:
             value = vectorizer.get(name)
             if isinstance(value, str):
-                blob = base64.b64decode(value) if name == "values" else value.encode("utf-8")
+                blob = value.encode("utf-8") if name == "terms" else base64.b64decode(value)
                 vectorizer[name] = {"blob": len(blobs)}
                 blobs.append(blob)
         vectorizers.append(vectorizer)

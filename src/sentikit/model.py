@@ -110,6 +110,11 @@ class SentimentModel:
     def scorer(self) -> Any:
         """The exported scorer (sentikit.engine), checksum-verified. Scoring never falls back to
         unpickling the pipeline: a model without a verifiable ``scorer.json`` is refused."""
+        return self.load_scorer()
+
+    def load_scorer(self, *, progressive: bool = False) -> Any:
+        """:attr:`scorer`, loaded now if it is not yet; ``progressive`` defers the vocabulary dicts
+        to ``scorer.finish_loading()`` (see ``engine.read_scorer``): how a server starts."""
         if self._scorer is None:
             from .engine import read_scorer
 
@@ -126,7 +131,7 @@ class SentimentModel:
             except OSError as exc:
                 raise ModelIntegrityError(f"{scorer_path}: unreadable scorer ({exc})") from None
             _check_digest(scorer_path, expected, hashlib.sha256(data).hexdigest())
-            self._scorer = read_scorer(data, source=scorer_path)
+            self._scorer = read_scorer(data, source=scorer_path, progressive=progressive)
         return self._scorer
 
     @property

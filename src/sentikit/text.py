@@ -57,6 +57,10 @@ class NegationTokenizer:
                 left = scope
         return tokens
 
+    def _load_emoji_table(self) -> dict[int, Optional[str]]:
+        self._emoji_table = emoji_table()
+        return self._emoji_table
+
     def to_spec(self) -> dict[str, Any]:
         """The exported form the engine rebuilds this tokenizer from."""
         return {"kind": "negation", "scope": self.scope, "pattern": self.pattern}
@@ -190,7 +194,8 @@ class SocialNormalizer:
         self._entities, self._urls, self._mentions = "entities" in on, "urls" in on, "mentions" in on
         self._hashtags, self._emoji, self._emoticons = "hashtags" in on, "emoji" in on, "emoticons" in on
         self._elongation, self._punctuation = "elongation" in on, "punctuation" in on
-        self._emoji_table = emoji_table() if self._emoji else {}
+        # built on the first text that needs it (lru_cached, so once per process): not at every load
+        self._emoji_table: Optional[dict[int, Optional[str]]] = None
 
     def __call__(self, text: str) -> str:
         # each step only runs when its trigger character is there: most texts skip most steps
@@ -203,7 +208,7 @@ class SocialNormalizer:
         if self._hashtags and "#" in text:
             text = _HASHTAG.sub(_split_hashtag, text)
         if self._emoji and not text.isascii():
-            text = text.translate(self._emoji_table)
+            text = text.translate(self._emoji_table or self._load_emoji_table())
         if self._emoticons and not _EMOTICON_HINT.isdisjoint(text):
             text = _EMOTICON.sub(_emoticon_word, text)
         if self._elongation:
@@ -215,6 +220,10 @@ class SocialNormalizer:
         if self._accents is not None:
             text = self._accents(text)
         return text
+
+    def _load_emoji_table(self) -> dict[int, Optional[str]]:
+        self._emoji_table = emoji_table()
+        return self._emoji_table
 
     def to_spec(self) -> dict[str, Any]:
         """The exported form the engine rebuilds this preprocessor from."""

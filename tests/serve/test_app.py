@@ -267,3 +267,33 @@ def test_explain_top_as_an_integral_float_is_an_integer(client: Any) -> None:
     response = client.post("/v1/explain", json={"text": "good food, bad service", "top": 14.0})
     assert response.status_code == 200, response.text
     assert error_of(client.post("/v1/explain", json={"text": "good", "top": 14.5})) == (422, "invalid_top")
+
+
+def test_the_server_answers_while_it_finishes_loading_and_then_from_the_full_vocabulary(model_dir: "Path", sample_texts: list[str]) -> None:
+    """A started server scores at once (progressive load) and builds its vocabulary dicts in the
+    background; scores never change along the way."""
+    import time
+    import warnings
+    from pathlib import Path
+
+    from sentikit.engine import SortedTerms
+    from sentikit.model import load_model
+    from sentikit.server import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as conftest: Starlette's TestClient prefers httpx2
+        from starlette.testclient import TestClient
+
+    expected = load_model(model_dir).score(sample_texts)
+    model = load_model(model_dir)
+    with TestClient(create_app(model)) as client:
+        answers = [client.post("/v1/score", json={"texts": sample_texts}).json()]
+        deadline = time.monotonic() + 10
+        while any(isinstance(getattr(v, "vocabulary", None), SortedTerms) for v in model.scorer.vectorizers):
+            assert time.monotonic() < deadline, "the vocabulary was never finished"
+            answers.append(client.post("/v1/score", json={"texts": sample_texts}).json())
+            time.sleep(0.005)
+        assert all(isinstance(getattr(v, "vocabulary", {}), dict) for v in model.scorer.vectorizers)
+        answers.append(client.post("/v1/score", json={"texts": sample_texts}).json())
+    for answer in answers:
+        assert answer["scores"] == expected

@@ -364,14 +364,25 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     state = cast(Served, app.state.served)
     # Inline, not in a thread: uvicorn accepts connections only after startup, so there is nothing
     # to keep answering, and the first thread would import anyio's backend (~20 ms of the start).
-    state.model.score(["warm up"])
-    release_freed_memory()
+    # Progressive: the server answers (by binary search) before the vocabulary dicts exist, and
+    # builds them between requests; half of a start's time went to building them (bench/README.md).
+    scorer = state.model.load_scorer(progressive=True)
+    scorer.score(["warm up"])
     state.ready = True
+    finishing = asyncio.get_running_loop().create_task(finish_loading(scorer))
     yield
+    finishing.cancel()
+
+
+async def finish_loading(scorer: Any) -> None:
+    """Complete a progressive load a few milliseconds at a time, then release the memory it freed."""
+    for _ in scorer.finish_loading():
+        await asyncio.sleep(0)
+    release_freed_memory()
 
 
 def release_freed_memory() -> None:
-    """Hand the heap that loading the model freed (its parsed JSON) back to the OS (~10 MiB less RSS:
+    """Hand the heap that loading the model freed (its file's bytes, temporaries) back to the OS (less RSS:
     CPython's allocator keeps it otherwise; glibc returns it on ``malloc_trim``), and move what is
     left out of the garbage collector's way (``gc.freeze``)."""
     gc.collect()
