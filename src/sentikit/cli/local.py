@@ -188,7 +188,7 @@ def score(
 
         return score_with_spark(s, spark=spark, model=model, texts=texts, url=url, input_file=input_file, output_dir=output_file,
                                 output_format=output_format, master=master, text_column=text_column, as_json=as_json)
-    scorer = scorer_for(model, url, s)
+    scorer = scorer_for(model, url, s, texts=len(texts) if texts and input_file is None else None)
     if input_file is not None:
         with output.counter("scoring") as advance:
             summary = score_file(scorer, input_file, output_file, text_column=text_column,
@@ -220,4 +220,4 @@ def explain(
         from ..errors import InvalidInputError
 
         raise InvalidInputError("text is empty")
-    output.render_explanation(loaded.scorer.explain(text, top), as_json=as_json)
+    output.render_explanation(loaded.load_scorer(progressive=True).explain(text, top), as_json=as_json)
