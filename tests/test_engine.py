@@ -241,6 +241,8 @@ def test_format_3_is_raw_terms_and_values_behind_a_json_header(fitted: tuple[Any
 
 
 def test_a_progressive_load_scores_the_same_before_during_and_after_finishing(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
+    import gc
+
     from sentikit.engine import SortedTerms, read_scorer
 
     pipeline, scorer = fitted
@@ -263,6 +265,9 @@ def test_a_progressive_load_scores_the_same_before_during_and_after_finishing(fi
     for _ in steps:
         pass
     assert not any(isinstance(getattr(v, "vocabulary", None), SortedTerms) for v in progressive.vectorizers)
+    del bridged, vocabulary
+    gc.collect()
+    assert not [o for o in gc.get_objects() if type(o) is SortedTerms], "the binary-search view (and its arrays) outlived the load"
     assert [type(getattr(v, "vocabulary", None)) for v in progressive.vectorizers] == [type(getattr(v, "vocabulary", None)) for v in scorer.vectorizers]
     assert progressive.score(EDGE_CASES) == expected
     assert [progressive.explain(text).to_dict() for text in EDGE_CASES] == explained

@@ -64,6 +64,8 @@ BLOB_FIELDS = ("terms", "values", "order")
 WORD_CACHE_SIZE = 20_000
 CACHED_WORD_LENGTH = 32
 _Cached = TypeVar("_Cached")
+_NO_FEATURE_IDS: dict[str, int] = {}  # what _Vectorizer's feature numbers are when it does not use them
+_NO_FEATURE_VALUES: list[complex] = []
 # Terms per step of a progressive load's finish_loading(): ~1 ms of work between two requests.
 LOAD_CHUNK = 4096
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_spaces
@@ -269,10 +271,8 @@ class _Vectorizer:
         # of all the words: deduplicating ints (feature numbers, a term's place in ``terms``) costs
         # much less than strings.
         self._word_ids: dict[str, tuple[int, ...]] = {}
-        no_ids: dict[str, int] = {}
-        no_values: list[complex] = []
-        self._feature_id: Callable[[str], int] = no_ids.__getitem__
-        self._feature_value: Callable[[int], complex] = no_values.__getitem__
+        self._feature_id: Callable[[str], int] = _NO_FEATURE_IDS.__getitem__
+        self._feature_value: Callable[[int], complex] = _NO_FEATURE_VALUES.__getitem__
         self.vocabulary: Mapping[str, complex]
         self._pending: Optional[tuple[list[str], Sequence[float], Sequence[float]]] = None
         order = spec.get("order")
@@ -280,7 +280,8 @@ class _Vectorizer:
             # Answer from a binary search over the sorted terms now, build the dict in finish_loading()
             sorted_terms = SortedTerms(terms, norms, cast("array[float]", logits), _decode_order(order, len(terms)))
             self.vocabulary = sorted_terms
-            self._feature_id, self._feature_value = sorted_terms.index, sorted_terms.value_at
+            if self.analyzer == "char_wb" and self.binary:
+                self._feature_id, self._feature_value = sorted_terms.index, sorted_terms.value_at
             self._pending = (terms, norms, cast("array[float]", logits))
         else:
             self._install(dict(zip(terms, map(complex, norms, logits))))
