@@ -161,3 +161,23 @@ def test_malformed_requests_get_the_json_envelope(start_server: Any, model_dir: 
         data, _ = read_until_closed(sock, limit=10)
     status, error = status_and_error(data)
     assert status == 400 and error["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("http", PARSERS)
+def test_pipelined_and_head_requests_on_one_connection_get_every_answer_whole(start_server: Any, model_dir: Path, http: str) -> None:
+    """Responses are written once per event-loop turn (protocols.CoalescingTransport): pipelined
+    requests still get one complete answer each, in order, and a HEAD answer has no body."""
+    server = start_server(str(model_dir), env={"SENTIKIT_SERVER_HTTP": http})
+    texts = ["lovely host", "dirty flat", "fine"]
+    expected = [urllib.request.urlopen(server.url + "/analyze?text=" + urllib.parse.quote(t), timeout=10).read() for t in texts]
+    with connect(server.url) as sock:
+        sock.sendall(b"".join(b"GET /analyze?text=%s HTTP/1.1\r\nHost: t\r\n\r\n" % urllib.parse.quote(t).encode() for t in texts)
+                     + b"HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data, _ = read_until_closed(sock, 10)
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 4, data
+    for answer, body in zip(answers, expected):
+        head, _, got = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"200 ") and got == body
+    head, _, rest = answers[3].partition(b"\r\n\r\n")
+    assert head.startswith(b"200 ") and rest == b""

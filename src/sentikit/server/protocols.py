@@ -9,6 +9,10 @@
   (5,000 characters, 12 bytes each percent-encoded at worst); beyond it a 414 JSON error that
   points to POST /v1/score, instead of a parser-dependent plain-text 400.
 * Malformed requests get the JSON error envelope too.
+* What a connection writes in one event-loop turn goes out in one ``write`` (uvicorn writes a
+  response's head and body separately): one packet per small response instead of two, so a
+  client reads each answer once (wrk spent a third less CPU per request, and 2 workers answered
+  15-25% more requests with wrk on the same 2 CPUs; bench/README.md).
 
 These answers come before any ASGI request exists, so /metrics does not count them.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError
 
@@ -27,6 +31,49 @@ PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 414: b"URI Too Long"}
 # httptools cannot parse a URL over 65,535 bytes (16-bit offsets); one limit for both parsers:
 # the request line and headers together, 64 KiB (GET_TEXT_CHARS characters of any kind fit).
 HEAD_LIMIT = 65_535
+
+
+class CoalescingTransport:
+    """A transport whose writes of one event-loop turn are joined and sent at the end of the turn.
+
+    Everything else (``is_closing``, ``get_extra_info``, reading flow control, ...) is the
+    wrapped transport's; ``close`` and ``write_eof`` send what is held first, ``abort`` drops it."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(bytes(data))
+
+    def flush(self) -> None:
+        if self._held:
+            data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+            self._held = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = []
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _Edges:
@@ -40,6 +87,7 @@ class _Edges:
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        self.transport = cast(asyncio.Transport, CoalescingTransport(transport, self.loop))
         self._head_bytes, self._tail = 0, b""
         self._head_timer: asyncio.TimerHandle | None = None
         self._rejection: tuple[int, str, str] | None = None
