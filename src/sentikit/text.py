@@ -57,10 +57,6 @@ class NegationTokenizer:
                 left = scope
         return tokens
 
-    def _load_emoji_table(self) -> dict[int, Optional[str]]:
-        self._emoji_table = emoji_table()
-        return self._emoji_table
-
     def to_spec(self) -> dict[str, Any]:
         """The exported form the engine rebuilds this tokenizer from."""
         return {"kind": "negation", "scope": self.scope, "pattern": self.pattern}
