@@ -297,3 +297,17 @@ def test_the_server_answers_while_it_finishes_loading_and_then_from_the_full_voc
         answers.append(client.post("/v1/score", json={"texts": sample_texts}).json())
     for answer in answers:
         assert answer["scores"] == expected
+
+
+def test_the_text_parameter_reads_as_starlettes_query_params_read_it() -> None:
+    from urllib.parse import quote, quote_plus
+
+    from starlette.datastructures import QueryParams
+
+    from sentikit.server.app import query_text
+
+    texts = ["plain", "with space", "a+b=c", "caf\u00e9 \u2615 \U0001F602", "%zz broken %", "", "100% sure"]
+    queries = [b"text=" + quote(t).encode() for t in texts] + [b"text=" + quote_plus(t).encode() for t in texts]
+    queries += [b"text=a&text=b", b"x=1&text=later", b"text", b"text=%E2%82", b"text=a;b", b"texts=no", b"", b"text=caf\xc3\xa9"]
+    for query in queries:
+        assert query_text(query) == QueryParams(query).get("text"), query

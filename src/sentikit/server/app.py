@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, cast
+from urllib.parse import unquote_plus
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -115,9 +116,17 @@ def public_manifest(manifest: Mapping[str, Any]) -> dict[str, Any]:
 # --- handlers --------------------------------------------------------------------------
 
 
+def query_text(query_string: bytes) -> str | None:
+    """The ``text`` parameter of a query string, as Starlette's ``QueryParams(...).get("text")``
+    reads it; the usual ``text=...`` alone is decoded directly (its parsing was ~5% of a request)."""
+    if query_string.startswith(b"text=") and b"&" not in query_string:
+        return unquote_plus(query_string[5:].decode("latin-1"))
+    return QueryParams(query_string).get("text")
+
+
 async def analyze_response(state: Served, query_string: bytes) -> Response:
     """``GET /analyze?text=`` (and ``/predict``): the score as plain text."""
-    text = QueryParams(query_string).get("text")
+    text = query_text(query_string)
     if text is None:
         raise ApiError(400, "missing_text", "missing query parameter 'text', e.g. /analyze?text=I+loved+it")
     checked = check_query_text(text, state.limits)
