@@ -65,6 +65,9 @@ def test_lexicon_prior_is_negation_aware_and_its_shares_sum_to_the_features() ->
     for k, value in enumerate((total, positive, negative)):
         assert sum(s[k] for _, s in shares) == pytest.approx(value, abs=1e-12)
     assert prior.features("the flat") == (0.0, 0.0, 0.0)
+    # features() looks each token up once; valences() spells the rule out: they agree
+    for text in ("not bad at all, lovely", "never good never bad", "awful. not awful", "", "no no no great"):
+        assert prior.features(text) == prior._features([v for _, v in prior.valences(text)])
 
 
 def test_emoji_table_is_each_sequences_base_code_point() -> None:

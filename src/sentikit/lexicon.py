@@ -56,6 +56,8 @@ class LexiconPrior:
         self.scope = scope
         self.tokenize = NegationTokenizer(scope)
         self._negated = {NEGATED_PREFIX + word: NEGATION_FACTOR * value for word, value in self.lexicon.items()}
+        # one lookup per token, in C (valences() spells the rule out): a rated word, or a negated one
+        self._valence = {**self._negated, **self.lexicon}
 
     def valences(self, doc: str) -> list[tuple[str, float]]:
         """(token, valence) for each token of ``doc`` the lexicon rates, negated ones flipped."""
@@ -71,7 +73,11 @@ class LexiconPrior:
 
     def features(self, doc: str) -> tuple[float, float, float]:
         """(lexicon_sum, lexicon_pos, lexicon_neg) for one preprocessed text."""
-        return self._features([v for _, v in self.valences(doc)])
+        return self.features_of_tokens(self.tokenize(doc))
+
+    def features_of_tokens(self, tokens: list[str]) -> tuple[float, float, float]:
+        """:meth:`features` of a text already tokenized by ``self.tokenize``."""
+        return self._features([v for v in map(self._valence.get, tokens) if v is not None])
 
     @staticmethod
     def _features(values: list[float]) -> tuple[float, float, float]:
