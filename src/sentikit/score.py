@@ -6,7 +6,6 @@ A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import sys
@@ -15,8 +14,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence, TextIO, cast
 
-from ._atomic import atomic_output
-from .data import bounded_text_lines, iter_records
 from .errors import InvalidInputError
 
 POSITIVE, NEGATIVE = "positive", "negative"
@@ -96,6 +93,8 @@ def score_texts(scorer: Scorer, texts: Sequence[str], *, threshold: float = 0.5)
 def read_lines(stream: TextIO, name: str = "stdin") -> list[str]:
     """Non-blank lines of a text stream, without their line endings; each line is bounded
     (:data:`~sentikit.data.MAX_LINE_BYTES`), so an endless line is a DataError, not a full memory."""
+    from .data import bounded_text_lines  # here: the server imports this module for its label rule only
+
     return [line.rstrip("\r\n") for line in bounded_text_lines(stream, name) if line.strip()]
 
 
@@ -126,6 +125,9 @@ def score_file(
     """Stream ``input_path`` (CSV, TSV, JSONL or headerless TSV) to ``output_path`` in the same format
     with score and label added. ``None`` or ``-`` writes to stdout; a file is written completely or
     not at all (:func:`~sentikit._atomic.atomic_output`: never renamed over a device or pipe)."""
+    from ._atomic import atomic_output
+    from .data import iter_records
+
     check_threshold(threshold)
     fmt, _column, records = iter_records(input_path, text_column=text_column, stdin=stdin)
     to_stdout = output_path in (None, "-")
@@ -181,6 +183,8 @@ def _make_writer(fmt: str, handle: TextIO, first: Any) -> Callable[[Any, float, 
             handle.write("\t".join([*record, f"{value:.6f}", label]) + "\n")
 
         return write_plain
+    import csv
+
     score_key, label_key = _column_names(first)
     dict_writer = csv.DictWriter(
         handle,

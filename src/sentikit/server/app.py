@@ -12,7 +12,6 @@ so one module-level function serves every app :func:`create_app` builds.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import hmac
 import json
@@ -396,6 +395,8 @@ def release_freed_memory() -> None:
     left out of the garbage collector's way (``gc.freeze``)."""
     gc.collect()
     if sys.platform.startswith("linux"):
+        import ctypes  # here: this runs after the server answers, and ctypes' import is not free
+
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
         except (OSError, AttributeError):  # musl and other libcs: nothing to trim
