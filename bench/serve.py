@@ -9,6 +9,9 @@ All in one run, on the same model and the same real sentences, driven by ``wrk``
   processes during the load (CPU seconds / wall seconds), RSS (largest worker and the
   sum, plus PSS, which counts the pages forked workers share once), and for sentikit the
   share of the requests each worker answered (from its /metrics);
+* every server is first warmed with --warmup seconds of single texts, not measured: a started
+  sentikit builds its vocabulary dicts in the background for ~0.1 s (the progressive load), and
+  every server's caches fill during the first requests; the figures are the steady state;
 * start: wall time from starting the process to the first score, median of --starts;
 * with ``--azure``: documents/s through the Azure AI Language route
   (``POST /language/:analyze-text``, 10 documents per request, the service's limit) next to
@@ -20,7 +23,7 @@ socket each, the default), 2 workers sharing one socket (SENTIKIT_SERVER_REUSE_P
 uvicorn's own --workers does), and 1 worker with the pure-Python h11 parser and asyncio loop.
 
 Usage:
-    python bench/serve.py [MODEL] [--duration 10] [--repeat 1] [--starts 5] [--azure]
+    python bench/serve.py [MODEL] [--duration 10] [--warmup 2] [--repeat 1] [--starts 5] [--azure]
 
 MODEL is a model directory, NAME or NAME:VERSION in ./models (default: the latest
 ``sentiment``). Needs ``wrk`` (Debian package ``wrk``) and the ``bench`` extra (Flask, gunicorn).
@@ -273,12 +276,14 @@ def first_score(url: str, text: str) -> float:
         return float(response.read())
 
 
-def measure(server: Server, texts: list[str], duration: int, azure: bool = False) -> dict[str, Any]:
+def measure(server: Server, texts: list[str], duration: int, azure: bool = False, warmup: int = 2) -> dict[str, Any]:
     port = free_port()
     process, _ = server.start(port)
     url = f"http://127.0.0.1:{port}"
     try:
         row: dict[str, Any] = {"first": first_score(url, texts[0])}
+        if warmup > 0:
+            wrk(url, single_script(texts), warmup, process.pid)
         row["single"] = wrk(url, single_script(texts), duration, process.pid)
         if server.sentikit:
             row["batch"] = wrk(url, batch_script(texts), duration, process.pid, BATCH)
@@ -306,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", default=None)
     parser.add_argument("--workspace", default="models")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each server's runs")
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all servers (interleaved); medians reported")
     parser.add_argument("--starts", type=int, default=5, help="process starts per server for the start time")
     parser.add_argument("--azure", action="store_true", help="also measure the Azure AI Language route (documents/s)")
@@ -343,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             print(f"round {round_ + 1}: {server.name}", file=sys.stderr)
             azure = args.azure and server in servers[2:4]
-            server.results.append(measure(server, texts, args.duration, azure))
+            server.results.append(measure(server, texts, args.duration, azure, args.warmup))
     starts = {
         "python -m sentikit.serve (the image's entry point)": Server(
             "module", [py, "-m", "sentikit.serve"], {"SENTIKIT_MODEL_PATH": str(model.path), "SENTIKIT_SERVER_PORT": "{port}"}),
@@ -358,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     flask_rps = med(servers[0], "single", "rps")
     one = servers[2]
     print(f"\n`python bench/serve.py {' '.join(argv if argv is not None else sys.argv[1:])}` - {os.cpu_count()} CPUs "
-          f"(shared), wrk -t1 -c{CONCURRENCY}, {args.duration}s per run, medians of {args.repeat} interleaved rounds\n")
+          f"(shared), wrk -t1 -c{CONCURRENCY}, {args.warmup}s warm-up then {args.duration}s per run, medians of {args.repeat} "
+          "interleaved rounds\n")
     print("| server | GET /analyze req/s | vs Flask | p50 ms | p99 ms | cores | wrk cores | POST /v1/score (100 texts) texts/s "
           "| p50 ms | p99 ms | cores | failed | worker shares | RSS MiB (largest / sum) | PSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
