@@ -23,40 +23,28 @@ else is refused at export time with a message naming what is unsupported.
 
 from __future__ import annotations
 
-import base64
 import bisect
 import json
 import math
 import operator
 import re
 import string
-import sys
 from array import array
 from collections import Counter
-from collections.abc import Mapping as MappingABC
 from dataclasses import asdict, dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, cast
 
 from .errors import ModelIntegrityError
+from .ngrams import char_ngrams, char_wb_word_ngrams, word_ngrams
+from .scorer_file import FORMAT, FORMAT_VERSION, MAGIC, READABLE_VERSIONS, SortedTerms  # noqa: F401  (re-exported)
+from .scorer_file import decode_floats, decode_order, scorer_spec_from_bytes
 from .errors import UnsupportedPipelineError as UnsupportedPipelineError  # defined in errors; importable here too
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES, LexiconPrior, label as lexicon_label
 from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer, emoji_table
 from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
 
-FORMAT = "sentikit-linear-text"
-# 3: format 2's spec in a binary file (see load_scorer): a JSON header, then each vectorizer's terms
-# (UTF-8) and values (float64) as raw bytes, so loading parses no large JSON, base64 or gzip.
-# 2: each vectorizer's terms as one "\n"-joined string (a list when a term holds a line break) and
-# its "values" (norm weight, logit weight per term) precomputed; 1: "idf" and "coef" per term.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
-# A format-3 file starts with MAGIC, then the header's length (4 bytes, little-endian), the header
-# (UTF-8 JSON: the spec, each large field replaced by {"blob": i}, and "blobs": their byte lengths),
-# then the blobs, back to back.
-MAGIC = FORMAT.encode("ascii") + b"\x00"
-BLOB_FIELDS = ("terms", "values", "order")
 # Words whose char_wb n-grams are remembered, and the longest word remembered: together they bound
 # the caches however many, however long, never-repeating words a server is sent (for the default
 # model, measured: ~6 MB full of everyday words, ~12 MB of random 32-letter ones). 20,000 words cover
@@ -68,60 +56,7 @@ _NO_FEATURE_IDS: dict[str, int] = {}  # what _Vectorizer's feature numbers are w
 _NO_FEATURE_VALUES: list[complex] = []
 # Terms per step of a progressive load's finish_loading(): ~1 ms of work between two requests.
 LOAD_CHUNK = 4096
-_WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_spaces
-# scikit-learn's char_wb analyzer runs _WHITE_SPACES.sub(" ", text).split(); plain split() gives the
-# same words because re's \s and str.isspace() agree on every code point (checked in the tests).
 _ANALYZERS = ("word", "char", "char_wb")
-
-
-# --- scikit-learn's n-gram rules, reproduced ----------------------------------------------------
-
-
-def _word_ngrams(tokens: list[str], low: int, high: int) -> list[str]:
-    if high == 1:
-        return tokens
-    if low == 1:
-        ngrams = list(tokens)
-        low = 2
-    else:
-        ngrams = []
-    count = len(tokens)
-    append = ngrams.append
-    join = " ".join
-    if low == 2 and high >= 2:
-        ngrams.extend([a + " " + b for a, b in zip(tokens, tokens[1:])])
-        low = 3
-    for n in range(low, min(high + 1, count + 1)):
-        for i in range(count - n + 1):
-            append(join(tokens[i : i + n]))
-    return ngrams
-
-
-def _char_ngrams(text: str, low: int, high: int) -> list[str]:
-    text = _WHITE_SPACES.sub(" ", text)
-    length = len(text)
-    if low == 1:
-        ngrams = list(text)
-        low = 2
-    else:
-        ngrams = []
-    for n in range(low, min(high + 1, length + 1)):
-        ngrams.extend([text[i : i + n] for i in range(length - n + 1)])
-    return ngrams
-
-
-def _char_wb_word_ngrams(word: str, low: int, high: int) -> list[str]:
-    """The char_wb n-grams of one whitespace-delimited word (scikit-learn's loop, per word)."""
-    w = " " + word + " "
-    w_len = len(w)
-    ngrams = []
-    for n in range(low, high + 1):
-        if w_len <= n:
-            # scikit-learn counts a word no longer than n once, then stops growing n
-            ngrams.append(w)
-            break
-        ngrams.extend([w[i : i + n] for i in range(w_len - n + 1)])
-    return ngrams
 
 
 # --- the scorer ---------------------------------------------------------------------------------
@@ -153,68 +88,6 @@ class Explanation:
         for key in ("contributions", "positives", "negatives"):
             data[key] = [{"ngram": ngram, "contribution": value} for ngram, value in data[key]]
         return data
-
-
-class SortedTerms(MappingABC[str, complex]):
-    """A vocabulary read-only view answering by binary search over its terms in sorted order.
-
-    What a progressive load scores with until the vocabulary dict is built (a few µs per lookup
-    instead of ~50 ns, but no 157k-entry dict to build first). ``index`` is a term's place in the
-    exported ``terms``, so feature numbers agree with the dict's."""
-
-    __slots__ = ("terms", "norms", "logits", "order")
-
-    def __init__(self, terms: list[str], norms: array[float], logits: array[float], order: array[int]) -> None:
-        # no sorted copy of the terms: building one touches 157k strings in random order (~20-40 ms)
-        self.terms, self.norms, self.logits, self.order = terms, norms, logits, order
-
-    def index(self, term: str) -> int:
-        """``term``'s place in ``terms``; ``KeyError`` if it is not one."""
-        order, terms = self.order, self.terms
-        k = bisect.bisect_left(order, term, key=terms.__getitem__)
-        if k < len(order) and terms[order[k]] == term:
-            return order[k]
-        raise KeyError(term)
-
-    def value_at(self, index: int) -> complex:
-        return complex(self.norms[index], self.logits[index])
-
-    def __getitem__(self, term: str) -> complex:
-        return self.value_at(self.index(term))
-
-    def get(self, term: str, default: Any = None) -> Any:
-        try:
-            return self.value_at(self.index(term))
-        except KeyError:
-            return default
-
-    def __contains__(self, term: object) -> bool:
-        if not isinstance(term, str):
-            return False
-        order, terms = self.order, self.terms
-        k = bisect.bisect_left(order, term, key=terms.__getitem__)
-        return k < len(order) and terms[order[k]] == term
-
-    def __len__(self) -> int:
-        return len(self.terms)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.terms)
-
-
-def _decode_order(encoded: str | bytes | memoryview, count: int) -> array[int]:
-    """A permutation of ``range(count)`` as little-endian uint32s (format 3's "order")."""
-    order = array("I")
-    if order.itemsize != 4:
-        order = array("L")
-        if order.itemsize != 4:
-            raise ModelIntegrityError("scorer: this platform has no 4-byte array type")
-    order.frombytes(base64.b64decode(encoded) if isinstance(encoded, str) else encoded)
-    if sys.byteorder != "little":
-        order.byteswap()
-    if len(order) != count or (count and max(order) >= count):
-        raise ModelIntegrityError("scorer: a vectorizer's term order does not match its terms")
-    return order
 
 
 class _Vectorizer:
@@ -264,7 +137,7 @@ class _Vectorizer:
         norms: Iterable[float]
         logits: Iterable[float]
         if "values" in spec:
-            values = _decode_floats(spec["values"])
+            values = decode_floats(spec["values"])
             if len(values) != 2 * len(terms):
                 raise ModelIntegrityError(f"scorer: vectorizer {self.name!r} has mismatched array lengths")
             norms, logits = values[0::2], values[1::2]
@@ -285,7 +158,7 @@ class _Vectorizer:
         order = spec.get("order")
         if progressive and order is not None and isinstance(norms, array):
             # Answer from a binary search over the sorted terms now, build the dict in finish_loading()
-            sorted_terms = SortedTerms(terms, norms, cast("array[float]", logits), _decode_order(order, len(terms)))
+            sorted_terms = SortedTerms(terms, norms, cast("array[float]", logits), decode_order(order, len(terms)))
             self.vocabulary = sorted_terms
             if self.analyzer == "char_wb" and self.binary:
                 self._feature_id, self._feature_value = sorted_terms.index, sorted_terms.value_at
@@ -342,7 +215,7 @@ class _Vectorizer:
     def _known_char_wb(self, word: str) -> list[str]:
         """A word's char_wb n-grams that are in the vocabulary, in order."""
         vocabulary = self.vocabulary
-        return [g for g in _char_wb_word_ngrams(word, self.low, self.high) if g in vocabulary]
+        return [g for g in char_wb_word_ngrams(word, self.low, self.high) if g in vocabulary]
 
     def _char_wb_word(self, word: str) -> tuple[complex, list[str]]:
         """A word's known char_wb n-grams and their summed values (cached)."""
@@ -366,12 +239,12 @@ class _Vectorizer:
         if self.analyzer == "char_wb":
             return list(chain.from_iterable(map(self._known_char_wb, doc.split())))
         if self.analyzer == "char":
-            return _char_ngrams(doc, self.low, self.high)
+            return char_ngrams(doc, self.low, self.high)
         assert self.tokenize is not None
         tokens = self.tokenize(doc)
         if self.stop_words is not None:
             tokens = [t for t in tokens if t not in self.stop_words]
-        return _word_ngrams(tokens, self.low, self.high)
+        return word_ngrams(tokens, self.low, self.high)
 
     def logit_part(self, doc: str) -> float:
         """This vectorizer's share of the decision function for one preprocessed document."""
@@ -404,11 +277,7 @@ class _Vectorizer:
                 return 0.0
             if len(set(grams)) != len(grams):
                 total += self._repeats_correction(grams)
-        if self.norm == "l2":
-            return total.imag / math.sqrt(total.real)
-        if self.norm == "l1":
-            return total.imag / total.real
-        return total.imag
+        return self._normalized(total)
 
     def logit_part_of_tokens(self, tokens: list[str]) -> float:
         """:meth:`logit_part` of a document already tokenized by ``self.tokenize`` (``takes_tokens``
@@ -420,6 +289,10 @@ class _Vectorizer:
         # an n-gram can only repeat if its first token does
         if len(set(tokens)) != len(tokens):
             total += self._repeats_correction(grams)
+        return self._normalized(total)
+
+    def _normalized(self, total: complex) -> float:
+        """The dot product of a non-empty text's summed term values, divided by its norm."""
         if self.norm == "l2":
             return total.imag / math.sqrt(total.real)
         if self.norm == "l1":
@@ -470,8 +343,8 @@ class _Vectorizer:
 def term_values(spec: dict[str, Any], count: int) -> tuple[Iterable[float], Iterable[float]]:
     """A format-1 vectorizer's (norm weights, logit weights): ``idf**p`` (p = 2 for l2, else 1) and
     ``idf * coef * weight``, per term. Format 2 stores these, computed by this same function."""
-    idf = _decode_floats(spec["idf"]) if spec["idf"] is not None else array("d", [1.0]) * count
-    coef = _decode_floats(spec["coef"])
+    idf = decode_floats(spec["idf"]) if spec["idf"] is not None else array("d", [1.0]) * count
+    coef = decode_floats(spec["coef"])
     if len(idf) != count or len(coef) != count:
         raise ModelIntegrityError(f"scorer: vectorizer {spec.get('name')!r} has mismatched array lengths")
     weight = float(spec.get("weight", 1.0))
@@ -501,7 +374,7 @@ class _LexiconPart:
         self.takes_tokens = True
         self.tokenizer_spec: Optional[dict[str, Any]] = self.prior.tokenize.to_spec()
         weight = float(spec.get("weight", 1.0))
-        coef = _decode_floats(spec["coef"])
+        coef = decode_floats(spec["coef"])
         if len(coef) != len(LEXICON_FEATURES):
             raise ModelIntegrityError(f"scorer: lexicon part {self.name!r} needs {len(LEXICON_FEATURES)} coefficients")
         self.coef = [c * weight for c in coef]
@@ -588,11 +461,11 @@ class Scorer:
         # build_pipeline's vectorizers all preprocess alike: then preprocess each text once
         self._one_preprocess = len({v.key for v in self.vectorizers}) == 1
         # ... and its word vectorizer and lexicon prior tokenize alike: then tokenize it once too
-        specs = [json.dumps(v.tokenizer_spec, sort_keys=True) if v.tokenizer_spec is not None else None for v in self.vectorizers]
+        specs = [v.tokenizer_spec for v in self.vectorizers]
         shared = next((spec for spec in specs if spec is not None and specs.count(spec) > 1), None)
         self._shares_tokens = [spec is not None and spec == shared for spec in specs]
         self._tokenize: Optional[Callable[[str], list[str]]] = (
-            NegationTokenizer.from_spec(json.loads(shared)) if shared is not None and self._one_preprocess else None
+            NegationTokenizer.from_spec(shared) if shared is not None and self._one_preprocess else None
         )
         self.n_features = sum(len(v) for v in self.vectorizers)
         self.calibration = Calibration(spec["calibration"]) if spec.get("calibration") else None
@@ -689,15 +562,6 @@ def _sigmoid(x: float) -> float:
 # --- the exported form --------------------------------------------------------------------------
 
 
-def _decode_floats(encoded: str | bytes | memoryview) -> array[float]:
-    """Little-endian float64s, as raw bytes (format 3) or base64 (the JSON formats)."""
-    data = array("d")
-    data.frombytes(base64.b64decode(encoded) if isinstance(encoded, str) else encoded)
-    if sys.byteorder != "little":
-        data.byteswap()
-    return data
-
-
 def load_scorer(path: Path) -> Scorer:
     """Read an exported scorer file (see :func:`read_scorer`)."""
     try:
@@ -721,43 +585,3 @@ def read_scorer(data: bytes, *, source: Path | str = "scorer", progressive: bool
         return Scorer(spec, progressive=progressive)
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ModelIntegrityError(f"{source}: malformed scorer ({exc!r})") from None
-
-
-def scorer_spec_from_bytes(data: bytes) -> dict[str, Any]:
-    """The spec an exported file holds; format 3's blobs become ``memoryview`` slices of ``data``.
-
-    Raises ``ValueError`` (or ``EOFError`` for truncated gzip) on anything malformed."""
-    if not data.startswith(MAGIC):
-        if data[:2] == b"\x1f\x8b":
-            import gzip  # formats 1 and 2 only
-            import zlib
-
-            try:
-                data = gzip.decompress(data)
-            except (OSError, zlib.error) as exc:
-                raise ValueError(f"corrupt gzip data: {exc}") from None
-        return cast(dict[str, Any], json.loads(data))
-    start = len(MAGIC) + 4
-    header_length = int.from_bytes(data[len(MAGIC) : start], "little")
-    if len(data) < start + header_length:
-        raise ValueError("truncated header")
-    spec = json.loads(data[start : start + header_length])
-    lengths = spec.pop("blobs", None) if isinstance(spec, dict) else None
-    if not isinstance(lengths, list) or not all(type(n) is int and n >= 0 for n in lengths):
-        raise ValueError("no valid blob lengths in the header")
-    if start + header_length + sum(lengths) != len(data):
-        raise ValueError(f"{len(data)} bytes, but the header describes {start + header_length + sum(lengths)}")
-    view = memoryview(data)
-    blobs, offset = [], start + header_length
-    for length in lengths:
-        blobs.append(view[offset : offset + length])
-        offset += length
-    for vectorizer in spec.get("vectorizers", ()):
-        for name in BLOB_FIELDS:
-            reference = vectorizer.get(name) if isinstance(vectorizer, dict) else None
-            if isinstance(reference, dict):
-                index = reference.get("blob")
-                if type(index) is not int or not 0 <= index < len(blobs):
-                    raise ValueError(f"{name}: no blob {index!r}")
-                vectorizer[name] = blobs[index]
-    return cast(dict[str, Any], spec)

@@ -7,7 +7,6 @@ so nothing here runs in the serving image.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from array import array
 from itertools import chain
@@ -15,7 +14,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from ._atomic import atomic_output
-from .engine import _ANALYZERS, BLOB_FIELDS, FORMAT, FORMAT_VERSION, MAGIC, Calibration, term_values
+from .engine import _ANALYZERS, Calibration, term_values
+from .scorer_file import FORMAT, FORMAT_VERSION, encode_scorer
 from .errors import UnsupportedPipelineError
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES
 from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer
@@ -45,40 +45,6 @@ def export_scorer(pipeline: Any, path: Path, *, calibration: Optional[dict[str, 
         spec["calibration"] = calibration
     with atomic_output(path, binary=True) as handle:
         handle.write(encode_scorer(spec))
-
-
-def encode_scorer(spec: dict[str, Any]) -> bytes:
-    """A spec (as :func:`scorer_spec` makes it) as a format-3 file: ``engine.MAGIC``, the header's
-    length, the JSON header, then each vectorizer's terms, values and terms' sorted order as raw bytes.
-
-    Uncompressed on purpose: gzip, JSON and base64 were ~60% of the time to load the default model,
-    and the registry compresses image layers anyway (bench/README.md). The same spec always gives
-    the same bytes, hence the same manifest checksum."""
-    header = {key: value for key, value in spec.items() if key != "vectorizers"}
-    header["format_version"] = FORMAT_VERSION
-    blobs: list[bytes] = []
-    vectorizers = []
-    for vectorizer in spec["vectorizers"]:
-        vectorizer = dict(vectorizer)
-        terms = vectorizer.get("terms")
-        if terms is not None and "values" in vectorizer:
-            # the terms' sorted order, for a progressive load's binary search (engine.SortedTerms)
-            listed = terms.split("\n") if isinstance(terms, str) and terms else terms if isinstance(terms, list) else []
-            order = array("I", sorted(range(len(listed)), key=listed.__getitem__))
-            if sys.byteorder != "little":
-                order.byteswap()
-            vectorizer["order"] = base64.b64encode(order.tobytes()).decode("ascii")
-        for name in BLOB_FIELDS:
-            value = vectorizer.get(name)
-            if isinstance(value, str):
-                blob = value.encode("utf-8") if name == "terms" else base64.b64decode(value)
-                vectorizer[name] = {"blob": len(blobs)}
-                blobs.append(blob)
-        vectorizers.append(vectorizer)
-    header["vectorizers"] = vectorizers
-    header["blobs"] = [len(blob) for blob in blobs]
-    encoded = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return b"".join([MAGIC, len(encoded).to_bytes(4, "little"), encoded, *blobs])
 
 
 def scorer_spec(pipeline: Any) -> dict[str, Any]:
