@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sentikit.data import load_dataset  # noqa: E402
 from sentikit.engine import Scorer, load_scorer  # noqa: E402
-from sentikit.export import export_scorer  # noqa: E402
+from sentikit.engine.export import export_scorer  # noqa: E402
 from sentikit.train import DEFAULT_PARAMS, build_pipeline  # noqa: E402
 
 Score = Callable[[list[str]], Any]

@@ -114,9 +114,10 @@ def build_baseline(client: Any, model_dir: Path, base: str, tag: str) -> Any:
                 # the pickled pipeline refers to sentikit's normaliser, tokenizer and lexicon features,
                 # which the app must ship to unpickle it (the modules and the lexicon files they read)
                 "sentikit/__init__.py": b"",
+                "sentikit/engine/__init__.py": b"",
                 **{f"sentikit/{name}": (ROOT / "src" / "sentikit" / name).read_bytes()
-                   for name in ("text.py", "lexicon.py", "features.py", "resources/vader_lexicon.txt",
-                                "resources/emoji_utf8_lexicon.txt")},
+                   for name in ("engine/text.py", "engine/lexicon.py", "engine/features.py",
+                                "resources/vader_lexicon.txt", "resources/emoji_utf8_lexicon.txt")},
             })
             for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, rm=True, decode=True,
                                           network_mode="host"):

@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from make_corpus import read_vader_ground_truth  # noqa: E402
 from sentikit.data import load_dataset  # noqa: E402
-from sentikit.text import SOCIAL_STEPS  # noqa: E402
+from sentikit.engine.text import SOCIAL_STEPS  # noqa: E402
 from sentikit.train import DEFAULT_PARAMS  # noqa: E402
 
 SOURCES = {
@@ -118,8 +118,8 @@ class Candidate:
     class_weight: Optional[str] = None
     nb: bool = False  # NB-SVM style: scale features by the log-count ratio r before the LR
     token_pattern: str = SKLEARN_TOKENS
-    negation_scope: int = 0  # > 0: sentikit.text.NegationTokenizer(scope) instead of token_pattern
-    normalize: Optional[tuple[str, ...]] = None  # sentikit.text.SocialNormalizer steps; None = off
+    negation_scope: int = 0  # > 0: sentikit.engine.text.NegationTokenizer(scope) instead of token_pattern
+    normalize: Optional[tuple[str, ...]] = None  # sentikit.engine.text.SocialNormalizer steps; None = off
     lexicon_weight: float = 0.0  # > 0: the lexicon prior's 3 features, with this FeatureUnion weight
     train_tweets: bool = True  # False: the tweets are never trained on (measures what they add)
 
@@ -223,7 +223,7 @@ def counts(corpus: Corpus, family: str) -> tuple[sp.csr_matrix, np.ndarray]:
     base, _, variant = family.partition("@")
     extra: dict[str, Any] = {"preprocessor": normalizer(variant)} if variant else {}
     if base.startswith("word-neg"):
-        from sentikit.text import NegationTokenizer
+        from sentikit.engine.text import NegationTokenizer
 
         tokenizer = NegationTokenizer(int(base.removeprefix("word-neg")))
         vectorizer = CountVectorizer(tokenizer=tokenizer, token_pattern=None, lowercase=True, ngram_range=(1, 2), strip_accents="unicode", dtype=np.int32, **extra)
@@ -243,15 +243,15 @@ def counts(corpus: Corpus, family: str) -> tuple[sp.csr_matrix, np.ndarray]:
 
 def normalizer(variant: str) -> Any:
     """The SocialNormalizer of a cache-name variant ('all' or 'no-<step>-<step>')."""
-    from sentikit.text import SocialNormalizer
+    from sentikit.engine.text import SocialNormalizer
 
     left_out = set() if variant == "all" else set(variant.removeprefix("no-").split("-"))
     return SocialNormalizer([s for s in SOCIAL_STEPS if s not in left_out], lowercase=True, strip_accents="unicode")
 
 
 def lexicon_block(corpus: Corpus, variant: str, scope: int) -> np.ndarray:
-    """The lexicon prior's three features for every text (sentikit.features.LexiconFeatures); cached."""
-    from sentikit.features import LexiconFeatures
+    """The lexicon prior's three features for every text (sentikit.engine.features.LexiconFeatures); cached."""
+    from sentikit.engine.features import LexiconFeatures
 
     path = OUT / f"quality-lexicon{scope}@{variant or 'none'}.npy"
     if path.exists():
@@ -365,7 +365,7 @@ def deployability(params: dict[str, Any], singles: list[str]) -> tuple[float, fl
     import tempfile
 
     from sentikit.engine import load_scorer
-    from sentikit.export import export_scorer
+    from sentikit.engine.export import export_scorer
     from sentikit.train import build_pipeline
 
     corpus = load_dataset([ROOT / "data" / "corpus.tsv.gz"])

@@ -35,3 +35,30 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert blocks[1].strip() == "bash scripts/test.sh"
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "scripts/test.sh" in ci
+
+
+def _readme_tree() -> set[str]:
+    """The files the README's "How it is built" tree names under src/sentikit/."""
+    block = README.split("```\nsrc/sentikit/\n", 1)[1].split("\ntests/ ", 1)[0]
+    files: set[str] = set()
+    package = ""
+    for line in block.splitlines():
+        entry = re.match(r"  (\S+)", line)
+        if entry and not line.startswith("   "):  # a module or a package of its own
+            name = entry.group(1)
+            if not name.endswith("/"):
+                files.add(name)
+                package = ""
+                continue
+            package, line = name, line[entry.end():]
+        if package:  # a package's entry (and its continuation lines) names its files
+            files.update(package + found for found in re.findall(r"(?<![\w./-])(\w[\w/]*\.py)\b", line))
+    return files
+
+
+def test_the_readme_tree_lists_every_module() -> None:
+    package = Path(__file__).resolve().parents[1] / "src" / "sentikit"
+    actual = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    listed = _readme_tree()
+    assert not actual - listed, f"README's tree misses {sorted(actual - listed)}"
+    assert not listed - actual, f"README's tree names files that do not exist: {sorted(listed - actual)}"

@@ -17,7 +17,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sentikit.data import load_dataset
 from sentikit.engine import MAGIC, Scorer, UnsupportedPipelineError, load_scorer
-from sentikit.export import export_scorer
+from sentikit.engine.export import export_scorer
 from sentikit.errors import ModelIntegrityError
 from sentikit.model import SCORER_FILE, load_model
 from sentikit.train import DEFAULT_PARAMS, build_pipeline
@@ -169,7 +169,7 @@ def test_explain_default_model_names_the_ngrams(training: tuple[list[str], list[
 
 
 def scorer_from(pipeline: Any) -> Scorer:
-    from sentikit.export import scorer_spec
+    from sentikit.engine.export import scorer_spec
 
     return Scorer(json.loads(json.dumps(scorer_spec(pipeline))))
 
@@ -187,7 +187,7 @@ def test_export_is_deterministic_and_compact(fitted: tuple[Any, Scorer], tmp_pat
 
 def test_format_1_scorers_load_to_the_same_model(fitted: tuple[Any, Scorer], monkeypatch: pytest.MonkeyPatch) -> None:
     """Models exported before format 2 (idf and coef per term, terms as a list) still load, bit for bit."""
-    from sentikit import export
+    from sentikit.engine import export
 
     pipeline, scorer = fitted
     monkeypatch.setattr(export, "_precomputed", lambda spec: spec)  # the exporter as it was
@@ -204,7 +204,7 @@ def test_format_2_scorers_load_to_the_same_model(fitted: tuple[Any, Scorer], tmp
     """Models exported before format 3 (gzip-compressed JSON, values in base64) still load, bit for bit."""
     import gzip
 
-    from sentikit.export import scorer_spec
+    from sentikit.engine.export import scorer_spec
 
     pipeline, scorer = fitted
     legacy_spec = json.loads(json.dumps(scorer_spec(pipeline)))
@@ -275,7 +275,7 @@ def test_a_progressive_load_scores_the_same_before_during_and_after_finishing(fi
 
 
 def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list[int]], tmp_path: Path) -> None:
-    from sentikit.export import scorer_spec
+    from sentikit.engine.export import scorer_spec
 
     texts, labels = training
     texts = texts[:200] + ["a line\nbreak inside", "another\nline break"] * 20
@@ -296,7 +296,7 @@ def test_format_2_stores_values_and_joined_terms(training: tuple[list[str], list
 def test_values_that_do_not_match_the_terms_are_an_integrity_error(fitted: tuple[Any, Scorer], tmp_path: Path) -> None:
     import base64
 
-    from sentikit.export import scorer_spec
+    from sentikit.engine.export import scorer_spec
 
     spec = json.loads(json.dumps(scorer_spec(fitted[0])))
     vectorizer = next(v for v in spec["vectorizers"] if "values" in v)
@@ -377,13 +377,13 @@ def test_split_finds_the_words_of_sklearns_whitespace_rule() -> None:
 
 
 def test_word_cache_is_bounded(fitted: tuple[Any, Scorer], monkeypatch: pytest.MonkeyPatch) -> None:
-    import sentikit.engine
+    import sentikit.engine.scorer
 
     pipeline, scorer = fitted
-    monkeypatch.setattr(sentikit.engine, "WORD_CACHE_SIZE", 10)
+    monkeypatch.setattr(sentikit.engine.scorer, "WORD_CACHE_SIZE", 10)
     texts = [" ".join(f"word{i}x{j}" for j in range(7)) for i in range(20)]
     assert numpy.allclose(scorer.score(texts), pipeline.predict_proba(texts)[:, 1], rtol=0, atol=1e-12)
-    cached = [v for v in scorer.vectorizers if isinstance(v, sentikit.engine._Vectorizer)]
+    cached = [v for v in scorer.vectorizers if isinstance(v, sentikit.engine.scorer._Vectorizer)]
     assert all(len(v._word_cache) <= 10 and len(v._word_ids) <= 10 for v in cached)
     long_words = ["".join(chr(97 + (i * 7 + j) % 26) for j in range(200)) for i in range(5)]
     assert numpy.allclose(scorer.score(long_words), pipeline.predict_proba(long_words)[:, 1], rtol=0, atol=1e-12)

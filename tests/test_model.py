@@ -93,3 +93,32 @@ def test_scorer_agrees_with_pipeline(trained_model: object) -> None:
     texts = ["I loved it", "Terrible, broken on arrival", "ok"]
     expected = trained_model.pipeline.predict_proba(texts)[:, 1]  # type: ignore[attr-defined]
     assert trained_model.score(texts) == pytest.approx(list(expected), abs=1e-9)  # type: ignore[attr-defined]
+
+
+# Written by sentikit at commit 7b59f09, before the engine became a package: its pickle names
+# sentikit.text.NegationTokenizer / SocialNormalizer and sentikit.features.LexiconFeatures / NBWeighting.
+OLD_MODEL = Path(__file__).resolve().parent / "fixtures" / "model-before-engine-package"
+OLD_TEXTS = ["What a lovely stay :)", "Never again, not good at all!!", "it was ok I guess", "@bob the food was gooood #yum"]
+OLD_SCORES = [0.38992776142838176, 0.13884787273293037, 0.6286192893855979, 0.8673874380326858]  # predict_proba then
+
+
+def test_a_pipeline_pickled_before_the_engine_package_still_loads() -> None:
+    import pickle
+    import re
+    import sys
+    import zlib
+
+    from sentikit.model import LEGACY_MODULES
+
+    raw = zlib.decompressobj().decompress((OLD_MODEL / PIPELINE_FILE).read_bytes())
+    assert {b"sentikit.text", b"sentikit.features"} <= set(re.findall(rb"sentikit\.[a-z_]+", raw))
+    model = load_model(OLD_MODEL, need=(PIPELINE_FILE,))  # the digest and the checksums still hold
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SklearnVersionWarning)  # CI may install another scikit-learn
+        pipeline = model.pipeline
+    assert list(pipeline.predict_proba(OLD_TEXTS)[:, 1]) == pytest.approx(OLD_SCORES, abs=1e-9)
+    assert type(pipeline.named_steps["nb"]).__module__ == "sentikit.engine.features"
+    assert not LEGACY_MODULES.keys() & sys.modules.keys()  # the old names lived only while unpickling
+    assert b"sentikit.text" not in pickle.dumps(pipeline) and b"sentikit.engine.text" in pickle.dumps(pipeline)
+    with pytest.raises(ModuleNotFoundError):
+        __import__("sentikit.text")

@@ -2,8 +2,8 @@ import pickle
 
 import pytest
 
-from sentikit.lexicon import LexiconPrior, vader_lexicon
-from sentikit.text import SOCIAL_STEPS, NegationTokenizer, SocialNormalizer
+from sentikit.engine.lexicon import LexiconPrior, vader_lexicon
+from sentikit.engine.text import SOCIAL_STEPS, NegationTokenizer, SocialNormalizer
 
 
 def test_negation_marks_words_until_clause_end_or_scope() -> None:
@@ -74,7 +74,7 @@ def test_emoji_table_is_each_sequences_base_code_point() -> None:
     """The table as its docstring defines it, built char by char (the fast build must agree)."""
     from importlib import resources
 
-    from sentikit.text import EMOJI_LEXICON, RESOURCES, emoji_table
+    from sentikit.engine.text import EMOJI_LEXICON, RESOURCES, emoji_table
 
     expected: dict[int, str | None] = {0xFE0E: None, 0xFE0F: None, **{c: None for c in range(0x1F3FB, 0x1F400)}}
     for line in resources.files(RESOURCES).joinpath(EMOJI_LEXICON).read_text(encoding="utf-8").splitlines():

@@ -284,7 +284,7 @@ def _register(pipeline: Any, calibration: dict[str, Any], base: SentimentModel, 
     import joblib
     import sklearn
 
-    from .export import export_scorer
+    from .engine.export import export_scorer
 
     def write_files(directory: Path) -> dict[str, Any]:
         joblib.dump(pipeline, directory / PIPELINE_FILE, compress=3)

@@ -160,7 +160,7 @@ def evaluate_model(model: SentimentModel, dataset: Dataset, *, threshold: float 
     uncalibrated: list[float] = []
     scorer = model.scorer
     if getattr(scorer, "calibration", None) is not None:
-        from .engine import _sigmoid
+        from .engine.scorer import _sigmoid
 
         uncalibrated = [_sigmoid(scorer.logit(text)) for text in dataset.texts]
     return EvaluationReport(model.reference, threshold, overall, per_file, None, list(dataset.labels), scores, uncalibrated)

@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Iterator, Sequence, cast
 
 from .config import MODEL_KEY_ENV_VAR, read_model_key
 from .errors import ModelIntegrityError, ModelNotFoundError
@@ -40,6 +44,11 @@ MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 # Manifest fields that seal the rest; every other field (file checksums included) is covered.
 DIGEST_FIELD = "digest"
 SIGNATURE_FIELD = "signature"
+# Pipelines pickled before the engine became a package name their classes by the old top-level
+# modules (sentikit.text.NegationTokenizer, sentikit.features.NBWeighting, ...).
+LEGACY_MODULES = {f"sentikit.{name}": f"sentikit.engine.{name}"
+                  for name in ("text", "lexicon", "features", "ngrams", "scorer_file", "export")}
+_LEGACY_LOCK = threading.Lock()
 
 
 class SklearnVersionWarning(UserWarning):
@@ -177,7 +186,23 @@ def load_pipeline(model_dir: Path, manifest: dict[str, Any]) -> Any:
     with warnings.catch_warnings():
         # sklearn's own InconsistentVersionWarning repeats ours with less advice.
         warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
-        return joblib.load(path)
+        with _legacy_module_names():
+            return joblib.load(path)
+
+
+@contextmanager
+def _legacy_module_names() -> Iterator[None]:
+    """:data:`LEGACY_MODULES` resolve to the engine's modules while a pipeline is unpickled, and only
+    then: the pickle's bytes (and so its checksum) stay as written, and no old name outlives the load."""
+    with _LEGACY_LOCK:
+        added = [old for old in LEGACY_MODULES if old not in sys.modules]
+        try:
+            for old in added:
+                sys.modules[old] = importlib.import_module(LEGACY_MODULES[old])
+            yield
+        finally:
+            for old in added:
+                sys.modules.pop(old, None)
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:

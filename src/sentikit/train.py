@@ -16,14 +16,14 @@ from .data import Dataset
 from .errors import DataError, InvalidInputError
 from .evaluate import compute_metrics
 from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
-from .text import SOCIAL_STEPS
+from .engine.text import SOCIAL_STEPS
 
 # Chosen with bench/quality.py (leave-one-domain-out accuracy, SST-2 dev, calibration).
 DEFAULT_PARAMS: dict[str, Any] = {
     "word_ngram_max": 2,  # word n-grams 1..N
     "word_min_df": 2,
     # keeps what scikit-learn's default r"(?u)\b\w\w+\b" drops: "n't"/"don't", one-letter words, ! and ?
-    # (ignored when negation_scope > 0: sentikit.text.TOKEN_PATTERN is used then)
+    # (ignored when negation_scope > 0: sentikit.engine.text.TOKEN_PATTERN is used then)
     "token_pattern": r"(?u)\b\w[\w']*\b|[!?]",
     # mark up to N words after "not"/"never"/"n't"... as negated (NOT_good); 0 turns it off
     "negation_scope": 5,
@@ -39,9 +39,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "C": 10.0,
     "class_weight": "balanced",
     "nb_weighting": False,  # scale features by their naive-Bayes log-count ratio (NBSVM) before the LR
-    # social-media normalisation before tokenising (sentikit.text.SocialNormalizer); null turns it off
+    # social-media normalisation before tokenising (sentikit.engine.text.SocialNormalizer); null turns it off
     "normalize": list(SOCIAL_STEPS),
-    # weight of the VADER lexicon's three features (sentikit.lexicon) in the FeatureUnion; 0 turns it off
+    # weight of the VADER lexicon's three features (sentikit.engine.lexicon) in the FeatureUnion; 0 turns it off
     # 0.05: chosen by LODO (bench/README.md); a small weight keeps the L2 penalty on it, so the lexicon
     # fills gaps instead of overriding the n-grams (weight 1: LODO 0.866 but SST-2 dev 0.839)
     "lexicon_weight": 0.05,
@@ -127,7 +127,7 @@ def resolve_params(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]
 def _word_tokenizing(params: Mapping[str, Any]) -> dict[str, Any]:
     scope = int(params.get("negation_scope") or 0)
     if scope > 0:
-        from .text import NegationTokenizer
+        from .engine.text import NegationTokenizer
 
         return {"tokenizer": NegationTokenizer(scope), "token_pattern": None}
     return {"token_pattern": params.get("token_pattern", r"(?u)\b\w\w+\b")}
@@ -144,7 +144,7 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
                               "dtype": numpy.float64}
     normalizer = None
     if params.get("normalize") is not None:
-        from .text import SocialNormalizer
+        from .engine.text import SocialNormalizer
 
         # replaces scikit-learn's own preprocessing, so it lower-cases and strips accents itself
         normalizer = SocialNormalizer(params["normalize"], lowercase=True, strip_accents=params["strip_accents"])
@@ -178,7 +178,7 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
         )
     weights = None
     if params.get("lexicon_weight"):
-        from .features import LexiconFeatures
+        from .engine.features import LexiconFeatures
 
         scope = int(params.get("negation_scope") or 0) or 5
         parts.append(("lexicon", LexiconFeatures(normalizer, scope)))
@@ -191,7 +191,7 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
         random_state=seed,
     )
     if params.get("nb_weighting"):
-        from .features import NBWeighting
+        from .engine.features import NBWeighting
 
         return Pipeline([("features", FeatureUnion(parts, transformer_weights=weights)), ("nb", NBWeighting()), ("clf", classifier)])
     return Pipeline([("features", FeatureUnion(parts, transformer_weights=weights)), ("clf", classifier)])
@@ -233,7 +233,7 @@ def train_model(
     import numpy
     import sklearn
 
-    from .export import export_scorer
+    from .engine.export import export_scorer
 
     say = progress or (lambda message: None)
     if not 0.0 < validation_fraction < 0.5:

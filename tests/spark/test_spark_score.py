@@ -153,7 +153,7 @@ def calibrated_model(trained_model_dir: Path, tmp_path_factory: pytest.TempPathF
     """The small model with an isotonic calibration in its scorer (what `sentikit adapt` stores)."""
     import shutil
 
-    from sentikit.export import export_scorer
+    from sentikit.engine.export import export_scorer
     from sentikit.model import PIPELINE_FILE, SCORER_FILE, load_model, register_model
 
     pipeline = load_model(trained_model_dir).pipeline

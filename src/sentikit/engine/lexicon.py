@@ -11,7 +11,7 @@ where a word the negation tokenizer marks as negated (``NOT_good``) counts ``-0.
 valence (VADER's negation factor). The model learns a weight for each feature, so the prior helps
 most where the n-grams know least. Every feature is a sum over words scaled by one factor per
 text, so each word's share is exact and ``explain`` names it (``lexicon:lovely``). Pure Python:
-training (``sentikit.features.LexiconFeatures``) and the engine call this same code.
+training (``sentikit.engine.features.LexiconFeatures``) and the engine call this same code.
 """
 
 from __future__ import annotations

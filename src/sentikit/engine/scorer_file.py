@@ -1,6 +1,6 @@
 """The exported scorer's file (``scorer.json``): its format versions, reading and writing format 3,
 and the sorted-terms view a progressive load scores with. Standard library only: the serving image
-reads it; :mod:`sentikit.export` writes it; :mod:`sentikit.engine` turns the spec into a scorer."""
+reads it; :mod:`sentikit.engine.export` writes it; :mod:`sentikit.engine.scorer` turns the spec into a scorer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from array import array
 from collections.abc import Mapping as MappingABC
 from typing import Any, Iterator, cast
 
-from .errors import ModelIntegrityError
+from ..errors import ModelIntegrityError
 
 FORMAT = "sentikit-linear-text"
 # 3: format 2's spec in a binary file (see scorer_spec_from_bytes): a JSON header, then each vectorizer's terms

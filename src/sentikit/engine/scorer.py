@@ -16,7 +16,7 @@ the serving image.
 
 Supported pipelines are the ones ``sentikit.train.build_pipeline`` makes:
 ``Pipeline([("features", FeatureUnion([(name, TfidfVectorizer(...)), ...])), ("clf", LogisticRegression(...))])``,
-optionally with ``("nb", sentikit.features.NBWeighting())`` before the classifier (folded into the
+optionally with ``("nb", sentikit.engine.features.NBWeighting())`` before the classifier (folded into the
 coefficients); a bare TfidfVectorizer in place of the FeatureUnion works too; binary labels only. Anything
 else is refused at export time with a message naming what is unsupported.
 """
@@ -36,11 +36,11 @@ from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, cast
 
-from .errors import ModelIntegrityError
+from ..errors import ModelIntegrityError
 from .ngrams import char_ngrams, char_wb_word_ngrams, word_ngrams
 from .scorer_file import FORMAT, FORMAT_VERSION, MAGIC, READABLE_VERSIONS, SortedTerms  # noqa: F401  (re-exported)
 from .scorer_file import decode_floats, decode_order, scorer_spec_from_bytes
-from .errors import UnsupportedPipelineError as UnsupportedPipelineError  # defined in errors; importable here too
+from ..errors import UnsupportedPipelineError as UnsupportedPipelineError  # defined in errors; importable here too
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES, LexiconPrior, label as lexicon_label
 from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer, emoji_table
 from .text import strip_accents_ascii, strip_accents_unicode  # noqa: F401  (re-exported)
@@ -364,7 +364,7 @@ def _preprocess_key(spec: dict[str, Any]) -> tuple[Any, ...]:
 
 
 class _LexiconPart:
-    """The lexicon prior's three features (sentikit.lexicon) and their coefficients."""
+    """The lexicon prior's three features (sentikit.engine.lexicon) and their coefficients."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.name: str = spec["name"]

@@ -1,6 +1,6 @@
 """From a fitted scikit-learn pipeline to the engine's exported scorer (``scorer.json``).
 
-Training and ``adapt`` use this; scoring and serving only read the result (:mod:`sentikit.engine`),
+Training and ``adapt`` use this; scoring and serving only read the result (:mod:`sentikit.engine.scorer`),
 so nothing here runs in the serving image.
 """
 
@@ -13,10 +13,10 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from ._atomic import atomic_output
-from .engine import _ANALYZERS, Calibration, term_values
+from .._atomic import atomic_output
+from .scorer import _ANALYZERS, Calibration, term_values
 from .scorer_file import FORMAT, FORMAT_VERSION, encode_scorer
-from .errors import UnsupportedPipelineError
+from ..errors import UnsupportedPipelineError
 from .lexicon import FEATURE_NAMES as LEXICON_FEATURES
 from .text import ACCENT_FUNCTIONS as _ACCENT_FUNCTIONS, NegationTokenizer, SocialNormalizer
 

@@ -35,7 +35,7 @@ class NBWeighting(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
 
 class LexiconFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """The lexicon prior (``sentikit.lexicon``) as three columns: lexicon_sum, lexicon_pos, lexicon_neg.
+    """The lexicon prior (``sentikit.engine.lexicon``) as three columns: lexicon_sum, lexicon_pos, lexicon_neg.
 
     ``preprocessor`` is the vectorizers' own (a ``SocialNormalizer``), so the lexicon sees the same
     words they do; ``scope`` is the negation reach. The lexicon is copied in at fit time, so the
