@@ -351,8 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             azure = args.azure and server in servers[2:4]
             server.results.append(measure(server, texts, args.duration, azure, args.warmup))
     starts = {
-        "python -m sentikit.serve (the image's entry point)": Server(
-            "module", [py, "-m", "sentikit.serve"], {"SENTIKIT_MODEL_PATH": str(model.path), "SENTIKIT_SERVER_PORT": "{port}"}),
+        "python -m sentikit.server (the image's entry point)": Server(
+            "module", [py, "-m", "sentikit.server"], {"SENTIKIT_MODEL_PATH": str(model.path), "SENTIKIT_SERVER_PORT": "{port}"}),
         "sentikit serve": servers[2],
         "sentikit serve --workers 2": servers[3],
     }

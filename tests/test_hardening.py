@@ -137,7 +137,7 @@ def test_serve_never_unpickles(model_copy: Path, tmp_path: Path) -> None:
     done = run_sentikit("serve", str(model_copy), "--port", str(free_port()), cwd=tmp_path)
     assert_one_line(done, 2, f"{SCORER_FILE} is missing")
     env = {"SENTIKIT_MODEL_PATH": str(model_copy), "SENTIKIT_SERVER_PORT": str(free_port())}
-    module = subprocess.run([sys.executable, "-m", "sentikit.serve"], cwd=tmp_path, env={**os.environ, **env},
+    module = subprocess.run([sys.executable, "-m", "sentikit.server"], cwd=tmp_path, env={**os.environ, **env},
                             capture_output=True, text=True, timeout=90)
     assert_one_line(module, 2, f"{SCORER_FILE} is missing")
     assert not marker.exists()
@@ -302,7 +302,7 @@ def test_serve_refuses_bad_settings_in_one_line(trained_model_dir: Path, tmp_pat
 @pytest.mark.slow
 def test_the_container_entry_point_refuses_a_bad_threshold(trained_model_dir: Path, tmp_path: Path) -> None:
     env = {"SENTIKIT_MODEL_PATH": str(trained_model_dir), THRESHOLD_ENV_VAR: "nan", "SENTIKIT_SERVER_PORT": str(free_port())}
-    done = subprocess.run([sys.executable, "-m", "sentikit.serve"], cwd=tmp_path, env={**os.environ, **env},
+    done = subprocess.run([sys.executable, "-m", "sentikit.server"], cwd=tmp_path, env={**os.environ, **env},
                           capture_output=True, text=True, timeout=90)
     assert_one_line(done, 2, f"{THRESHOLD_ENV_VAR}: threshold must be")
 

@@ -28,7 +28,7 @@ _EXPORTS = {
     "score_texts": "score",
     "score_file": "score",
     "RemoteScorer": "remote",
-    "create_app": "serve",
+    "create_app": "server",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -25,7 +25,7 @@ from .errors import ConfigError
 ENV_PREFIX = "SENTIKIT_"
 CONFIG_ENV_VAR = "SENTIKIT_CONFIG"
 API_KEY_ENV_VAR = "SENTIKIT_API_KEY"
-# The model the server (`python -m sentikit.serve`, the container) serves: a directory or NAME[:VERSION].
+# The model the server (`python -m sentikit.server`, the container) serves: a directory or NAME[:VERSION].
 MODEL_PATH_ENV_VAR = "SENTIKIT_MODEL_PATH"
 DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
 # Optional key for signed models: an HMAC over the model directory's digest, made and checked with it.

@@ -121,7 +121,7 @@ class ServerError(RemoteError):
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The process exit code for an exception that ends a command (CLI and ``python -m sentikit.serve``).
+    """The process exit code for an exception that ends a command (CLI and ``python -m sentikit.server``).
 
     sentikit errors carry their own code; an interrupt is 130. An ``OSError`` the library did not
     translate is a file or device the command could not use (2), or a connection (4). Anything

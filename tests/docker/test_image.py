@@ -70,7 +70,7 @@ def test_image_runs_as_non_root_without_cli_or_training_packages(app_image: Buil
     config = docker_client.images.get(app_image.tag).attrs["Config"]
     assert config["User"] == "10001:10001"
     assert config["ExposedPorts"] == {"8000/tcp": {}}
-    assert config["Entrypoint"] == ["python", "-m", "sentikit.serve"]
+    assert config["Entrypoint"] == ["python", "-m", "sentikit.server"]
 
 
 def test_image_labels(app_image: BuiltImage, trained_model: Any, base_image: str) -> None:

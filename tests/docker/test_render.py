@@ -59,7 +59,7 @@ EXPOSE 9000
 # Over HTTPS when a certificate is configured; loopback, so the probe need not verify it.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
     CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('SENTIKIT_SERVER_TLS_CERT')); urllib.request.urlopen(('https' if tls else 'http') + '://127.0.0.1:' + os.environ['SENTIKIT_SERVER_PORT'] + '/healthz', timeout=2, context=ssl._create_unverified_context() if tls else None)"]
-ENTRYPOINT ["python", "-m", "sentikit.serve"]
+ENTRYPOINT ["python", "-m", "sentikit.server"]
 LABEL io.sentikit.model.metrics="{\"accuracy\":0.9}" \
       org.opencontainers.image.title="say \"hi\" to \$HOME"
 '''
@@ -131,7 +131,7 @@ def test_sentikit_wheel_contains_the_template(tmp_path: Path) -> None:
     wheel = build_sentikit_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
-        assert "sentikit/serve.py" in names
+        assert "sentikit/server/__main__.py" in names
         info = archive.getinfo("sentikit/image/templates/Dockerfile.template")
         template = archive.read(info).decode()
     assert not stat.S_ISLNK(info.external_attr >> 16)  # the real file, not a link into a checkout

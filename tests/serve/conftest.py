@@ -95,7 +95,7 @@ StartServer = Callable[..., Server]
 
 @pytest.fixture
 def start_server() -> Iterator[StartServer]:
-    """``start_server(*args, env=..., module=False)``: ``sentikit serve ARGS`` (or ``python -m sentikit.serve``)
+    """``start_server(*args, env=..., module=False)``: ``sentikit serve ARGS`` (or ``python -m sentikit.server``)
     on a free 127.0.0.1 port, returned once /readyz answers 200."""
     servers: list[Server] = []
 
@@ -105,7 +105,7 @@ def start_server() -> Iterator[StartServer]:
         environ = {**os.environ, **(env or {}), "NO_COLOR": "1"}
         if module:
             environ["SENTIKIT_SERVER_PORT"] = str(port)
-            command = [sys.executable, "-m", "sentikit.serve"]
+            command = [sys.executable, "-m", "sentikit.server"]
         else:
             command = [sys.executable, "-m", "sentikit", "serve", *args, "--port", str(port)]
         process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -1,4 +1,4 @@
-"""Real server processes: `sentikit serve`, `python -m sentikit.serve` (the container), workers, SIGTERM."""
+"""Real server processes: `sentikit serve`, `python -m sentikit.server` (the container), workers, SIGTERM."""
 
 from __future__ import annotations
 

@@ -100,10 +100,10 @@ def test_server_imports_and_serves_without_cli_cloud_or_sklearn(model_dir: Path)
                 if name.split(".")[0] in BLOCKED:
                     raise ImportError(f"blocked import: {{name}}")
         sys.meta_path.insert(0, Block())
-        import sentikit.serve, sentikit.server.openapi, sentikit.client
+        import sentikit.server, sentikit.server.openapi, sentikit.remote
         from pathlib import Path
         from sentikit.model import load_model
-        app = sentikit.serve.create_app(load_model(Path({str(model_dir)!r})))
+        app = sentikit.server.create_app(load_model(Path({str(model_dir)!r})))
         if {scores!r}:
             import asyncio, httpx
             async def main():

@@ -1,4 +1,4 @@
-"""``python -m sentikit.server``: serve the model named by the environment (as ``python -m sentikit.serve``)."""
+"""``python -m sentikit.server``: serve the model named by the environment (the image's entry point)."""
 
 from .run import main
 

@@ -1,7 +1,7 @@
 """Running the REST API with uvicorn: one process, or a supervisor and several worker processes.
 
 Settings are resolved once, by the caller (``sentikit serve``) or by :func:`main`
-(``python -m sentikit.serve``, the container), into an :class:`AppSpec`; the model is
+(``python -m sentikit.server``, the container), into an :class:`AppSpec`; the model is
 loaded and warmed once, in the supervisor. Workers are forked from it, so they start
 with the model in memory and the spec as a plain object: nothing is written into the
 environment, nothing is loaded twice.
@@ -87,7 +87,7 @@ def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
 
 
 def app_from_env(environ: Mapping[str, str] | None = None) -> Starlette:
-    """ASGI factory configured by the environment: ``uvicorn --factory sentikit.serve:app_from_env``.
+    """ASGI factory configured by the environment: ``uvicorn --factory sentikit.server:app_from_env``.
 
     Reads the model reference from ``SENTIKIT_MODEL_PATH`` (a directory, or
     NAME[:VERSION] in the workspace), settings from ``SENTIKIT_*`` (via
@@ -314,7 +314,7 @@ def _run_spawned_workers(spec: AppSpec, options: dict[str, Any], workers: int) -
 
 
 def main() -> int:
-    """``python -m sentikit.serve``: serve the model named by the environment (the container).
+    """``python -m sentikit.server``: serve the model named by the environment (the container).
 
     Errors become one line on stderr and the exit code :func:`sentikit.errors.exit_code_for` gives.
     """
