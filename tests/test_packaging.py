@@ -56,7 +56,10 @@ def test_wheel_installed_outside_the_checkout_trains_scores_and_renders(tmp_path
     assert trained["train_rows"] + trained["validation_rows"] == corpus_rows
     manifest = json.loads((empty / "models" / "sentiment" / "1" / "manifest.json").read_text())
     (source,) = manifest["data"]["files"]
-    assert Path(source["path"]).resolve() == (own_site / "sentikit" / "resources" / "corpus.tsv.gz").resolve()
+    assert source["path"] == "sentikit:resources/corpus.tsv.gz"  # not this venv's site-packages path
+    reread = _run([str(python), "-c", "import sys; from sentikit.data import load_dataset; "
+                   "d = load_dataset([sys.argv[1]]); print(d.files[0].sha256, len(d))", source["path"]], cwd=empty)
+    assert reread.stdout.split() == [source["sha256"], str(corpus_rows)]
 
     scored = _run([sentikit, "score", "What a wonderful, delightful film."], cwd=empty)
     value, label = scored.stdout.split()
@@ -70,3 +73,17 @@ def test_wheel_installed_outside_the_checkout_trains_scores_and_renders(tmp_path
     assert (empty / "ctx" / "model").is_dir()
     assert list((empty / "ctx").glob("**/sentikit-*.whl")), "the context carries the installed sentikit, re-packed"
     assert not (empty / "data").exists()  # nothing came from (or was put in) a data/ folder here
+
+
+def test_package_files_are_recorded_and_read_as_sentikit_references(tmp_path: Path) -> None:
+    from sentikit.data.sources import portable_data_path, resolve_data_path
+    from sentikit.errors import DataError
+
+    packaged = ROOT / "src" / "sentikit" / "resources" / "vader_lexicon.txt"
+    assert portable_data_path(str(packaged)) == "sentikit:resources/vader_lexicon.txt"
+    assert resolve_data_path("sentikit:resources/vader_lexicon.txt") == packaged.resolve()
+    assert portable_data_path(str(Path.cwd() / "mine.csv")) == "mine.csv"
+    assert portable_data_path(str(tmp_path / "elsewhere.csv")) == str(tmp_path / "elsewhere.csv")
+    for bad in ("sentikit:", "sentikit:../pyproject.toml", "sentikit:/etc/passwd"):
+        with pytest.raises(DataError, match="not a file of the sentikit package"):
+            resolve_data_path(bad)

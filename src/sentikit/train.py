@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from . import __version__
 from .data import Dataset
+from .data.sources import portable_data_path
 from .errors import DataError, InvalidInputError
 from .evaluate import compute_metrics
 from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
@@ -197,12 +198,8 @@ def build_pipeline(params: Mapping[str, Any], seed: int) -> Any:
     return Pipeline([("features", FeatureUnion(parts, transformer_weights=weights)), ("clf", classifier)])
 
 
-def _portable_path(path: str) -> str:
-    """Paths under the current directory are recorded relative to it, so manifests travel."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path
+# How the manifest records a data file; adapt's lineage imports this name too.
+_portable_path = portable_data_path
 
 
 def stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:

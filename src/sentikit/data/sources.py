@@ -13,7 +13,7 @@ import io
 import sys
 import zlib
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, Iterator, Optional, TextIO, Union
 
 from ..errors import DataError
@@ -21,6 +21,7 @@ from ..errors import DataError
 __all__ = [
     "CORPUS_FILE",
     "MAX_LINE_BYTES",
+    "PACKAGE_PREFIX",
     "SNIFF_BYTES",
     "LineSplitter",
     "Source",
@@ -30,9 +31,13 @@ __all__ = [
     "default_training_files",
     "line_too_long",
     "open_data_file",
+    "portable_data_path",
+    "resolve_data_path",
 ]
 
 CORPUS_FILE = "corpus.tsv.gz"
+# A data file shipped inside the package, as manifests record it: sentikit:resources/corpus.tsv.gz
+PACKAGE_PREFIX = "sentikit:"
 SNIFF_BYTES = 64 * 1024
 # The longest line (and CSV field) any reader accepts: long reviews exceed csv's default 128 KiB,
 # and a bound at all is what keeps /dev/zero or a sparse file from filling memory.
@@ -59,6 +64,42 @@ def default_training_files() -> list[Path]:
         f"no bundled training corpus (data/{CORPUS_FILE} not found in the current directory, nor "
         f"resources/{CORPUS_FILE} in the sentikit package): pass training files explicitly, e.g. sentikit train reviews.csv"
     )
+
+
+def _package_dir() -> Path:
+    return Path(str(resources.files("sentikit"))).resolve()
+
+
+def portable_data_path(path: str) -> str:
+    """A data file as a manifest records it, so the manifest travels: ``sentikit:RELATIVE`` for a
+    file inside the installed package (the bundled corpus of a wheel install), a path relative to
+    the current directory for a file under it, else the path as given."""
+    if path == "-" or path.startswith(PACKAGE_PREFIX):
+        return path
+    resolved = Path(path).resolve()
+    for base, prefix in ((_package_dir(), PACKAGE_PREFIX), (Path.cwd(), "")):
+        try:
+            relative = resolved.relative_to(base)
+        except ValueError:
+            continue
+        return prefix + relative.as_posix() if prefix else str(relative)
+    return path
+
+
+def resolve_data_path(path: Union[str, Path]) -> Path:
+    """The file a data path names: ``sentikit:RELATIVE`` (see :func:`portable_data_path`) inside the
+    installed package, anything else as a path.
+
+    Raises:
+        DataError: a ``sentikit:`` reference that leaves the package or names nothing.
+    """
+    text = str(path)
+    if not text.startswith(PACKAGE_PREFIX):
+        return Path(path)
+    relative = PurePosixPath(text[len(PACKAGE_PREFIX):])
+    if not relative.parts or relative.is_absolute() or ".." in relative.parts:
+        raise DataError(f"{text}: not a file of the sentikit package (e.g. {PACKAGE_PREFIX}resources/{CORPUS_FILE})")
+    return _package_dir().joinpath(*relative.parts)
 
 
 class _HashingReader(io.RawIOBase):
@@ -137,7 +178,7 @@ class Source:
             buffer = getattr(text_in, "buffer", None)
             raw: Any = buffer if buffer is not None else TextAsBytes(text_in)
         else:
-            raw = self._file = open_data_file(Path(path), self.name)
+            raw = self._file = open_data_file(resolve_data_path(path), self.name)
         try:
             self._hashing = _HashingReader(raw)
             stream: Any = io.BufferedReader(self._hashing, SNIFF_BYTES)
