@@ -106,6 +106,65 @@ def test_serving_requirements_are_pinned_and_exclude_cli_dependencies() -> None:
                         "matplotlib"}
 
 
+def _checkout_copy(root: Path, extra_serve: str) -> Path:
+    """A copy of this checkout (without the corpus) whose pyproject adds ``extra_serve`` to the serve extra."""
+    import shutil
+
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "corpus.tsv.gz"))
+    shutil.copy2(REPO / "README.md", root / "README.md")
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    marker = "serve = [\n"
+    assert marker in pyproject
+    (root / "pyproject.toml").write_text(pyproject.replace(marker, f"{marker}    {extra_serve!r},\n", 1), encoding="utf-8")
+    return root
+
+
+def _serving_requirements_of(pythonpath: str) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    code = "import json; from sentikit.image.context import serving_requirements; print(json.dumps(serving_requirements()))"
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def test_serving_requirements_follow_the_checkouts_pyproject_not_the_installed_metadata(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    installed = metadata.requires("sentikit") or []
+    assert not any(r.startswith("packaging") and "serve" in r for r in installed)  # what a stale install says
+    checkout = _checkout_copy(tmp_path / "checkout", "packaging>=23")
+    requirements = _serving_requirements_of(str(checkout / "src"))
+    assert f"packaging=={metadata.version('packaging')}" in requirements
+    assert {"starlette", "uvicorn"} <= {r.split("==")[0] for r in requirements}
+
+
+@pytest.mark.slow
+def test_serving_requirements_of_a_wheel_install_come_from_its_own_metadata(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    checkout = _checkout_copy(tmp_path / "checkout", "packaging>=23")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "dist"), str(checkout)],
+                   check=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("sentikit-*.whl")
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target),
+                    str(wheel)], check=True, timeout=300)
+    # a stale sentikit dist-info earlier on the path, as an old install leaves behind
+    stale = tmp_path / "stale" / "sentikit-0.0.1.dist-info"
+    stale.mkdir(parents=True)
+    (stale / "METADATA").write_text("Metadata-Version: 2.1\nName: sentikit\nVersion: 0.0.1\n"
+                                    "Provides-Extra: serve\nRequires-Dist: starlette; extra == \"serve\"\n")
+    requirements = _serving_requirements_of(f"{stale.parent}:{target}")
+    assert f"packaging=={metadata.version('packaging')}" in requirements
+    assert {"starlette", "uvicorn"} <= {r.split("==")[0] for r in requirements}
+
+
 @pytest.mark.parametrize("tag", ["sentiment:1", "127.0.0.1:5000/team/sentiment:v1.2", "myacr.azurecr.io/s"])
 def test_valid_tags(tag: str) -> None:
     assert validate_tag(tag) == tag

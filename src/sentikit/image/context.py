@@ -52,8 +52,46 @@ class PreparedContext:
     model: SentimentModel
 
 
+def _checkout_pyproject() -> Optional[Path]:
+    """The pyproject.toml of the checkout this module runs from, or ``None`` (an installed wheel)."""
+    path = CHECKOUT_ROOT / "pyproject.toml"
+    return path if path.is_file() and 'name = "sentikit"' in path.read_text(encoding="utf-8") else None
+
+
+def declared_serve_requirements() -> list[str]:
+    """The ``serve`` extra as the project declares it: the checkout's pyproject.toml when running
+    from one (an editable install's metadata is as old as its last ``pip install -e``), else the
+    METADATA of the wheel this very package was installed from."""
+    pyproject = _checkout_pyproject()
+    if pyproject is not None:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        declared = project.get("optional-dependencies", {}).get("serve")
+        if not declared:
+            raise ImageBuildError(f"{pyproject} declares no 'serve' extra")
+        return [str(r) for r in declared]
+    from packaging.requirements import Requirement
+
+    package = Path(__file__).resolve().parents[1]
+    own = sorted(package.parent.glob("sentikit-*.dist-info"))
+    dist = metadata.PathDistribution(own[-1]) if own else metadata.distribution("sentikit")
+    serve: list[str] = []
+    for raw in dist.requires or []:
+        requirement = Requirement(raw)
+        if requirement.marker is not None and requirement.marker.evaluate({"extra": "serve"}) \
+                and not requirement.marker.evaluate({"extra": ""}):
+            serve.append(raw)
+    if not serve:
+        raise ImageBuildError("sentikit's package metadata has no 'serve' extra; reinstall sentikit")
+    return serve
+
+
 def serving_requirements() -> list[str]:
-    """The ``serve`` extra and its dependency closure, pinned to the versions installed here.
+    """The ``serve`` extra (:func:`declared_serve_requirements`) and its dependency closure,
+    pinned to the versions installed here.
 
     Pinning to what this machine runs (and tests) keeps the image reproducible; a package of the
     extra that is not installed here keeps the extra's own version range.
@@ -63,9 +101,8 @@ def serving_requirements() -> list[str]:
     from packaging.utils import canonicalize_name
 
     environment: dict[str, str] = {k: str(v) for k, v in default_environment().items()} | {"extra": ""}
-    roots = [Requirement(r) for r in metadata.requires("sentikit") or []]
-    roots = [r for r in roots if r.marker is not None and r.marker.evaluate({**environment, "extra": "serve"})
-             and not r.marker.evaluate(environment)]
+    roots = [Requirement(r) for r in declared_serve_requirements()]
+    roots = [r for r in roots if r.marker is None or r.marker.evaluate({**environment, "extra": "serve"})]
     pinned: dict[str, str] = {}
     pending = deque(roots)
     while pending:
@@ -84,8 +121,6 @@ def serving_requirements() -> list[str]:
             wanted = {**environment, "extra": extra} if (extra := next(iter(requirement.extras), "")) else environment
             if child.marker is None or child.marker.evaluate(wanted):
                 pending.append(child)
-    if not pinned:
-        raise ImageBuildError("sentikit's package metadata has no 'serve' extra; reinstall sentikit (pip install -e .)")
     return [pinned[name] for name in sorted(pinned)]
 
 
@@ -137,7 +172,7 @@ def build_sentikit_wheel(out_dir: Path) -> Path:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     root = CHECKOUT_ROOT
-    if not (root / "pyproject.toml").is_file() or 'name = "sentikit"' not in (root / "pyproject.toml").read_text():
+    if _checkout_pyproject() is None:
         return _repack_installed_wheel(out_dir)
     with tempfile.TemporaryDirectory(prefix="sentikit-src-") as tmp:
         source = Path(tmp) / "src-copy"
