@@ -16,13 +16,14 @@ def test_local_target_round_trip(cli: Any, serving_image: str, trained_model: An
     monkeypatch.setenv("MY_API_KEY", "local-key-0123456789")
     try:
         result = cli("deploy", "--target", "local", "--name", name, "--image", serving_image, "--port", str(free_port),
-                     "--api-key-env", "MY_API_KEY", "--json")
+                     "--api-key-env", "MY_API_KEY", "--cpu", "0.75", "--memory", "0.5", "--json")
         assert result.exit_code == 0, result.stderr
         assert result.json["target"] == "local"
         assert result.json["url"] == f"http://127.0.0.1:{free_port}"
         smoke = result.json["detail"]["smoke_test"]  # the key reached the container: the score was answered
         assert smoke["score"] == pytest.approx(trained_model.score([smoke["text"]])[0], abs=1e-4)
         assert "local-key-0123456789" not in result.stdout + result.stderr
+        assert (result.json["detail"]["cpu"], result.json["detail"]["memory_gb"]) == (0.75, 0.5)
 
         status = cli("status", "--target", "local", "--name", name, "--json")
         assert status.exit_code == 0 and status.json["url"] == f"http://127.0.0.1:{free_port}"

@@ -35,7 +35,7 @@ def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model
     local = LocalTarget(host_port=port)
     try:
         deployment = local.deploy(DeployOptions(name=NAME, image=app_image.tag, env={"SENTIKIT_THRESHOLD": "0.3"},
-                                                api_key="s3cret-key", smoke_test=False),
+                                                api_key="s3cret-key", smoke_test=False, cpu=0.5, memory_gb=0.75),
                                   on_progress=lambda message, fraction: messages.append(message))
         assert deployment.url == f"http://127.0.0.1:{port}"
         assert deployment.state == "Running"
@@ -56,6 +56,10 @@ def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model
         container = docker_client.containers.get(NAME)
         assert container.labels[DEPLOYMENT_LABEL] == NAME
         assert container.attrs["HostConfig"]["PortBindings"]["8000/tcp"][0]["HostIp"] == "127.0.0.1"
+        # --cpu and --memory as the engine enforces them (CFS quota, cgroup memory limit)
+        assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
+        assert container.attrs["HostConfig"]["Memory"] == 768 * 1024**2
+        assert (deployment.detail["cpu"], deployment.detail["memory_gb"]) == (0.5, 0.75)
 
         status = local.status(NAME)
         assert (status.state, status.url, status.detail["status"]) == ("Running", deployment.url, "running")
@@ -71,6 +75,8 @@ def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model
         assert again.detail["container_id"] != deployment.detail["container_id"]
         assert again.url != deployment.url
         assert _score(again.url, "lovely")["scores"] == body["scores"]  # no key any more
+        host = docker_client.containers.get(NAME).attrs["HostConfig"]
+        assert (host["NanoCpus"], host["Memory"]) == (1_000_000_000, 1536 * 1024**2)  # the defaults, as on ACI
     finally:
         removed = local.delete(NAME)
     assert removed.state == "Deleted" and removed.image == app_image.tag
@@ -107,3 +113,8 @@ def test_unknown_image_and_bad_name_are_user_errors(docker_client: Any) -> None:
         LocalTarget().deploy(DeployOptions(name=f"{NAME}-none", image="sentikit-none:0"))
     with pytest.raises(InvalidInputError, match="invalid deployment name"):
         LocalTarget().deploy(DeployOptions(name="Bad Name", image="x"))
+    cpus = docker_client.info()["NCPU"]
+    with pytest.raises(InvalidInputError, match=f"invalid --cpu {cpus + 1}: the local Docker engine has {cpus} CPUs"):
+        LocalTarget().deploy(DeployOptions(name=f"{NAME}-big", image="x", cpu=cpus + 1))
+    with pytest.raises(InvalidInputError, match="invalid --memory 0.001"):
+        LocalTarget().deploy(DeployOptions(name=f"{NAME}-small", image="x", memory_gb=0.001))

@@ -1,7 +1,8 @@
 """``deploy --target local``: run a sentikit image on the local Docker engine, as ACI does remotely.
 
 A deployment is one container named after the deployment and labelled
-``io.sentikit.deployment=<name>``; its port is published on 127.0.0.1 only. Re-deploying
+``io.sentikit.deployment=<name>``; its port is published on 127.0.0.1 only, and it gets the CPU
+quota and memory limit that ``--cpu`` / ``--memory`` ask for, as on ACI. Re-deploying
 replaces the container. Docker SDK errors stop here and leave as sentikit errors.
 """
 
@@ -21,6 +22,8 @@ DEFAULT_CONTAINER_PORT = 8000
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 STOP_TIMEOUT = 10  # seconds for uvicorn's graceful shutdown before SIGKILL
 MAX_LOCAL_WAIT = 300.0
+GIB = 1024**3
+MIN_MEMORY_GB = 0.01  # Docker refuses limits under 6 MiB
 
 
 def validate_name(name: str) -> str:
@@ -68,6 +71,7 @@ class LocalTarget:
             if on_progress:
                 on_progress(message, None)
 
+        self._check_size(options)
         image = local_image(self.client, options.image, hint=f"build it with `sentikit build --tag {options.image}`")
         container_port = _container_port(image)
         existing = self._find(options.name, any_owner=True)
@@ -88,6 +92,8 @@ class LocalTarget:
                 ports={f"{container_port}/tcp": ("127.0.0.1", self.host_port)},
                 labels={DEPLOYMENT_LABEL: options.name},
                 restart_policy={"Name": "unless-stopped"},
+                nano_cpus=round(options.cpu * 1e9),
+                mem_limit=round(options.memory_gb * GIB),
             )
         except docker.errors.APIError as exc:
             message = engine_message(exc)
@@ -146,6 +152,20 @@ class LocalTarget:
         image = (container.attrs.get("Config") or {}).get("Image")
         _remove(container)
         return Deployment(name=name, target="local", state="Deleted", image=image)
+
+    def _check_size(self, options: DeployOptions) -> None:
+        """--cpu and --memory within what the engine can give, before anything is replaced."""
+        import docker
+
+        if options.memory_gb < MIN_MEMORY_GB:
+            raise InvalidInputError(f"invalid --memory {options.memory_gb:g}: at least {MIN_MEMORY_GB} GB")
+        try:
+            cpus = int(self.client.info().get("NCPU") or 0)
+        except docker.errors.APIError as exc:
+            raise DeploymentError(f"the Docker engine failed: {engine_message(exc)}") from None
+        if not 0.01 <= options.cpu <= (cpus or options.cpu):
+            raise InvalidInputError(f"invalid --cpu {options.cpu:g}: the local Docker engine has {cpus} CPUs "
+                                    "(use 0.01 up to that)")
 
     def _find(self, name: str, *, any_owner: bool = False) -> Any:
         import docker
@@ -210,6 +230,11 @@ def _describe(container: Any, *, image_name: str | None = None, env_names: list[
             break
     status = str(state.get("Status", "unknown"))
     detail: dict[str, object] = {"container_id": container.short_id, "status": status}
+    host = container.attrs.get("HostConfig") or {}
+    if host.get("NanoCpus"):
+        detail["cpu"] = host["NanoCpus"] / 1e9
+    if host.get("Memory"):
+        detail["memory_gb"] = round(host["Memory"] / GIB, 3)
     if health:
         detail["health"] = health
     if status == "exited":
