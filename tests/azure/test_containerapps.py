@@ -204,7 +204,7 @@ def test_real_replicas_behind_https_ingress_smoke_test_logs_and_delete(
     monkeypatch: pytest.MonkeyPatch, trained_model: Any,
 ) -> None:
     arm = make_standin(docker=True)
-    monkeypatch.setenv("SSL_CERT_FILE", str(arm.ca_path))  # the smoke test trusts the ingress like a CLI run does
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # the smoke test trusts the context's connection_verify
     aca = ContainerAppsStandIn(arm, docker_client=docker_client, group_locations={RG: "northeurope"})
     ctx = context_factory(arm)
     spec = ContainerAppSpec(name="sentiment", resource_group=RG, image=pushed_app, min_replicas=2, max_replicas=5,
@@ -246,6 +246,7 @@ def test_cli_deploy_redeploy_status_logs_delete(make_standin: Any, azure_env: An
     arm.seed_registry(RG, "sentiacr01", admin_user_enabled=True)
     aca = ContainerAppsStandIn(arm, docker_client=docker_client, group_locations={RG: "eastus"})
     azure_env(arm)
+    monkeypatch.delenv("SSL_CERT_FILE")  # REQUESTS_CA_BUNDLE alone, as behind a TLS-inspecting proxy: the smoke test honours it
     monkeypatch.setenv("MY_API_KEY", "key-" + "s3cr3t-value-0123456789")
     args = ["deploy", "--target", "containerapps", "--name", "sentiment", "--resource-group", RG,
             "--image", app_image.tag, "--min-replicas", "1", "--max-replicas", "10",

@@ -11,6 +11,7 @@ from .context import (
     azure_context,
     context_from_settings,
     normalize_arm_endpoint,
+    tls_trust,
     tls_verify,
     validate_subscription,
 )
@@ -21,5 +22,5 @@ __all__ = [
     "DEFAULT_ARM_ENDPOINT", "DEFAULT_AUTHORITY", "KNOWN_AUTHORITIES", "LOGIN_HELP", "ArmError", "ArmNotFoundError",
     "AzureContext", "arm_scope", "azure_context", "container_instance_client", "container_registry_client",
     "context_from_settings", "default_credential", "get_access_token", "normalize_arm_endpoint",
-    "normalize_authority", "tenant_of", "tls_verify", "translate_errors", "validate_subscription",
+    "normalize_authority", "tenant_of", "tls_trust", "tls_verify", "translate_errors", "validate_subscription",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -111,6 +112,12 @@ def tls_verify(ctx: AzureContext | None = None) -> str | bool:
         if os.environ.get(name):
             return os.environ[name]
     return True
+
+
+def tls_trust(ctx: AzureContext | None = None) -> ssl.SSLContext | bool:
+    """:func:`tls_verify` as httpx takes it: a CA bundle becomes an SSL context trusting it."""
+    verify = tls_verify(ctx)
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
 
 
 def context_from_settings(settings: Any, *, credential: "TokenCredential | None" = None) -> AzureContext:

@@ -11,7 +11,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..azure import AzureContext, container_instance_client, translate_errors
+from ..azure import AzureContext, container_instance_client, tls_trust, translate_errors
 from ..config import SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..azure.clients import resource_group_location
@@ -349,7 +349,7 @@ class AciTarget:
                 on_progress(f"smoke-testing {deployment.url}", None)
             try:
                 deployment.detail["smoke_test"] = smoke_test(deployment.url, api_key=options.api_key,
-                                                             timeout=options.smoke_timeout)
+                                                             timeout=options.smoke_timeout, verify=tls_trust(self.ctx))
             except CheckFailedError as exc:
                 raise CheckFailedError(self._smoke_failure(options, str(exc))) from None
         return deployment

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..azure import AzureContext, tls_verify, translate_errors
+from ..azure import AzureContext, tls_trust, translate_errors
 from ..azure.clients import resource_group_location, sdk_kwargs
 from ..config import Settings
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
@@ -155,13 +155,8 @@ def container_app_logs(ctx: AzureContext, *, resource_group: str, name: str, tai
         token = _rest(client.container_apps.get_auth_token(resource_group, name)).get("properties", {}).get("token")
     if not token:
         raise DeploymentError(f"Container Apps returned no log-stream token for '{name}'")
-    verify: Any = tls_verify(ctx)  # the one trust setting of every HTTPS call
-    if isinstance(verify, str):
-        import ssl
-
-        verify = ssl.create_default_context(cafile=verify)
     chunks = []
-    with httpx.Client(timeout=30.0, verify=verify) as http:
+    with httpx.Client(timeout=30.0, verify=tls_trust(ctx)) as http:  # the one trust setting of every HTTPS call
         for replica, endpoint in endpoints:
             params = {"follow": "false", "output": "text", "tailLines": str(tail or 300)}
             try:
@@ -284,7 +279,8 @@ def deploy_container_app(
         if on_progress:
             on_progress(f"smoke-testing {deployment.url}", None)
         try:
-            deployment.detail["smoke_test"] = run_smoke_test(deployment.url, api_key=spec.api_key, timeout=smoke_timeout)
+            deployment.detail["smoke_test"] = run_smoke_test(deployment.url, api_key=spec.api_key, timeout=smoke_timeout,
+                                                               verify=tls_trust(ctx))
         except CheckFailedError as exc:
             raise CheckFailedError(
                 f"{exc}{_log_tail(ctx, spec)}\nthe app is still deployed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from typing import Callable, Optional
 
@@ -15,15 +16,16 @@ SMOKE_TEXT = "The staff were friendly and the service was excellent"
 AliveCheck = Callable[[], Optional[str]]
 
 
-def wait_ready(url: str, *, timeout: float, interval: float = 0.25, alive: AliveCheck | None = None) -> None:
-    """Poll ``url/readyz`` until it answers 200.
+def wait_ready(url: str, *, timeout: float, interval: float = 0.25, alive: AliveCheck | None = None,
+               verify: ssl.SSLContext | bool = True) -> None:
+    """Poll ``url/readyz`` until it answers 200 (over HTTPS trusting ``verify``).
 
     Raises :class:`CheckFailedError` when it does not within ``timeout`` seconds, and
     :class:`DeploymentError` as soon as ``alive()`` reports that the deployment died.
     """
     deadline = time.monotonic() + timeout
     last = "no answer"
-    with httpx.Client(timeout=5.0) as http:
+    with httpx.Client(timeout=5.0, verify=verify) as http:
         while True:
             try:
                 ready = http.get(f"{url}/readyz")
@@ -41,16 +43,20 @@ def wait_ready(url: str, *, timeout: float, interval: float = 0.25, alive: Alive
             time.sleep(interval)
 
 
-def smoke_test(url: str, *, api_key: str = "", timeout: float = 120.0, alive: AliveCheck | None = None) -> dict[str, object]:
+def smoke_test(url: str, *, api_key: str = "", timeout: float = 120.0, alive: AliveCheck | None = None,
+               verify: ssl.SSLContext | bool = True) -> dict[str, object]:
     """Wait for ``/readyz``, then score :data:`SMOKE_TEXT` with ``POST /v1/score`` (with the API key).
+    ``verify``: the CAs an HTTPS URL is trusted by (the Azure targets pass ``azure.tls_trust(ctx)``:
+    the context's ``connection_verify``, else ``REQUESTS_CA_BUNDLE`` and its kin).
 
     Returns ``{"ready": True, "text": ..., "score": ...}``; raises :class:`CheckFailedError`
     when the server is not ready in time, refuses, or answers without a score in [0, 1].
     """
-    wait_ready(url, timeout=timeout, alive=alive)
+    wait_ready(url, timeout=timeout, alive=alive, verify=verify)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        scored = httpx.post(f"{url}/v1/score", json={"texts": [SMOKE_TEXT]}, headers=headers, timeout=10.0)
+        scored = httpx.post(f"{url}/v1/score", json={"texts": [SMOKE_TEXT]}, headers=headers, timeout=10.0,
+                            verify=verify)
     except httpx.HTTPError as exc:
         raise CheckFailedError(f"smoke test: POST {url}/v1/score failed: {type(exc).__name__}") from None
     if scored.status_code != 200:
