@@ -77,7 +77,7 @@ def test_csv_with_quoted_newlines_to_csv(spark: Any, cli: Any, tmp_path: Path, t
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--master", "local[1]", "--input", "x.csv"], "--master and --format go with --spark"),
+        (["--master", "local[1]", "--input", "x.csv"], "--master, --format and --overwrite go with --spark"),
         (["--spark", "--input", "x.csv"], "--spark needs --input PATH_OR_GLOB and --output FOLDER"),
         (["--spark", "--url", "http://127.0.0.1:9", "--input", "x.csv", "--output", "o"], "without --url"),
         (["--spark", "--input", "missing.jsonl", "--output", "o"], "missing.jsonl: no such file or folder"),
@@ -123,3 +123,55 @@ def test_no_pyspark_is_exit_3_and_nothing_imports_it_unless_used(tmp_path: Path,
     probe = "import sys, sentikit.cli, sentikit.spark; print(sorted(m for m in ('pyspark', 'pyarrow', 'pandas') if m in sys.modules))"
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert imported.stdout.strip() == "[]", imported.stderr
+
+
+@local_only
+def test_overwrite_replaces_a_previous_output_only_when_asked(spark: Any, cli: Any, tmp_path: Path, trained_model: Any) -> None:
+    source = tmp_path / "posts.jsonl"
+    _json_lines(source, [{"text": "Lovely host, spotless flat"}, {"text": "Dirty and noisy"}])
+    out, model = tmp_path / "scored", str(trained_model.path)
+    assert cli("score", "--spark", "--input", str(source), "--output", str(out), "-m", model).exit_code == 0
+
+    again = cli("score", "--spark", "--input", str(source), "--output", str(out), "-m", model)
+    assert again.exit_code == 2 and again.stderr.strip() == (
+        f"error: {out} already exists: remove it, choose another --output folder, or pass --overwrite")
+    replaced = cli("score", "--spark", "--input", str(source), "--output", str(out), "-m", model, "--overwrite",
+                   "--format", "json", "--threshold", "1.0")
+    assert replaced.exit_code == 0, replaced.stderr
+    rows = [json.loads(line) for part in sorted(out.glob("part-*.json")) for line in part.read_text().splitlines()]
+    assert [r["label"] for r in rows] == ["negative", "negative"] and not list(out.glob("*.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["posts.jsonl", "scored", "work"]  # no staging or old copy left
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = cli("score", "--spark", "--input", str(source), "--output", str(mine), "-m", model, "--overwrite")
+    assert refused.exit_code == 2 and "is not a folder Spark wrote (no _SUCCESS file)" in refused.stderr
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+@local_only
+def test_json_numbers_are_scored_as_text_and_objects_refused_as_score_input_does(
+    spark: Any, cli: Any, tmp_path: Path, trained_model: Any,
+) -> None:
+    numbers = tmp_path / "numbers.jsonl"
+    _json_lines(numbers, [{"id": 0, "text": 42}, {"id": 1, "text": 3.5}, {"id": 2, "text": 10}])
+    local = cli("score", "--input", str(numbers), "--output", str(tmp_path / "local.jsonl"), "-m", str(trained_model.path))
+    assert local.exit_code == 0, local.stderr
+    expected = [json.loads(line)["score"] for line in (tmp_path / "local.jsonl").read_text().splitlines()]
+    out = tmp_path / "scored"
+    result = cli("score", "--spark", "--input", str(numbers), "--output", str(out), "-m", str(trained_model.path), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["scored"] == 3
+    table = sorted(ds.dataset(out, format="parquet").to_table().to_pylist(), key=lambda row: row["id"])
+    assert [row["text"] for row in table] == ["42", "3.5", "10"]
+    assert [round(row["score"], 6) for row in table] == expected
+
+    objects = tmp_path / "objects.jsonl"
+    _json_lines(objects, [{"text": {"body": "lovely"}}, {"text": {"body": "awful"}}])
+    local = cli("score", "--input", str(objects), "-m", str(trained_model.path))
+    spark_run = cli("score", "--spark", "--input", str(objects), "--output", str(tmp_path / "o"), "-m", str(trained_model.path))
+    assert (local.exit_code, spark_run.exit_code) == (2, 2)
+    assert "'text' is an object, not a string" in local.stderr
+    assert spark_run.stderr.strip() == f"error: {objects}: 'text' is an object, not a string (score the field that holds the text)"
+    assert not (tmp_path / "o").exists()

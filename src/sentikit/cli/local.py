@@ -12,7 +12,7 @@ from . import render as output
 from .app import app, scorer_for, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
-from .spark import FormatOption, MasterOption, SparkFlag
+from .spark import FormatOption, MasterOption, OverwriteOption, SparkFlag
 
 # The library is imported in the commands that use it: registering the commands stays cheap, so
 # `sentikit score TEXT` and `sentikit serve` do not load the training and evaluation code.
@@ -169,6 +169,7 @@ def score(
     spark: SparkFlag = False,
     master: MasterOption = None,
     output_format: FormatOption = None,
+    overwrite: OverwriteOption = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -183,11 +184,12 @@ def score(
     from ..score import read_lines, score_file, score_texts
 
     s = settings(workspace=workspace, threshold=threshold)
-    if spark or master or output_format:
+    if spark or master or output_format or overwrite:
         from .spark import score_with_spark
 
         return score_with_spark(s, spark=spark, model=model, texts=texts, url=url, input_file=input_file, output_dir=output_file,
-                                output_format=output_format, master=master, text_column=text_column, as_json=as_json)
+                                output_format=output_format, master=master, text_column=text_column, as_json=as_json,
+                                overwrite=overwrite)
     scorer = scorer_for(model, url, s, texts=len(texts) if texts and input_file is None else None)
     if input_file is not None:
         with output.counter("scoring") as advance:

@@ -17,6 +17,9 @@ SparkFlag = Annotated[
 MasterOption = Annotated[
     Optional[str], typer.Option("--master", help="With --spark: the Spark master URL, e.g. spark://host:7077 \\[default: local\\[*]].")
 ]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="With --spark: replace an existing --output folder (one a previous --spark run wrote) once the new one is complete.")
+]
 FormatOption = Annotated[
     Optional[str], typer.Option("--format", help="With --spark: the output format, parquet, csv or json \\[default: parquet].")
 ]
@@ -35,10 +38,11 @@ def score_with_spark(
     master: Optional[str],
     text_column: Optional[str],
     as_json: bool,
+    overwrite: bool = False,
 ) -> None:
     """Check the flag combination, run :func:`sentikit.spark.score_files`, render its summary."""
     if not spark:
-        raise InvalidInputError("--master and --format go with --spark")
+        raise InvalidInputError("--master, --format and --overwrite go with --spark")
     if url or texts:
         raise InvalidInputError("--spark scores files with a local model: use --input PATH without --url or texts")
     if not input_file or not output_dir:
@@ -50,7 +54,8 @@ def score_with_spark(
 
     with _task_progress("scoring with Spark") as on_progress:
         summary = score_files(input_file, output_dir, loaded, master=master, output_format=output_format or "parquet",
-                              text_column=text_column, threshold=s.threshold, on_progress=on_progress)
+                              text_column=text_column, threshold=s.threshold, overwrite=overwrite,
+                              on_progress=on_progress)
     render_spark_summary(summary, as_json=as_json)
 
 

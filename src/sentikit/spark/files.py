@@ -3,8 +3,10 @@
 Input: CSV, TSV, JSON Lines or Parquet, a path, a folder or a glob, local or anything Spark reads
 (``abfss://``, ``s3a://``, ``dbfs:/``). Output: a folder of part files (Parquet, CSV or JSON Lines),
 one per input partition. A local output folder is written under a temporary name and renamed into
-place when the job succeeds, so a failed or interrupted run leaves nothing half-written; elsewhere
-Spark's own output committer does the same. The summary is gathered while the job writes
+place when the job succeeds, so a failed or interrupted run leaves nothing half-written (with
+``overwrite``, a previous output is swapped out only then); elsewhere Spark's own output committer
+does the same. A JSON text field that is a number or true/false is scored as its text, and one that
+is an object or an array is refused, as ``score --input`` reads JSON Lines. The summary is gathered while the job writes
 (``DataFrame.observe``): one pass over the data.
 """
 
@@ -124,6 +126,7 @@ def score_files(
     output_format: str = "parquet",
     text_column: Optional[str] = None,
     threshold: float = 0.5,
+    overwrite: bool = False,
     on_progress: Optional[ProgressCallback] = None,
 ) -> SparkScoreSummary:
     """Score every row of ``input_path`` with ``model`` and write ``output_path`` (a folder).
@@ -131,10 +134,14 @@ def score_files(
     Starts a Spark session on ``master`` (default ``local[*]``) and stops it at the end, unless
     ``session`` is given or one is already running in this process (then that one is used, as is).
     ``on_progress(done_tasks, total_tasks)`` is called while the job runs (Spark's status tracker).
+    ``overwrite`` replaces an existing output folder once the new one is complete; locally only a
+    folder Spark wrote (with its ``_SUCCESS`` marker) is ever replaced.
 
     Raises:
-        InvalidInputError: a bad format, threshold, or an output folder that already exists.
-        DataError: the input is missing, unreadable, or has no text column.
+        InvalidInputError: a bad format, threshold, or an output folder that already exists (without
+            ``overwrite``, or not one Spark wrote).
+        DataError: the input is missing, unreadable, has no text column, or its JSON text field is
+            an object or an array.
         EnvironmentNotReadyError: PySpark or Java is missing, or Spark does not start.
     """
     if output_format not in OUTPUT_FORMATS:
@@ -145,7 +152,7 @@ def score_files(
     local_input = _local(input_path)
     if local_input is not None and not glob.glob(local_input):
         raise DataError(f"{input_path}: no such file or folder")
-    _check_output(output_path, input_path)
+    _check_output(output_path, input_path, overwrite=overwrite)
     require_pyspark()
     from pyspark.sql import SparkSession
 
@@ -158,9 +165,12 @@ def score_files(
         started = time.perf_counter()
         df = read_input(spark, input_path, fmt)
         column = _pick(df.columns, text_column, TEXT_COLUMNS, "text", input_path, "jsonl" if fmt == "json" else "csv")
+        if fmt == "json":
+            df = _json_text_column(spark, df, column, input_path)
         scored = score_with(df, broadcast_model(df, model), text_col=column, threshold=threshold)
         score_name, label_name = scored.columns[-2:]
-        stats, partitions = _write(spark, scored, score_name, label_name, output_path, output_format, on_progress)
+        stats, partitions = _write(spark, scored, score_name, label_name, output_path, output_format, on_progress,
+                                   overwrite=overwrite)
         seconds = time.perf_counter() - started
     finally:
         if own_session:
@@ -183,9 +193,26 @@ def score_files(
     )
 
 
+def _json_text_column(spark: "SparkSession", df: "DataFrame", column: str, input_path: str) -> "DataFrame":
+    """The JSON input with its text field as ``score --input`` reads it: a number or true/false as
+    the text it is written as (read again with that field as a string, so 42 stays "42", not the
+    "42.0" of a cast), an object or an array refused (Spark reads a field that is always one as a
+    struct, map or array)."""
+    from pyspark.sql.types import ArrayType, BooleanType, MapType, NumericType, StringType, StructField, StructType
+
+    kind = df.schema[column].dataType
+    if isinstance(kind, (StructType, MapType, ArrayType)):
+        what = "an array" if isinstance(kind, ArrayType) else "an object"
+        raise DataError(f"{input_path}: {column!r} is {what}, not a string (score the field that holds the text)")
+    if not isinstance(kind, (NumericType, BooleanType)):
+        return df
+    schema = StructType([StructField(f.name, StringType(), True) if f.name == column else f for f in df.schema.fields])
+    return spark.read.schema(schema).json(input_path)
+
+
 def _write(
     spark: "SparkSession", scored: "DataFrame", score_name: str, label_name: str, output_path: str, output_format: str,
-    on_progress: Optional[ProgressCallback],
+    on_progress: Optional[ProgressCallback], *, overwrite: bool = False,
 ) -> tuple[dict[str, Any], int]:
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
@@ -200,7 +227,7 @@ def _write(
     )
     local = _local(output_path)
     target = _staging_name(local) if local is not None else output_path
-    writer = observed.write.mode("errorifexists")
+    writer = observed.write.mode("overwrite" if overwrite and local is None else "errorifexists")
     if output_format == "csv":
         writer = writer.options(header="true", escape='"')
     group = f"sentikit-{uuid.uuid4().hex[:12]}"
@@ -213,7 +240,7 @@ def _write(
     try:
         writer.format(output_format).save(target)
         if local is not None:
-            os.rename(target, local)
+            _move_into_place(target, local)
     except BaseException:
         if local is not None:
             shutil.rmtree(target, ignore_errors=True)
@@ -244,13 +271,33 @@ def _poll_progress(context: Any, group: str, on_progress: ProgressCallback, done
             return
 
 
-def _check_output(output_path: str, input_path: str) -> None:
+def _move_into_place(staging: str, target: str) -> None:
+    """Rename the finished ``staging`` folder to ``target``; a previous output there (checked by
+    :func:`_check_output`) is renamed aside first and removed once the new one is in place."""
+    previous = None
+    if os.path.lexists(target):
+        previous = _staging_name(target).replace(".incomplete-", ".replaced-")
+        os.rename(target, previous)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if previous is not None:
+            os.rename(previous, target)
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def _check_output(output_path: str, input_path: str, *, overwrite: bool = False) -> None:
     local = _local(output_path)
     if local is None:
         return
     target = Path(local)
-    if target.exists():
-        raise InvalidInputError(f"{output_path} already exists: remove it or choose another --output folder")
+    if target.exists() and not overwrite:
+        raise InvalidInputError(f"{output_path} already exists: remove it, choose another --output folder, or pass --overwrite")
+    if target.exists() and (target.is_symlink() or not (target / "_SUCCESS").is_file()):
+        raise InvalidInputError(f"{output_path} is not a folder Spark wrote (no _SUCCESS file): --overwrite replaces "
+                                "only a previous --spark output")
     if not target.resolve().parent.is_dir():
         raise InvalidInputError(f"output directory {target.parent} does not exist")
     local_input = _local(input_path)
