@@ -62,3 +62,39 @@ def test_the_readme_tree_lists_every_module() -> None:
     listed = _readme_tree()
     assert not actual - listed, f"README's tree misses {sorted(actual - listed)}"
     assert not listed - actual, f"README's tree names files that do not exist: {sorted(listed - actual)}"
+
+
+# The layers below the pipeline's stages: they are imported by the stages and import none of them.
+LOWER = ("errors", "config", "_atomic", "_json", "imageref", "docker_engine", "model", "engine", "data", "azure")
+STAGES = ("cli", "server", "image", "push", "deploy", "spark", "monitor", "train", "evaluate", "adapt", "label",
+          "score", "remote")
+
+
+def _sentikit_imports(path: Path, package: Path) -> set[str]:
+    """Every sentikit module ``path`` imports, at its top or inside a function, relative imports resolved."""
+    import ast
+
+    parts = ["sentikit", *path.relative_to(package).with_suffix("").parts]
+    here = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("sentikit"))
+        elif isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            if module.startswith("sentikit"):
+                found.update(f"{module}.{alias.name}" if not node.module else module for alias in node.names)
+    return found
+
+
+def test_dependencies_point_one_way() -> None:
+    package = Path(__file__).resolve().parents[1] / "src" / "sentikit"
+    upward = {}
+    for path in sorted(package.rglob("*.py")):
+        layer = path.relative_to(package).parts[0].removesuffix(".py")
+        if layer in LOWER:
+            stages = {m for m in _sentikit_imports(path, package) if m.split(".")[1] in STAGES}
+            if stages:
+                upward[path.relative_to(package).as_posix()] = sorted(stages)
+    assert upward == {}, f"lower layers import stages: {upward}"

@@ -14,6 +14,7 @@ from collections import deque
 from typing import Any, Callable, Iterator, Optional
 
 from .errors import DockerUnavailableError, ImageBuildError, InvalidInputError, RegistryAuthError, RegistryError, SentikitError
+from .imageref import parse_reference
 
 # Builds stream for minutes; pushes too. The SDK's default (60 s) would cut them off.
 CLIENT_TIMEOUT = 300
@@ -117,8 +118,6 @@ def build_stream(
 def tag_image(image: Any, reference: str, *, error: type[SentikitError] = RegistryError) -> None:
     """Tag ``image`` as ``reference`` (``NAME[:TAG]``; the tag defaults to ``latest``)."""
     import docker
-
-    from .push.refs import parse_reference
 
     ref = parse_reference(reference)
     try:

@@ -15,7 +15,8 @@ from ..azure import AzureContext, container_instance_client, tls_trust, translat
 from ..config import SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..azure.clients import resource_group_location
-from ..push import RegistryLogin, admin_login, find_registry, is_acr_host, parse_reference
+from ..imageref import is_acr_host, parse_reference
+from ..push import RegistryLogin, admin_login, find_registry
 from .base import USER_IDENTITY_RE, Deployment, DeployOptions, ProgressCallback, register_target
 from .readiness import smoke_test
 

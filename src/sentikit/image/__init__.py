@@ -10,7 +10,7 @@ dependencies, pinned to the versions installed here), never scikit-learn, Typer,
 
 from __future__ import annotations
 
-from ..push.refs import validate_tag
+from ..imageref import validate_tag
 from .build import BuiltImage, build, build_image, require_base_image
 from .context import (
     PreparedContext,

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 from ..docker_engine import build_stream, docker_client, engine_message, image_platform, local_image, tag_image
 from ..errors import ImageBuildError, InvalidInputError
 from ..model import SentimentModel
-from ..push.refs import validate_tag
+from ..imageref import validate_tag
 from ..push.registry import warn_if_not_cloud_platform
 from .context import PreparedContext, prepare_context
 from .dockerfile import DEFAULT_BASE_IMAGE, DEFAULT_PORT

@@ -1,6 +1,6 @@
 """Push an image to Azure Container Registry (created if asked) or to any registry.
 
-* :mod:`.refs`: the one image-reference grammar (build, push and deploy parse references there).
+* :mod:`sentikit.imageref` (re-exported here): the one image-reference grammar, below every stage.
 * :mod:`.acr`: the registry through ARM, and logging in to it (token exchange over httpx, or admin user).
 * :mod:`.registry`: tag, log in and push with the Docker engine; :class:`PushResult`.
 """
@@ -21,7 +21,7 @@ from .acr import (
     token_login,
     validate_registry_name,
 )
-from .refs import ImageRef, is_acr_host, normalize_registry_url, parse_reference, validate_tag
+from ..imageref import ImageRef, is_acr_host, normalize_registry_url, parse_reference, validate_tag
 from .registry import (
     PushResult,
     RegistryLogin,

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 
 from ..docker_engine import docker_client, image_platform, local_image, login as engine_login, push_stream, scrub, tag_image
 from ..errors import InvalidInputError, RegistryAuthError, RegistryError
-from .refs import normalize_registry_url, parse_reference, validate_repository, validate_tag_name
+from ..imageref import normalize_registry_url, parse_reference, validate_repository, validate_tag_name
 
 CLOUD_PLATFORM = "linux/amd64"
 ProgressCallback = Callable[[str, Optional[float]], None]  # (message, fraction or None)

@@ -4,7 +4,8 @@ It follows the distribution project's reference grammar (the one ``docker`` appl
 components are lowercase alphanumerics joined by ``.``, ``_``, ``__`` or dashes; a tag is up to
 128 word characters, dots and dashes, not starting with either; the first component is a
 registry when it holds a dot or a colon or is ``localhost``. ``build``, ``push`` and ``deploy``
-all parse references here.
+all parse references here, and so does the Docker layer below them (``docker_engine``): it sits
+beside that layer, below every stage, so the dependencies point one way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from ..errors import InvalidInputError
+from .errors import InvalidInputError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
