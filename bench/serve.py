@@ -58,20 +58,22 @@ BATCH = 100
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def sentences(limit: int = 2000) -> list[str]:
-    """Real review sentences (the shared UCI set, else the package's bundled corpus)."""
+def sentences(limit: int = 2000, dataset: Path = DATASET) -> list[str]:
+    """``limit`` real review sentences: the shared UCI set (``*_labelled.txt`` in ``dataset``).
+
+    Missing or short, the run stops here with what to fetch: a silent stand-in would change what
+    every rate measures (an earlier fallback to a few built-in sentences inflated them all).
+    """
     texts: list[str] = []
-    for path in sorted(DATASET.glob("*_labelled.txt")):
+    for path in sorted(dataset.glob("*_labelled.txt")):
         for line in path.read_text(encoding="utf-8").splitlines():
             text = line.rpartition("\t")[0].strip()
             if text:
                 texts.append(text)
-    if not texts:
-        import gzip
-        from importlib.resources import files
-
-        corpus = files("sentikit").joinpath("resources/corpus.tsv.gz").read_bytes()
-        texts = [line.rpartition("\t")[0] for line in gzip.decompress(corpus).decode().splitlines()[1:] if line]
+    if len(texts) < limit:
+        found = f"only {len(texts)} sentences" if texts else "no *_labelled.txt files"
+        raise SystemExit(f"bench: {found} in {dataset}, {limit} needed: put the UCI Sentiment Labelled Sentences "
+                         "(amazon_cells_labelled.txt, imdb_labelled.txt, yelp_labelled.txt) there, or pass --dataset DIR")
     return texts[:limit]
 
 
@@ -315,14 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all servers (interleaved); medians reported")
     parser.add_argument("--starts", type=int, default=5, help="process starts per server for the start time")
     parser.add_argument("--azure", action="store_true", help="also measure the Azure AI Language route (documents/s)")
+    parser.add_argument("--dataset", type=Path, default=DATASET, help="folder of the UCI *_labelled.txt files")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
+    texts = sentences(dataset=args.dataset)
 
     from sentikit.model import resolve_model
 
     model = resolve_model(args.model, Path(args.workspace), "sentiment")
-    texts = sentences()
     py = sys.executable
     # Start times as any second start sees them: with the bytecode cache written (PYTHONDONTWRITEBYTECODE
     # or a read-only checkout would otherwise make every start compile sentikit's modules, ~50 ms).
