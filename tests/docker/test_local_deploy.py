@@ -118,3 +118,41 @@ def test_unknown_image_and_bad_name_are_user_errors(docker_client: Any) -> None:
         LocalTarget().deploy(DeployOptions(name=f"{NAME}-big", image="x", cpu=cpus + 1))
     with pytest.raises(InvalidInputError, match="invalid --memory 0.001"):
         LocalTarget().deploy(DeployOptions(name=f"{NAME}-small", image="x", memory_gb=0.001))
+
+
+def test_the_desk_store_is_on_a_named_volume_that_survives_a_redeploy(app_image: BuiltImage, docker_client: Any,
+                                                                       base_image: str) -> None:
+    from sentikit.deploy.desk import DeskSettings, volume_name
+
+    name, volume = f"{NAME}-desk", volume_name(f"{NAME}-desk")
+    desk = DeskSettings(alert_below=0.4, window=50)
+    local = LocalTarget()
+    try:
+        first = local.deploy(DeployOptions(name=name, image=app_image.tag, desk=desk, smoke_test=False))
+        container = docker_client.containers.get(name)
+        mounts = [(m["Type"], m["Name"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]]
+        assert mounts == [("volume", volume, "/data", True)]
+        env = dict(item.partition("=")[::2] for item in container.attrs["Config"]["Env"])
+        assert {k: v for k, v in env.items() if k.startswith("SENTIKIT_MONITOR")} == {
+            "SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_ALERT_BELOW": "0.4", "SENTIKIT_MONITOR_WINDOW": "50",
+            "SENTIKIT_MONITOR_STORE": "/data/monitor.db"}
+        assert first.detail["monitor_store"] == f"SQLite /data/monitor.db on Docker volume {volume}"
+        # the image's own user (not root) writes the store, as the desk will
+        wrote = container.exec_run(["python", "-c", "open('/data/monitor.db', 'w').write('history')"])
+        assert wrote.exit_code == 0, wrote.output
+        assert container.exec_run(["id", "-u"]).output.strip() == b"10001"
+
+        again = local.deploy(DeployOptions(name=name, image=app_image.tag, desk=desk, smoke_test=False))
+        assert again.detail["container_id"] != first.detail["container_id"]
+        kept = docker_client.containers.get(name).exec_run(["cat", "/data/monitor.db"])
+        assert (kept.exit_code, kept.output) == (0, b"history")
+    finally:
+        removed = local.delete(name)
+        try:
+            assert removed.detail == {"kept_volume": volume}
+            assert docker_client.volumes.get(volume).attrs["Labels"] == {DEPLOYMENT_LABEL: name}
+        finally:
+            docker_client.volumes.get(volume).remove()
+
+    with pytest.raises(InvalidInputError, match=f"{base_image} was built before the desk"):
+        local.deploy(DeployOptions(name=name, image=base_image, desk=desk))

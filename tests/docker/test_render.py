@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 EXPECTED = r'''# Rendered by `sentikit build` from sentikit's Dockerfile.template.
 # Stage "deps": the serving dependencies in a venv (cached while they do not change).
 # Stage "app": sentikit's own wheel without dependencies; pip and setuptools removed.
-# Final stage: the base image plus that venv and the model, run as a non-root user.
+# Final stage: the base image plus that venv and the model, run as a non-root user who owns /data
+# (where the desk, `SENTIKIT_MONITOR=1`, keeps its SQLite store; mount a volume there to keep it).
 
 FROM registry.example/python:3.11-slim AS deps
 LABEL sentikit.stage=deps
@@ -44,7 +45,8 @@ RUN /opt/venv/bin/python -m pip install --no-index --no-deps /tmp/dist/*.whl \
  && rm -rf /tmp/dist
 
 FROM registry.example/python:3.11-slim
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app --shell /usr/sbin/nologin sentikit
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app --shell /usr/sbin/nologin sentikit \
+ && install -d -o 10001 -g 10001 -m 0750 /data
 COPY --from=app /opt/venv /opt/venv
 COPY model/ /app/model/
 WORKDIR /app
@@ -53,7 +55,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     SENTIKIT_MODEL_PATH=/app/model \
     SENTIKIT_SERVER_HOST=0.0.0.0 \
-    SENTIKIT_SERVER_PORT=9000
+    SENTIKIT_SERVER_PORT=9000 \
+    SENTIKIT_MONITOR_STORE=/data/monitor.db
 USER 10001:10001
 EXPOSE 9000
 # Over HTTPS when a certificate is configured; loopback, so the probe need not verify it.

@@ -14,7 +14,7 @@ from .render import escape
 from ..config import Settings
 from ..errors import InvalidInputError
 from .app import JsonOption, app, settings
-from . import scaling
+from . import desk as desk_options, scaling
 
 if TYPE_CHECKING:  # the deploy targets import httpx and the Azure SDKs: only the commands that use them pay
     from ..deploy import Deployment, Target as DeployTarget
@@ -87,12 +87,13 @@ def _render_deployment(result: Deployment, *, as_json: bool, headline: str = "")
         say(f"  url:   {escape(result.url)}", soft_wrap=True)
     if result.image:
         say(f"  image: {escape(result.image)}", soft_wrap=True)
-    for key in ("resource_group", "location", "provisioning_state", "cpu", "memory_gb"):
+    for key in ("resource_group", "location", "provisioning_state", "cpu", "memory_gb", "monitor_store", "kept_volume"):
         if detail.get(key) not in (None, ""):
             say(f"  {key.replace('_', ' ')}: {escape(str(detail[key]))}", soft_wrap=True)
     smoke = detail.get("smoke_test")
     if isinstance(smoke, dict):
-        say(f"  smoke test: /readyz ok, score {smoke.get('score')} for \"{escape(str(smoke.get('text')))}\"", soft_wrap=True)
+        say(f"  smoke test: /readyz ok, score {smoke.get('score')} for \"{escape(str(smoke.get('text')))}\""
+            + (f", desk {escape(str(smoke['monitor_state']))}" if "monitor_state" in smoke else ""), soft_wrap=True)
     containers = detail.get("containers") or []
     for container in containers if isinstance(containers, list) else []:
         if not isinstance(container, dict):
@@ -198,6 +199,17 @@ def deploy(
     api_key_secret: scaling.ApiKeySecret = None,
     namespace: scaling.Namespace = None,
     render_only: scaling.RenderOnly = None,
+    monitor: desk_options.Monitor = False,
+    alert_below: desk_options.AlertBelow = None,
+    recover_above: desk_options.RecoverAbove = None,
+    window: desk_options.Window = None,
+    window_seconds: desk_options.WindowSeconds = None,
+    min_count: desk_options.MinCount = None,
+    monitor_threshold: desk_options.Threshold = None,
+    webhook: desk_options.Webhook = None,
+    retention_days: desk_options.RetentionDays = None,
+    store_url: desk_options.StoreUrl = None,
+    store_url_env: desk_options.StoreUrlEnv = None,
     target: Target = None,
     subscription: Subscription = None,
     arm_endpoint: ArmEndpoint = None,
@@ -208,11 +220,13 @@ def deploy(
 
     Re-running with the same --name updates the deployment in place. --target containerapps runs it on
     Azure Container Apps with replicas and autoscaling; --target kubernetes --render-only DIR writes manifests.
+    --monitor runs the communications desk in it (SQLite on a volume locally, --store-url for PostgreSQL).
 
     Example:
         sentikit deploy --name sentiment --resource-group rg --image mysentiacr.azurecr.io/sentikit-sentiment:1 --registry mysentiacr --dns-label sentiment-demo --api-key-env SENTIKIT_API_KEY
         sentikit deploy --target containerapps --name sentiment -g rg --image mysentiacr.azurecr.io/sentikit-sentiment:1 --registry mysentiacr --min-replicas 1 --max-replicas 10 --api-key-env SENTIKIT_API_KEY
         sentikit deploy --target kubernetes --render-only k8s/ --image mysentiacr.azurecr.io/sentikit-sentiment@sha256:... --api-key-secret sentikit-api-key
+        sentikit deploy --target local --monitor --alert-below 0.4 --window 50
     """
     from ..deploy import DeployOptions, get_target, parse_env_pairs
 
@@ -224,6 +238,10 @@ def deploy(
     secure = {item.partition("=")[0]: (item.partition("=")[2] if "=" in item else _env_secret(item, "--secure-env"))
               for item in (secure_env or [])}
     api_key = _env_secret(api_key_env, "--api-key-env") if api_key_env else ""
+    desk = desk_options.desk_settings(monitor, alert_below=alert_below, recover_above=recover_above, window=window,
+                                      window_seconds=window_seconds, min_count=min_count, threshold=monitor_threshold,
+                                      webhook=webhook, retention_days=retention_days, store_url=store_url,
+                                      store_url_env=store_url_env)
     chosen = _target(target, s)
     s = scaling.scaling_settings(s, min_replicas=min_replicas, max_replicas=max_replicas, concurrency=concurrency,
                                  cpu_target=cpu_target, environment=environment, api_key_secret=api_key_secret,
@@ -247,7 +265,7 @@ def deploy(
                            registry_identity=registry_identity, recreate=recreate, delete_on_failure=delete_on_failure)
     options = DeployOptions(name=s.container_name, image=image, port=s.container_port, cpu=s.container_cpu,
                             memory_gb=s.container_memory, env=plain, secure_env=secure, api_key=api_key,
-                            wait=not no_wait, timeout=timeout, smoke_test=smoke)
+                            wait=not no_wait, timeout=timeout, smoke_test=smoke, desk=desk)
     with _progress(f"deploying {s.container_name} to {where.describe()}", as_json) as progress:
         result = where.deploy(options, on_progress=progress)
     headline = ""

@@ -18,6 +18,7 @@ from ..azure.clients import resource_group_location
 from ..imageref import is_acr_host, parse_reference
 from ..push import RegistryLogin, admin_login, find_registry
 from .base import USER_IDENTITY_RE, Deployment, DeployOptions, ProgressCallback, register_target
+from .desk import describe_store, warn_if_ephemeral
 from .readiness import smoke_test
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class AciTarget:
         reserved = (SERVER_PORT_ENV_VAR, SERVER_HOST_ENV_VAR)
         env = [EnvironmentVariable(name=SERVER_PORT_ENV_VAR, value=str(options.port)),
                EnvironmentVariable(name=SERVER_HOST_ENV_VAR, value="0.0.0.0")]
-        env += [EnvironmentVariable(name=k, value=v) for k, v in sorted(options.env.items()) if k not in reserved]
+        env += [EnvironmentVariable(name=k, value=v) for k, v in sorted(options.environment().items()) if k not in reserved]
         env += [EnvironmentVariable(name=k, secure_value=v) for k, v in sorted(options.secrets().items())]
 
         def probe(path: str, initial_delay: int, failures: int) -> ContainerProbe:
@@ -279,6 +280,7 @@ class AciTarget:
         validate_group_name(options.name)
         options.validate()
         validate_resources(options.cpu, options.memory_gb)
+        warn_if_ephemeral(options.desk, "container group")
         self._prepare(options, on_progress)
         existing = self._get_group(options.name)
         client = container_instance_client(self.ctx)
@@ -341,6 +343,8 @@ class AciTarget:
         deployment.detail["action"] = "created" if action == "creating" else "updated"
         deployment.detail["waited"] = True
         deployment.detail["restarted"] = same_tag
+        if options.desk is not None:
+            deployment.detail["monitor_store"] = describe_store(options.desk)
         if group.provisioning_state != "Succeeded":
             raise DeploymentError(self._failure_report(options, f"provisioning state {group.provisioning_state}"))
         if options.smoke_test:
@@ -350,7 +354,8 @@ class AciTarget:
                 on_progress(f"smoke-testing {deployment.url}", None)
             try:
                 deployment.detail["smoke_test"] = smoke_test(deployment.url, api_key=options.api_key,
-                                                             timeout=options.smoke_timeout, verify=tls_trust(self.ctx))
+                                                             timeout=options.smoke_timeout, verify=tls_trust(self.ctx),
+                                                             monitor=options.desk is not None)
             except CheckFailedError as exc:
                 raise CheckFailedError(self._smoke_failure(options, str(exc))) from None
         return deployment

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, Protocol
 
 from ..config import API_KEY_ENV_VAR, SERVER_HOST_ENV_VAR, SERVER_PORT_ENV_VAR, env_var
 from ..errors import InvalidInputError
+from .desk import MONITOR_ENV, DeskSettings
 
 ProgressCallback = Callable[[str, Optional[float]], None]  # (message, fraction or None)
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,12 +58,21 @@ class DeployOptions:
     api_key: str = field(default="", repr=False)
     wait: bool = True  # wait until the deployment is ready (False: return once it was accepted)
     timeout: float = 900.0  # seconds to wait for it
-    smoke_test: bool = True  # /readyz, then score one text
+    smoke_test: bool = True  # /readyz, then score one text (and /v1/monitor/state with the desk)
     smoke_timeout: float = 120.0
+    desk: Optional[DeskSettings] = None  # --monitor: the communications desk runs in the server
+
+    def environment(self) -> dict[str, str]:
+        """The plain environment, the desk's settings included, as the container sees it."""
+        return {**self.env, **(self.desk.env() if self.desk else {})}
+
+    def secure_environment(self) -> dict[str, str]:
+        """The secure environment without the API key (the desk's store URL and webhook included)."""
+        return {**self.secure_env, **(self.desk.secrets() if self.desk else {})}
 
     def secrets(self) -> dict[str, str]:
         """The secure environment including the API key, as the container sees it."""
-        return {**self.secure_env, **({API_KEY_ENV_VAR: self.api_key} if self.api_key else {})}
+        return {**self.secure_environment(), **({API_KEY_ENV_VAR: self.api_key} if self.api_key else {})}
 
     def validate(self) -> "DeployOptions":
         """The checks every target shares; targets add their own naming and sizing rules."""
@@ -78,6 +88,12 @@ class DeployOptions:
             raise InvalidInputError(f"{', '.join(sorted(clash))} given both as a plain and as a secure value")
         if API_KEY_ENV_VAR in self.env:
             raise InvalidInputError(f"{API_KEY_ENV_VAR} is a secret: pass it with --api-key-env or --secure-env")
+        if self.desk is not None:
+            self.desk.validate()
+            given = sorted(n for n in [*self.env, *self.secure_env] if n == MONITOR_ENV or n.startswith(MONITOR_ENV + "_"))
+            if given:
+                raise InvalidInputError(f"{', '.join(given)}: with --monitor the desk is set by --monitor's own options "
+                                        "(--alert-below, --store-url, ...), not by --env")
         return self
 
 

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..push import RegistryLogin
 from .base import Deployment, DeployOptions, ProgressCallback, register_target
+from .desk import describe_store, warn_if_ephemeral
 from .containerapps_spec import (
     ALLOWED_CPU,
     ENVIRONMENT_COST,
@@ -220,6 +221,7 @@ def deploy_container_app(
     from .readiness import smoke_test as run_smoke_test
 
     spec.validate()
+    warn_if_ephemeral(spec.desk, "replica")
     if spec.registry and spec.registry_login is None:
         spec.registry_login = registry_login_for(ctx, spec.resource_group, spec.registry)
     environment, env_created = ensure_environment(ctx, resource_group=spec.resource_group, name=spec.environment,
@@ -273,6 +275,8 @@ def deploy_container_app(
                               "environment_created": env_created})
     if spec.min_replicas == 0:
         deployment.detail["scale_to_zero"] = SCALE_TO_ZERO_COST
+    if spec.desk is not None:
+        deployment.detail["monitor_store"] = describe_store(spec.desk)
     if smoke_test:
         if not deployment.url:
             raise CheckFailedError(f"container app '{spec.name}' has no ingress address to smoke-test")
@@ -280,7 +284,7 @@ def deploy_container_app(
             on_progress(f"smoke-testing {deployment.url}", None)
         try:
             deployment.detail["smoke_test"] = run_smoke_test(deployment.url, api_key=spec.api_key, timeout=smoke_timeout,
-                                                               verify=tls_trust(ctx))
+                                                               verify=tls_trust(ctx), monitor=spec.desk is not None)
         except CheckFailedError as exc:
             raise CheckFailedError(
                 f"{exc}{_log_tail(ctx, spec)}\nthe app is still deployed"
@@ -444,7 +448,8 @@ class ContainerAppsTarget:
         return ContainerAppSpec(
             name=options.name, resource_group=self.resource_group, image=options.image, environment=self.environment,
             location=self.location, cpu=options.cpu, memory_gb=self.memory_gb, port=options.port,
-            env=dict(options.env), secure_env=dict(options.secure_env), api_key=options.api_key,
+            env=options.environment(), secure_env=options.secure_environment(), api_key=options.api_key,
+            desk=options.desk,
             registry_login=self.registry_login, registry_identity=self.registry_identity, registry=self.registry,
             min_replicas=self.min_replicas, max_replicas=self.max_replicas, concurrency=self.concurrency,
             cpu_target=self.cpu_target,

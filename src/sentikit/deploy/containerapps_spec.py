@@ -17,6 +17,7 @@ from ..config import API_KEY_ENV_VAR, Settings
 from ..errors import InvalidInputError
 from ..push import RegistryLogin
 from .base import ENV_NAME_RE, USER_IDENTITY_RE, server_environment
+from .desk import DeskSettings
 
 WORKLOAD_PROFILE = "Consumption"
 API_KEY_SECRET = "sentikit-api-key"
@@ -66,6 +67,7 @@ class ContainerAppSpec:
     registry_login: RegistryLogin | None = field(default=None, repr=False)
     registry_identity: str = ""  # resource id of a user-assigned identity with AcrPull on the registry
     registry: str = ""  # an ACR whose admin user pulls the image (looked up when deploying)
+    desk: DeskSettings | None = field(default=None, repr=False)  # --monitor (its env is already in env/secure_env)
 
     @property
     def memory(self) -> float:
@@ -89,6 +91,11 @@ class ContainerAppSpec:
             raise InvalidInputError(f"invalid --max-replicas {self.max_replicas}: 1 to 1000")
         if self.max_replicas < self.min_replicas:
             raise InvalidInputError(f"--max-replicas ({self.max_replicas}) is below --min-replicas ({self.min_replicas})")
+        if self.desk is not None and not self.desk.shared and self.max_replicas > 1:
+            raise InvalidInputError(
+                f"--max-replicas {self.max_replicas} with --monitor needs a store the replicas share: each replica's "
+                "SQLite file is its own, so they would disagree on posts and alerts; pass --store-url "
+                "postgresql://... or --max-replicas 1")
         if self.concurrency < 1:
             raise InvalidInputError(f"invalid --concurrency {self.concurrency}: at least 1 request per replica")
         if self.cpu_target is not None and not 1 <= self.cpu_target <= 100:

@@ -348,6 +348,9 @@ class KubernetesTarget:
         if self.directory is None:
             raise InvalidInputError("--target kubernetes needs --render-only DIR: sentikit writes the manifests, "
                                     "`kubectl apply -k DIR` applies them")
+        if options.desk is not None:
+            raise InvalidInputError("--monitor is not available with --target kubernetes yet: the desk needs a "
+                                    "store every pod shares (deploy it with --target containerapps --store-url)")
         if options.secrets():
             raise InvalidInputError("--target kubernetes takes no secret values (they would land in files): create a "
                                     "Secret and pass --api-key-secret NAME")

@@ -3,7 +3,9 @@
 A deployment is one container named after the deployment and labelled
 ``io.sentikit.deployment=<name>``; its port is published on 127.0.0.1 only, and it gets the CPU
 quota and memory limit that ``--cpu`` / ``--memory`` ask for, as on ACI. Re-deploying
-replaces the container. Docker SDK errors stop here and leave as sentikit errors.
+replaces the container. With the desk (``--monitor``) its SQLite store is on a named volume,
+``<name>-monitor`` mounted at ``/data``, which outlives the container: deploying again (a new
+image) keeps the history, and ``delete`` leaves the volume for ``docker volume rm``. Docker SDK errors stop here and leave as sentikit errors.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from ..config import SERVER_PORT_ENV_VAR
 from ..docker_engine import container_logs, docker_client, engine_message, local_image
 from ..errors import DeploymentError, InvalidInputError
 from .base import Deployment, DeployOptions, ProgressCallback, register_target
+from .desk import DATA_DIR, STORE_ENV, describe_store, volume_name
 from .readiness import smoke_test, wait_ready
 
 DEPLOYMENT_LABEL = "io.sentikit.deployment"
@@ -74,6 +77,7 @@ class LocalTarget:
         self._check_size(options)
         image = local_image(self.client, options.image, hint=f"build it with `sentikit build --tag {options.image}`")
         container_port = _container_port(image)
+        volumes = self._desk_volume(options, image)
         existing = self._find(options.name, any_owner=True)
         if existing is not None:
             if existing.labels.get(DEPLOYMENT_LABEL) != options.name:
@@ -88,7 +92,8 @@ class LocalTarget:
                 options.image,
                 name=options.name,
                 detach=True,
-                environment={**options.env, **options.secrets()},
+                environment={**options.environment(), **options.secrets()},
+                volumes=volumes,
                 ports={f"{container_port}/tcp": ("127.0.0.1", self.host_port)},
                 labels={DEPLOYMENT_LABEL: options.name},
                 restart_policy={"Name": "unless-stopped"},
@@ -103,7 +108,7 @@ class LocalTarget:
             raise DeploymentError(f"the Docker engine could not start {options.image}: {message}") from None
 
         secure_names = sorted(options.secrets())
-        deployment = _describe(container, image_name=options.image, env_names=sorted(options.env),
+        deployment = _describe(container, image_name=options.image, env_names=sorted(options.environment()),
                                secure_names=secure_names)
         if options.wait and deployment.url:
             say(f"waiting for {deployment.url}/readyz")
@@ -114,7 +119,8 @@ class LocalTarget:
 
             try:
                 if options.smoke_test:
-                    result = smoke_test(deployment.url, api_key=options.api_key, timeout=timeout, alive=alive)
+                    result = smoke_test(deployment.url, api_key=options.api_key, timeout=timeout, alive=alive,
+                                        monitor=options.desk is not None)
                 else:
                     wait_ready(deployment.url, timeout=timeout, alive=alive)
                     result = None
@@ -122,11 +128,37 @@ class LocalTarget:
                 raise
             except Exception as exc:  # CheckFailedError: add what the container said
                 raise type(exc)(f"{exc}; last log lines:\n{_tail(container)}") from None
-            deployment = _describe(container, image_name=options.image, env_names=sorted(options.env),
+            deployment = _describe(container, image_name=options.image, env_names=sorted(options.environment()),
                                    secure_names=secure_names)
             if result is not None:
                 deployment.detail["smoke_test"] = result
+        if options.desk is not None:
+            deployment.detail["monitor_store"] = describe_store(
+                options.desk, kept_in=f"Docker volume {volume_name(options.name)}" if volumes else "")
         return deployment
+
+    def _desk_volume(self, options: DeployOptions, image: Any) -> dict[str, dict[str, str]] | None:
+        """The named volume of the desk's SQLite store (created once, labelled), mounted at /data."""
+        import docker
+
+        if options.desk is None or options.desk.shared:
+            return None
+        image_env = (image.attrs.get("Config") or {}).get("Env") or []
+        if not any(item.startswith(f"{STORE_ENV}=") for item in image_env):
+            raise InvalidInputError(f"{options.image} was built before the desk (no {DATA_DIR} for its store): "
+                                    f"rebuild it with `sentikit build --tag {options.image}`")
+        name = volume_name(options.name)
+        try:
+            try:
+                volume = self.client.volumes.get(name)
+            except docker.errors.NotFound:
+                volume = self.client.volumes.create(name, labels={DEPLOYMENT_LABEL: options.name})
+        except docker.errors.APIError as exc:
+            raise DeploymentError(f"the Docker engine could not create volume {name}: {engine_message(exc)}") from None
+        if (volume.attrs.get("Labels") or {}).get(DEPLOYMENT_LABEL) != options.name:
+            raise InvalidInputError(f"a Docker volume named {name!r} exists and was not created by sentikit for "
+                                    f"{options.name!r}; choose another --name")
+        return {name: {"bind": DATA_DIR, "mode": "rw"}}
 
     def status(self, name: str) -> Deployment:
         validate_name(name)
@@ -151,7 +183,9 @@ class LocalTarget:
             return Deployment(name=name, target="local", state="NotFound")
         image = (container.attrs.get("Config") or {}).get("Image")
         _remove(container)
-        return Deployment(name=name, target="local", state="Deleted", image=image)
+        kept = [m.get("Name") for m in container.attrs.get("Mounts") or [] if m.get("Name") == volume_name(name)]
+        detail: dict[str, object] = {"kept_volume": kept[0]} if kept else {}  # the desk's history: `docker volume rm` it
+        return Deployment(name=name, target="local", state="Deleted", image=image, detail=detail)
 
     def _check_size(self, options: DeployOptions) -> None:
         """--cpu and --memory within what the engine can give, before anything is replaced."""

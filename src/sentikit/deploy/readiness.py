@@ -44,10 +44,11 @@ def wait_ready(url: str, *, timeout: float, interval: float = 0.25, alive: Alive
 
 
 def smoke_test(url: str, *, api_key: str = "", timeout: float = 120.0, alive: AliveCheck | None = None,
-               verify: ssl.SSLContext | bool = True) -> dict[str, object]:
+               verify: ssl.SSLContext | bool = True, monitor: bool = False) -> dict[str, object]:
     """Wait for ``/readyz``, then score :data:`SMOKE_TEXT` with ``POST /v1/score`` (with the API key).
     ``verify``: the CAs an HTTPS URL is trusted by (the Azure targets pass ``azure.tls_trust(ctx)``:
-    the context's ``connection_verify``, else ``REQUESTS_CA_BUNDLE`` and its kin).
+    the context's ``connection_verify``, else ``REQUESTS_CA_BUNDLE`` and its kin). With ``monitor``
+    (the desk was deployed), ``GET /v1/monitor/state`` must answer too: ``monitor_state`` in the result.
 
     Returns ``{"ready": True, "text": ..., "score": ...}``; raises :class:`CheckFailedError`
     when the server is not ready in time, refuses, or answers without a score in [0, 1].
@@ -67,4 +68,26 @@ def smoke_test(url: str, *, api_key: str = "", timeout: float = 120.0, alive: Al
         raise CheckFailedError(f"smoke test: POST {url}/v1/score returned no score") from None
     if not 0.0 <= score <= 1.0:
         raise CheckFailedError(f"smoke test: POST {url}/v1/score returned {score}, outside 0..1")
-    return {"ready": True, "text": SMOKE_TEXT, "score": round(score, 4)}
+    result: dict[str, object] = {"ready": True, "text": SMOKE_TEXT, "score": round(score, 4)}
+    if monitor:
+        result["monitor_state"] = _desk_state(url, headers, verify)
+    return result
+
+
+def _desk_state(url: str, headers: dict[str, str], verify: ssl.SSLContext | bool) -> str:
+    """The desk's state from ``GET /v1/monitor/state``: ok, alert or warming."""
+    where = f"GET {url}/v1/monitor/state"
+    try:
+        answer = httpx.get(f"{url}/v1/monitor/state", headers=headers, timeout=10.0, verify=verify)
+    except httpx.HTTPError as exc:
+        raise CheckFailedError(f"smoke test: {where} failed: {type(exc).__name__}") from None
+    if answer.status_code != 200:
+        hint = " (the image's server has no desk: rebuild the image with this sentikit)" if answer.status_code == 404 else ""
+        raise CheckFailedError(f"smoke test: {where} answered HTTP {answer.status_code}{hint}")
+    try:
+        state = answer.json()["state"]
+    except (ValueError, KeyError, TypeError):
+        state = None
+    if state not in ("ok", "alert", "warming"):
+        raise CheckFailedError(f"smoke test: {where} returned no desk state")
+    return str(state)
