@@ -5,7 +5,8 @@ A deployment is one container named after the deployment and labelled
 quota and memory limit that ``--cpu`` / ``--memory`` ask for, as on ACI. Re-deploying
 replaces the container. With the desk (``--monitor``) its SQLite store is on a named volume,
 ``<name>-monitor`` mounted at ``/data``, which outlives the container: deploying again (a new
-image) keeps the history, and ``delete`` leaves the volume for ``docker volume rm``. Docker SDK errors stop here and leave as sentikit errors.
+image) keeps the history, and ``delete`` leaves the volume for ``docker volume rm``. Docker SDK
+errors stop here and leave as sentikit errors.
 """
 
 from __future__ import annotations
