@@ -77,6 +77,7 @@ class Settings:
     server_body_timeout: float = 120.0  # seconds for a whole request body (1 MiB at 9 KB/s still passes)
     server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
     server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
+    server_ui: bool = True  # the pages / (try a text) and /monitor (the desk); --no-ui turns them off
     # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
     server_azure_max_documents: int = 10  # the service's limit per request
     server_azure_max_text_elements: int = 5_120  # longest document, in text elements
@@ -282,7 +283,7 @@ _FLAG_NAMES = {
     "server_host": "--host", "server_port": "--port", "server_workers": "--workers",
     "server_max_text_chars": "--max-text-chars", "server_max_batch": "--max-batch",
     "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
-    "server_access_log": "--access-log", "model_name": "--name",
+    "server_access_log": "--access-log", "server_ui": "--ui", "model_name": "--name",
 }
 
 
@@ -353,6 +354,7 @@ header_timeout = 15.0       # seconds for the request line and headers to arrive
 body_timeout = 120.0        # seconds for a whole request body to arrive (slow mobile uploads included)
 tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
 tls_key = ""
+ui = true                   # the pages / (try a text) and /monitor (the desk's dashboard)
 # Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)
 azure_max_documents = 10        # documents per request (the service's limit)
 azure_max_text_elements = 5120  # longest document, in text elements

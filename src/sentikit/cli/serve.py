@@ -47,6 +47,9 @@ def serve(
     tls_key: Annotated[
         Optional[Path], typer.Option("--tls-key", help="The certificate's PEM private key, unless the certificate file holds it.")
     ] = None,
+    ui: Annotated[
+        Optional[bool], typer.Option("--ui/--no-ui", help="Serve the pages / and /monitor \\[default: on].")
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve a model over HTTP until Ctrl-C or SIGTERM.
@@ -66,7 +69,7 @@ def serve(
         workspace=workspace, server_host=host, server_port=port, server_workers=workers,
         server_max_text_chars=max_text_chars, server_max_batch=max_batch, server_max_body_bytes=max_body_bytes,
         server_cors_origins=cors_origins, server_access_log=access_log, threshold=threshold,
-        server_tls_cert=tls_cert and str(tls_cert), server_tls_key=tls_key and str(tls_key),
+        server_tls_cert=tls_cert and str(tls_cert), server_tls_key=tls_key and str(tls_key), server_ui=ui,
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()

@@ -39,7 +39,7 @@ from ..config import ServerLimits
 from ..model import SentimentModel
 from .._json import to_jsonable
 from ..score import labels_for
-from . import azure_routes
+from . import azure_routes, pages
 from .azure_language import AzureLanguageOptions
 from .azure_routes import AzureService
 from .batching import ScoreBatcher
@@ -52,7 +52,8 @@ from .openapi import docs_html, openapi_document
 # answering health checks; below it, inline is faster (no thread hand-off, no GIL ping-pong).
 INLINE_CHARS = 200_000
 # Routes reachable without the API key: probes, and the static docs a browser opens.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
+# The pages (/, /monitor and their assets) hold no data: they ask for the key when the API answers 401.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"}) | pages.PATHS
 # The CSP makes "nothing loads from the internet" enforceable, not just true.
 DOCS_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
 
@@ -415,6 +416,7 @@ def create_app(
     threshold: float = 0.5,
     metrics_dir: Path | None = None,
     azure: AzureLanguageOptions | None = None,
+    ui: bool = True,
 ) -> Starlette:
     """Build the ASGI app serving ``model``.
 
@@ -426,11 +428,13 @@ def create_app(
         threshold: scores at or above it are labelled positive in ``/v1/score``.
         metrics_dir: the directory the workers of one server share their metrics in (None: one process).
         azure: limits and three-class mapping of the Azure AI Language routes (defaults: the service's).
+        ui: serve the pages ``/`` and ``/monitor`` (:mod:`sentikit.server.pages`); off, they answer 404.
     """
     azure = azure or AzureLanguageOptions(threshold=threshold)
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
     state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
-    routes = frozenset(route.path for route in ROUTES)
+    table = [*ROUTES, *pages.ROUTES] if ui else ROUTES
+    routes = frozenset(route.path for route in table)
     middleware = [Middleware(ObserveAndAuthorize, served=state, api_key=api_key, routes=routes,
                              body_timeout=limits.body_timeout)]
     if cors_origins:
@@ -445,7 +449,7 @@ def create_app(
                 max_age=600,
             ),
         )
-    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(routes=table, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.served = state
     app.state.azure = AzureService(azure, model.reference, limits.max_body_bytes, state.score_async, state.metrics.error)
     app.state.model = model

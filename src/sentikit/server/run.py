@@ -60,6 +60,7 @@ class AppSpec:
     api_key: str | None = None
     azure: AzureLanguageOptions = AzureLanguageOptions()
     metrics_dir: str | None = None
+    ui: bool = True  # the pages / and /monitor
 
     @classmethod
     def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
@@ -70,6 +71,7 @@ class AppSpec:
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
             azure=AzureLanguageOptions.from_settings(settings),
+            ui=settings.server_ui,
         )
 
 
@@ -82,6 +84,7 @@ def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
         cors_origins=spec.cors_origins,
         threshold=spec.threshold,
         azure=spec.azure,
+        ui=spec.ui,
         metrics_dir=Path(spec.metrics_dir) if spec.metrics_dir else None,
     )
 
