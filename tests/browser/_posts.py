@@ -29,6 +29,12 @@ NEGATIVE = [
     "Stuck on the plane for two hours with no water, horrible",
     "The delay was bad but the rude staff made it so much worse",
     "Awful communication about the delayed flight, we were left with nothing",
+    "Two hours on hold and then they hung up on me. Pathetic customer service",
+    "Missed my connection because of the delay and nobody offered any help",
+    "The gate changed three times and the staff just shrugged, appalling",
+    "Charged twice for the same booking and still no answer from support",
+    "Dirty cabin, broken seat and a very unfriendly crew on this flight",
+    "Our flight was cancelled at midnight with no hotel and no explanation",
 ]
 SOURCES = ["twitter", "facebook", "reviews"]
 TAILS = ["", "", " @northwind", " #NW{n}", " (flight NW{n} to {city})", " on the {city} route"]

@@ -14,7 +14,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from sentikit.config import load_settings
+from sentikit.model import load_model
 from sentikit.server.pages import ASSETS, PAGE_CSP
+from sentikit.server.run import AppSpec
 
 KEY = "desk-test-key-7f3a"
 TEXT = "Great location but the room was filthy and the staff were rude"
@@ -157,7 +160,11 @@ def test_monitor_page_says_when_monitoring_is_off(server, browser: WebDriver) ->
     assert not hook(browser, "state").is_displayed()
 
 
-def test_no_ui_turns_both_pages_off(serve) -> None:  # type: ignore[no-untyped-def]
+def test_no_ui_turns_both_pages_off(serve, trained_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    # the setting, as the container reads it (python -m sentikit.serve: environment only)
+    settings = load_settings(environ={"SENTIKIT_SERVER_UI": "false"}, cwd=trained_model_dir)
+    assert AppSpec.resolve(load_model(trained_model_dir), settings, None).ui is False
+    assert load_settings(environ={}, cwd=trained_model_dir).server_ui is True
     server = serve("--no-ui")
     for path in ("/", "/monitor", next(iter(ASSETS))):
         with pytest.raises(urllib.error.HTTPError) as missing:

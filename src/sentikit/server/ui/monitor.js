@@ -164,6 +164,16 @@
     return {width, height: width < 500 ? 220 : 300};
   }
 
+  /** A legend value: the hovered bucket's, or the latest bucket's when the cursor is off the chart. */
+  function legend(format) {
+    return (u, value, seriesIndex, dataIndex) => {
+      if (dataIndex !== null && dataIndex !== undefined) return format(value);
+      const values = u.data[seriesIndex] || [];
+      for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return format(values[i]);
+      return "–";
+    };
+  }
+
   function makeChart(data) {
     const bars = uPlot.paths.bars({size: [0.8, 40]});
     const options = {
@@ -181,13 +191,13 @@
       series: [
         {value: (u, v) => (v === null ? "–" : formatTime(v))},
         {label: "Mean score", scale: "score", stroke: COLORS.mean, width: 1, points: {show: true, size: 4},
-          value: (u, v) => score(v)},
+          value: legend(score)},
         {label: "Rolling mean", scale: "score", stroke: COLORS.rolling, width: 2.5, spanGaps: true,
-          points: {show: false}, value: (u, v) => score(v)},
+          points: {show: false}, value: legend(score)},
         {label: "Negative share", scale: "score", stroke: COLORS.negative, width: 1.25, dash: [4, 4],
-          points: {show: false}, value: (u, v) => percent(v)},
+          points: {show: false}, value: legend(percent)},
         {label: "Posts", scale: "volume", fill: COLORS.volume, stroke: "transparent", paths: bars,
-          points: {show: false}, value: (u, v) => (v === null ? "–" : String(v))},
+          points: {show: false}, value: legend(String)},
       ],
       hooks: {draw: [drawOverlay]},
     };
