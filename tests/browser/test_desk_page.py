@@ -12,7 +12,9 @@ import pytest
 from browser._harness import console_errors, hook, screenshot, texts, wait_for
 from browser._posts import calm_then_turn
 from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
@@ -99,10 +101,14 @@ def test_dashboard_follows_a_turn_live(desk, browser: WebDriver, artifacts: Path
     assert terms and terms[0] == drivers["drivers"][0]["term"].replace("NOT_", "")
     screenshot(browser, artifacts / "desk.png")
 
-    # another time range: hourly buckets
+    # another time range, from the keyboard (a radio group: the arrow keys move the choice): hourly buckets
     browser.set_window_size(1280, 900)
-    browser.find_element(By.CSS_SELECTOR, "label[for=range-7d]").click()
+    browser.execute_script("document.getElementById('range-24h').focus()")
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+    assert browser.execute_script("return document.getElementById('range-7d').checked") is True
     wait_for(browser, lambda d: "Per hour" in d.find_element(By.ID, "chart-note").text, LIVE, "7 d did not re-bucket")
+    browser.find_element(By.CSS_SELECTOR, "label[for=range-24h]").click()  # and by pointer
+    wait_for(browser, lambda d: "Per 15 minutes" in d.find_element(By.ID, "chart-note").text, LIVE)
     assert console_errors(browser) == []
 
 
