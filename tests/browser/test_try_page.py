@@ -4,6 +4,7 @@ several lines, the headers (CSP), a phone's width, and --no-ui."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -65,6 +66,12 @@ def test_pages_and_assets_carry_strict_headers(server) -> None:  # type: ignore[
         with pytest.raises(urllib.error.HTTPError) as not_modified:
             urllib.request.urlopen(revalidate, timeout=10)
         assert not_modified.value.code == 304
+    for path in ("/", "/monitor"):  # nothing inline that the CSP would have to allow
+        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+            html = response.read().decode()
+        assert not re.search(r"<script(?![^>]*\ssrc=)", html) and "<style" not in html, path
+        assert not re.search(r"\s(style|on[a-z]+)=", html), path
+        assert "http://" not in html and "https://" not in html, path  # nothing from elsewhere
     assert "'unsafe-inline'" not in PAGE_CSP and "'unsafe-eval'" not in PAGE_CSP
     assert "script-src 'self'" in PAGE_CSP and "default-src 'none'" in PAGE_CSP
     # the API itself still wants the key
