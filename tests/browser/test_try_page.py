@@ -178,3 +178,15 @@ def test_no_ui_turns_both_pages_off(serve, trained_model_dir: Path) -> None:  # 
             urllib.request.urlopen(server.url + path, timeout=10)
         assert missing.value.code == 404, path
     assert server.call("/v1/score", {"texts": ["lovely"]})[0] == 200
+
+
+def test_a_refused_text_shows_the_servers_message(server, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
+    open_page(browser, server.url + "/", key=KEY)
+    too_long = "lovely " * 2000  # 14,000 characters: over the server's 10,000
+    status, refused = server.call("/v1/score", {"texts": [too_long.strip()]})
+    assert status == 413
+    browser.execute_script("const box = arguments[0]; box.value = arguments[1];"
+                           "box.dispatchEvent(new Event('input', {bubbles: true}))", hook(browser, "text-input"), too_long)
+    wait_for(browser, lambda d: d.find_element(By.ID, "status").text == refused["error"]["message"],
+             message="the server's message is not shown")
+    assert not hook(browser, "score").is_displayed()  # no stale score beside the error
