@@ -155,6 +155,7 @@ SUMMARY = ("SELECT (minute / ?) * ? AS bucket, SUM(count), SUM(score_sum), SUM(n
            " GROUP BY (minute / ?) * ? ORDER BY bucket")
 LIST_EVENTS = "SELECT seq, kind, at, recorded, post_id, mean, body FROM events{where} ORDER BY seq DESC LIMIT ?"
 TEXTS_BETWEEN = "SELECT text, score FROM posts{where} ORDER BY ts DESC LIMIT ?"
+NEGATIVE_TEXTS = "SELECT text FROM posts{where} ORDER BY score ASC LIMIT ?"
 
 
 def marks(count: int) -> str:

@@ -244,6 +244,15 @@ class Store:
             rows = tx.connection.execute(self.dialect.sql(statement), (*params, limit)).fetchall()
         return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)]
 
+    def negative_texts(self, since: float, until: float, source: Optional[str], threshold: float,
+                       limit: int) -> list[str]:
+        """The most negative texts (score below ``threshold``) with event time in ``[since, until)``."""
+        clause, params = sql.where([("ts >= ?", since), ("ts < ?", until), ("source = ?", source),
+                                    ("score < ?", threshold)])
+        statement = sql.NEGATIVE_TEXTS.format(where=clause)
+        with self.reading() as tx:
+            return [r[0] for r in tx.connection.execute(self.dialect.sql(statement), (*params, limit))]
+
     def sources(self) -> list[str]:
         with self.reading() as tx:
             return [r[0] for r in tx.connection.execute(self.dialect.sql(sql.SOURCES))]
