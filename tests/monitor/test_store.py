@@ -187,6 +187,9 @@ def test_summary_posts_and_sources_read_what_was_stored(tmp_path: Path) -> None:
     summary = desk.summary(bucket="5m", since=None, until=None, source=None)
     assert [(b["count"], b["negative_share"]) for b in summary["buckets"]] == [(5, 1.0), (5, 0.2), (2, 0.0)]
     assert summary["buckets"][0]["start"] == _iso(start) and summary["buckets"][0]["mean"] == pytest.approx(0.2)
+    hours = desk.summary(bucket="1h", since=None, until=None, source=None)["buckets"]  # from the hourly rollup
+    assert sum(b["count"] for b in hours) == 12 and hours[0]["start"] == _iso(start // 3600 * 3600)
+    assert sum(b["mean"] * b["count"] for b in hours) == pytest.approx(6 * 0.2 + 6 * 0.8)
     only_x = desk.summary(bucket="1m", since=start, until=start + 600, source="x")
     assert [b["count"] for b in only_x["buckets"]] == [1] * 5
     worst = desk.posts(order="score", limit=3, since=start + 120, until=None, source="y")["posts"]

@@ -143,7 +143,8 @@ class Desk:
                     fresh.append(StoredPost(seq, pid, text, float(score), int(is_positive(score, threshold)),
                                             now if ts is None else ts, now, source, url))
                 tx.insert_posts(fresh)
-                tx.add_rollup(_rollup(fresh))
+                tx.add_rollup("minute", _rollup(fresh, 60))
+                tx.add_rollup("hour", _rollup(fresh, 3600))
                 state, since, events = self._feed(tx, row, fresh, now)
                 tx.save_state(StateRow(
                     state, since, seq, row.posts + len(fresh), self.monitor.alerts, self.monitor.recoveries,
@@ -236,7 +237,7 @@ class Desk:
         minutes = BUCKETS[bucket]
         rows = self.store.summary(bucket_minutes=minutes, since=since, until=until, source=source)
         return {"bucket": bucket, "buckets": [
-            {"start": iso(r.start_minute * 60.0), "count": r.posts, "mean": r.score_sum / r.posts if r.posts else None,
+            {"start": iso(r.start), "count": r.posts, "mean": r.score_sum / r.posts if r.posts else None,
              "negative_share": r.negative / r.posts if r.posts else None} for r in rows]}
 
     def drivers(self, *, since: Optional[float], until: Optional[float], source: Optional[str]) -> dict[str, Any]:
@@ -267,10 +268,10 @@ def _records(posts: list[StoredPost]) -> list[tuple[Record, float]]:
     return [(Record(p.text, p.seq, p.ts, p.id, True), p.score) for p in posts]
 
 
-def _rollup(posts: list[StoredPost]) -> list[tuple[int, str, int, float, int]]:
+def _rollup(posts: list[StoredPost], seconds: int) -> list[tuple[int, str, int, float, int]]:
     sums: dict[tuple[int, str], list[Any]] = {}
     for p in posts:
-        entry = sums.setdefault((int(p.ts // 60), p.source), [0, 0.0, 0])
+        entry = sums.setdefault((int(p.ts // seconds), p.source), [0, 0.0, 0])
         entry[0] += 1
         entry[1] += p.score
         entry[2] += 1 - p.label
