@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from ..text import NEGATED_PREFIX
+
 __all__ = ["Driver", "Terms", "find_drivers"]
 
 Explainer = Callable[[str, int], Any]  # (text, top) -> an Explanation with .contributions
 _MAX_TERMS_PER_TEXT = 1000
 _FEATURE_PREFIXES = ("lexicon:",)  # model features that are not words of the text
+_NEGATED = " " + NEGATED_PREFIX  # "never NOT_again": the model's negation marks, not what people wrote
 _CACHED_TEXTS = 20_000
 
 
@@ -44,7 +47,8 @@ class Terms:
         found = self._cache.get(text)
         if found is None:
             explanation = self.explain(text, _MAX_TERMS_PER_TEXT)
-            found = frozenset(label for label, _ in explanation.contributions if not label.startswith(_FEATURE_PREFIXES))
+            found = frozenset(label for label, _ in explanation.contributions
+                              if not label.startswith(_FEATURE_PREFIXES) and _NEGATED not in " " + label)
             if len(self._cache) >= _CACHED_TEXTS:
                 self._cache.clear()
             self._cache[text] = found
