@@ -88,7 +88,9 @@ def ingest(model: str, texts: list[str], args: argparse.Namespace, workdir: Path
         posts = [json.dumps({"posts": [{"id": f"b{b}-{i}", "text": t, "source": f"s{i % 5}"} for i, t in enumerate(batch)]}).encode()
                  for b, batch in enumerate(batches)]
         hammer(port, "/v1/score", scores, 1.0, args.clients)  # warm up
+        cpu_before = load.cpu_seconds(process.pid)
         score_rate, score_failed = hammer(port, "/v1/score", scores, args.duration, args.clients)
+        score_cpu = (load.cpu_seconds(process.pid) - cpu_before) / args.duration
         cpu_before = load.cpu_seconds(process.pid)
         post_rate, post_failed = hammer(port, "/v1/posts", posts, args.duration, args.clients)
         cpu = (load.cpu_seconds(process.pid) - cpu_before) / args.duration
@@ -97,7 +99,11 @@ def ingest(model: str, texts: list[str], args: argparse.Namespace, workdir: Path
         return {"score_texts_per_s": score_rate * args.batch, "ingest_posts_per_s": post_rate * args.batch,
                 "ratio": post_rate / score_rate, "failed": score_failed + post_failed, "stored": stored,
                 "alerts_and_recoveries": alerts,
-                "server_cores": cpu, "rss_empty_mib": rss_empty}
+                "server_cores_score": score_cpu, "server_cores_ingest": cpu,
+                # what one fully available core would do (the machine may give the server less than one)
+                "score_texts_per_cpu_s": score_rate * args.batch / score_cpu if score_cpu else None,
+                "ingest_posts_per_cpu_s": post_rate * args.batch / cpu if cpu else None,
+                "rss_empty_mib": rss_empty, "rss_after_ingest_mib": load.memory_mib(process.pid)[0]}
     finally:
         process.terminate()
         process.wait(30)
@@ -189,16 +195,17 @@ def main(argv: list[str] | None = None) -> int:
 
     model = str(resolve_model_dir(args.model, Path("models"), "sentiment"))
     texts = load.sentences(3000)
-    workdir = Path(tempfile.mkdtemp(prefix="sentikit-desk-"))
     print(f"model {model}; {len(texts)} sentences; {os.cpu_count()} CPUs", file=sys.stderr)
-    result: dict[str, Any] = {"ingest": ingest(model, texts, args, workdir)}
-    print(json.dumps(result["ingest"], indent=2), file=sys.stderr)
-    store = Path(args.keep) if args.keep else workdir / "large.db"
-    if not store.exists():
-        result["fill_seconds"] = fill(model, texts, store, args.posts)
-        print(f"filled {args.posts:,} posts in {result['fill_seconds']:.1f} s", file=sys.stderr)
-    result["reads"] = reads(model, store, args)
-    result["store_mib"] = store.stat().st_size / 2**20
+    with tempfile.TemporaryDirectory(prefix="sentikit-desk-") as scratch:
+        workdir = Path(scratch)
+        result: dict[str, Any] = {"ingest": ingest(model, texts, args, workdir)}
+        print(json.dumps(result["ingest"], indent=2), file=sys.stderr)
+        store = Path(args.keep) if args.keep else workdir / "large.db"
+        if not store.exists():
+            result["fill_seconds"] = fill(model, texts, store, args.posts)
+            print(f"filled {args.posts:,} posts in {result['fill_seconds']:.1f} s", file=sys.stderr)
+        result["reads"] = reads(model, store, args)
+        result["store_mib"] = store.stat().st_size / 2**20
     print(json.dumps(result, indent=2))
     return 0
 
