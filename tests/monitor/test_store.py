@@ -218,3 +218,33 @@ def test_drivers_are_the_terms_of_the_negative_posts_that_were_rare_before(tmp_p
     # the route's reading of the same window agrees
     assert "refund" in [d["term"] for d in desk.drivers(since=None, until=None, source=None)["drivers"]]
     desk.close()
+
+
+def test_the_desk_posts_its_alerts_and_recoveries_to_the_webhook(tmp_path: Path, receiver: Any) -> None:
+    opts = DeskOptions(str(tmp_path / "monitor.db"), MonitorConfig(alert_below=0.4, window=3), webhook=receiver.url)
+    desk = Desk.open(opts)
+    feed(desk, [0.9, 0.1, 0.1])
+    feed(desk, [0.9, 0.9], start=3)
+    desk.close()  # delivers what is queued
+    assert [(b["event"], b["window"]["count"]) for b in receiver.bodies] == [("alert", 3), ("recovery", 3)]
+    assert receiver.bodies[0]["samples"][0]["id"] == "p1"
+
+
+def test_options_come_from_the_settings_as_monitor_takes_them(tmp_path: Path) -> None:
+    from sentikit.config import load_settings
+    from sentikit.errors import InvalidInputError
+
+    environ = {"SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_ALERT_BELOW": "0.3", "SENTIKIT_MONITOR_WINDOW_SECONDS": "600",
+               "SENTIKIT_MONITOR_STORE": str(tmp_path / "d.db"), "SENTIKIT_THRESHOLD": "0.6"}
+    opts = DeskOptions.from_settings(load_settings(environ=environ, cwd=tmp_path))
+    assert opts is not None and opts.store == str(tmp_path / "d.db") and opts.retention_days == 90
+    assert (opts.config.alert_below, opts.config.window_seconds, opts.config.threshold) == (0.3, 600, 0.6)
+    assert DeskOptions.from_settings(load_settings(environ={}, cwd=tmp_path)) is None
+    with pytest.raises(InvalidInputError, match="--alert-below"):
+        DeskOptions.from_settings(load_settings(environ={"SENTIKIT_MONITOR": "true"}, cwd=tmp_path))
+    with pytest.raises(InvalidInputError, match="exactly one of --window"):
+        DeskOptions.from_settings(load_settings(environ={"SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_ALERT_BELOW": "0.4"},
+                                                cwd=tmp_path))
+    (tmp_path / "sentikit.toml").write_text("[monitor]\nenabled = true\nalert_below = 0.45\nwindow = 30\n")
+    from_file = DeskOptions.from_settings(load_settings(environ={}, cwd=tmp_path))
+    assert from_file is not None and (from_file.config.alert_below, from_file.config.window) == (0.45, 30)

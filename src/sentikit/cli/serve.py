@@ -73,7 +73,7 @@ def serve(
         sentikit serve --tls-cert cert.pem --tls-key key.pem
         sentikit serve --monitor --alert-below 0.4 --window 50
     """
-    from ..server.run import run_server, server_url
+    from ..server.run import checked_spec, run_server, server_url
 
     s = settings(
         workspace=workspace, server_host=host, server_port=port, server_workers=workers,
@@ -86,11 +86,12 @@ def serve(
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
+    spec = checked_spec(loaded, s, api_key)
     # plain, like the server's log lines that follow: rich is not imported to start a server
     print(f"serving {loaded.reference} ({loaded.path}) on {server_url(s)} - docs at /docs"
           f"{', API key required' if api_key else ''}{f', monitor store {s.monitor_store}' if s.monitor_enabled else ''}",
           file=sys.stderr, flush=True)
-    run_server(loaded, s, api_key=api_key)
+    run_server(loaded, s, api_key=api_key, spec=spec)
 
 
 @app.command()
