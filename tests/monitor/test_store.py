@@ -248,3 +248,27 @@ def test_options_come_from_the_settings_as_monitor_takes_them(tmp_path: Path) ->
     (tmp_path / "sentikit.toml").write_text("[monitor]\nenabled = true\nalert_below = 0.45\nwindow = 30\n")
     from_file = DeskOptions.from_settings(load_settings(environ={}, cwd=tmp_path))
     assert from_file is not None and (from_file.config.alert_below, from_file.config.window) == (0.45, 30)
+
+
+def test_threads_of_one_worker_keep_one_window(tmp_path: Path) -> None:
+    import threading
+
+    desk = Desk.open(options(tmp_path, window=50))
+    other = Desk.open(options(tmp_path, window=50))  # a second worker, so that the first one also replays
+
+    def send(which: Desk, start: int) -> None:
+        for offset in range(60):  # one post a transaction: many hand-overs of the lock
+            feed(which, [((start + offset) % 7) / 7], start=start + offset)
+
+    threads = [threading.Thread(target=send, args=(desk if k % 3 else other, 1000 * k)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        last = [score for (score,) in db.execute("SELECT score FROM posts ORDER BY seq DESC LIMIT 50")]
+    feed(desk, [0.5], start=99_999)  # brings this desk up to date with the store, then adds one
+    assert desk.monitor.count == 50
+    assert desk.monitor.mean == pytest.approx((sum(last[:49]) + 0.5) / 50)
+    desk.close()
+    other.close()

@@ -150,7 +150,9 @@ class Desk:
                     state, since, seq, row.posts + len(fresh), self.monitor.alerts, self.monitor.recoveries,
                     self.monitor.alert_position, _window_dict(self.monitor.stats()),
                 ))
-            self._synced = seq
+                # Under the lock: another thread of this process must not replay what the window holds.
+                # Should the commit fail, a gap that does not fit rebuilds the window (below and _sync).
+                self._synced = seq
         except BaseException:
             self._synced = None  # the window may hold what was rolled back: rebuild it next time
             raise
