@@ -175,7 +175,7 @@ def test_retention_deletes_old_posts_at_start(tmp_path: Path) -> None:
     again = Desk.open(opts)
     assert again.state()["posts"] == 1
     assert [p["id"] for p in again.posts(order="recent", limit=10, since=None, until=None, source=None)["posts"]] == ["new"]
-    assert sum(b["count"] for b in again.summary(bucket="1d", since=None, until=None, source=None)["buckets"]) == 1
+    assert sum(b["count"] for b in again.summary(bucket_minutes=1440, since=None, until=None, source=None)["buckets"]) == 1
     again.close()
 
 
@@ -184,13 +184,13 @@ def test_summary_posts_and_sources_read_what_was_stored(tmp_path: Path) -> None:
     start = T0
     stored = [NewPost(f"s{i}", f"text {i}", start + i * 60, "x" if i % 2 else "y", None) for i in range(12)]
     desk.ingest(stored, [0.2 if i < 6 else 0.8 for i in range(12)])
-    summary = desk.summary(bucket="5m", since=None, until=None, source=None)
+    summary = desk.summary(bucket_minutes=5, since=None, until=None, source=None)
     assert [(b["count"], b["negative_share"]) for b in summary["buckets"]] == [(5, 1.0), (5, 0.2), (2, 0.0)]
     assert summary["buckets"][0]["start"] == _iso(start) and summary["buckets"][0]["mean"] == pytest.approx(0.2)
-    hours = desk.summary(bucket="1h", since=None, until=None, source=None)["buckets"]  # from the hourly rollup
+    hours = desk.summary(bucket_minutes=60, since=None, until=None, source=None)["buckets"]  # from the hourly rollup
     assert sum(b["count"] for b in hours) == 12 and hours[0]["start"] == _iso(start // 3600 * 3600)
     assert sum(b["mean"] * b["count"] for b in hours) == pytest.approx(6 * 0.2 + 6 * 0.8)
-    only_x = desk.summary(bucket="1m", since=start, until=start + 600, source="x")
+    only_x = desk.summary(bucket_minutes=1, since=start, until=start + 600, source="x")
     assert [b["count"] for b in only_x["buckets"]] == [1] * 5
     worst = desk.posts(order="score", limit=3, since=start + 120, until=None, source="y")["posts"]
     assert [(p["id"], p["label"], p["source"]) for p in worst] == [("s4", "negative", "y"), ("s2", "negative", "y"),

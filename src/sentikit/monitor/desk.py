@@ -24,14 +24,13 @@ from .store import NewPost, StateRow, Store, StoredPost, Transaction, open_store
 from .webhook import WebhookNotifier
 from .window import MonitorConfig, WindowMonitor
 
-__all__ = ["BUCKETS", "Desk", "DeskOptions", "IngestResult"]
+__all__ = ["Desk", "DeskOptions", "IngestResult"]
 
 # How many posts another worker may have stored before this one replays them rather than rebuilding.
 _CATCH_UP = 20_000
 _PRUNE_EVERY = 600.0  # seconds between retention passes while posts arrive
 # Texts read to find drivers (the most negative of the window, the newest before it): each is explained once.
 _DRIVER_NEGATIVES, _DRIVER_BASELINE = 200, 300
-BUCKETS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}
 
 
 @dataclass(frozen=True)
@@ -234,11 +233,11 @@ class Desk:
         found = self.store.posts(order=order, limit=limit, since=since, until=until, source=source)
         return {"posts": [p.to_dict(iso) for p in found]}
 
-    def summary(self, *, bucket: str, since: Optional[float], until: Optional[float],
+    def summary(self, *, bucket_minutes: int, since: Optional[float], until: Optional[float],
                 source: Optional[str]) -> dict[str, Any]:
-        minutes = BUCKETS[bucket]
-        rows = self.store.summary(bucket_minutes=minutes, since=since, until=until, source=source)
-        return {"bucket": bucket, "buckets": [
+        """Posts, mean and negative share per bucket of ``bucket_minutes`` (event time)."""
+        rows = self.store.summary(bucket_minutes=bucket_minutes, since=since, until=until, source=source)
+        return {"buckets": [
             {"start": iso(r.start), "count": r.posts, "mean": r.score_sum / r.posts if r.posts else None,
              "negative_share": r.negative / r.posts if r.posts else None} for r in rows]}
 
