@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -272,3 +273,15 @@ def test_threads_of_one_worker_keep_one_window(tmp_path: Path) -> None:
     assert desk.monitor.mean == pytest.approx((sum(last[:49]) + 0.5) / 50)
     desk.close()
     other.close()
+
+
+def test_retention_deletes_in_chunks_and_keeps_the_count(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    from sentikit.monitor.store import StoredPost
+
+    with store.transaction() as tx:
+        tx.insert_posts(StoredPost(i + 1, f"p{i}", "t", 0.5, 1, 1000.0 + i, 1000.0, "", None) for i in range(23))
+        tx.save_state(dataclasses.replace(tx.state(), posts=23, last_seq=23))
+    assert store.prune(1010.0, chunk=4) == 10
+    assert store.state().posts == 13 and len(store.posts(order="recent", limit=100)) == 13
+    store.close()

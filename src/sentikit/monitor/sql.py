@@ -153,7 +153,7 @@ INSERT_EVENT = "INSERT INTO events (kind, at, recorded, post_id, mean, body) VAL
 READ_STATE = "SELECT state, since, last_seq, posts, alerts, recoveries, alert_seq, window_stats FROM state WHERE id = 1"
 WRITE_STATE = ("UPDATE state SET state = ?, since = ?, last_seq = ?, posts = ?, alerts = ?, recoveries = ?,"
                " alert_seq = ?, window_stats = ? WHERE id = 1")
-PRUNE_POSTS = "DELETE FROM posts WHERE ts < ?"
+PRUNE_POSTS = "DELETE FROM posts WHERE seq IN (SELECT seq FROM posts WHERE ts < ? LIMIT ?)"
 PRUNE_ROLLUP = "DELETE FROM {table} WHERE {unit} < ?"
 PRUNE_COUNT = "UPDATE state SET posts = posts - ? WHERE id = 1"
 SOURCES = "SELECT DISTINCT source FROM rollup_hour WHERE source <> '' ORDER BY source LIMIT 1000"

@@ -267,16 +267,22 @@ class Store:
             return tx.texts_between(since, until, source, limit)
 
     # -- upkeep ------------------------------------------------------------------------
-    def prune(self, before: float) -> int:
-        """Delete posts with event time before ``before`` (and their whole minutes of rollup); return how many."""
+    def prune(self, before: float, *, chunk: int = 5_000) -> int:
+        """Delete posts with event time before ``before`` (and their whole minutes and hours of rollup);
+        return how many. A transaction deletes at most ``chunk`` posts, so ingest waits for none long."""
         with self.transaction() as tx:
-            deleted = int(tx.connection.execute(self.dialect.sql(sql.PRUNE_POSTS), (before,)).rowcount or 0)
             for unit, (table, seconds) in sql.ROLLUPS.items():
                 statement = sql.PRUNE_ROLLUP.format(table=table, unit=unit)
                 tx.connection.execute(self.dialect.sql(statement), (int(before // seconds),))
-            if deleted:
-                tx.connection.execute(self.dialect.sql(sql.PRUNE_COUNT), (deleted,))
-        return deleted
+        total = 0
+        while True:
+            with self.transaction() as tx:
+                deleted = int(tx.connection.execute(self.dialect.sql(sql.PRUNE_POSTS), (before, chunk)).rowcount or 0)
+                if deleted:
+                    tx.connection.execute(self.dialect.sql(sql.PRUNE_COUNT), (deleted,))
+            total += deleted
+            if deleted < chunk:
+                return total
 
 
 def open_store(path: str | Path) -> Store:
