@@ -63,10 +63,18 @@ class DeskOptions:
 
     def check(self) -> None:
         """Fail now, in one line, on what would stop every worker: an unusable store, a bad webhook URL.
-        Opening the store migrates it and applies retention once."""
+        Opening the store migrates it; retention is applied once, here, before the workers open it."""
         if self.webhook:
             WebhookNotifier(self.webhook).close(timeout=0)
-        Desk.open(self).close()
+        store = open_store(self.store)
+        try:
+            store.prune(self.retention_cutoff(time.time()))
+        finally:
+            store.close()
+
+    def retention_cutoff(self, now: float) -> float:
+        """Posts with an event time before this are deleted."""
+        return now - self.retention_days * 86_400
 
     def rules(self) -> dict[str, Any]:
         c = self.config
@@ -262,7 +270,7 @@ class Desk:
         """Delete posts older than the retention period; return how many."""
         now = self.clock()
         self._pruned = now
-        return self.store.prune(now - self.options.retention_days * 86_400)
+        return self.store.prune(self.options.retention_cutoff(now))
 
 
 def _records(posts: list[StoredPost]) -> list[tuple[Record, float]]:
