@@ -239,7 +239,7 @@ class Desk:
     def posts(self, *, order: str, limit: int, since: Optional[float], until: Optional[float],
               source: Optional[str]) -> dict[str, Any]:
         found = self.store.posts(order=order, limit=limit, since=since, until=until, source=source)
-        return {"posts": [p.to_dict(iso) for p in found]}
+        return {"posts": [p.to_dict() for p in found]}
 
     def summary(self, *, bucket_minutes: int, since: Optional[float], until: Optional[float],
                 source: Optional[str]) -> dict[str, Any]:

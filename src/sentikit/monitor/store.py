@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 from ..errors import ConfigError
 from . import sql
+from .events import iso
 from .sql import Connection, Dialect, SQLiteDialect
 
 __all__ = ["Bucket", "EventRow", "NewPost", "StateRow", "Store", "StoreError", "StoredPost", "open_store"]
@@ -39,7 +40,8 @@ class StoredPost(NamedTuple):
     source: str
     url: Optional[str]
 
-    def to_dict(self, iso: Any) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The post as the API shows it (times in ISO 8601, the label as a word)."""
         return {"id": self.id, "text": self.text, "score": self.score, "label": "positive" if self.label else "negative",
                 "timestamp": iso(self.ts), "received": iso(self.received), "source": self.source or None, "url": self.url}
 
