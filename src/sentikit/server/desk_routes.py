@@ -40,7 +40,8 @@ MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second ISO 8601 ca
 MAX_EPOCH_NUMBER = MAX_EPOCH * 1000  # the same as epoch milliseconds
 _TIME = re.compile(TIME_PATTERN)
 BUCKETS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}  # GET /v1/monitor/summary?bucket=: minutes
-NDJSON = "application/x-ndjson"
+# JSON Lines go by several names; application/x-ndjson is the one documented.
+NDJSON = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"})
 OFF_HINT = ("the monitor is off: start the server with `sentikit serve --monitor --alert-below 0.4 --window 50` "
             "(or SENTIKIT_MONITOR=1) to use /v1/posts and /v1/monitor/*")
 
@@ -128,7 +129,11 @@ def parse_time(value: Any, where: str) -> float:
 async def read_posts(request: Request) -> list[Any]:
     """The posts of a request: ``{"posts": [...]}`` as JSON, or one post a line as JSON Lines."""
     limits = _served(request).limits
-    if media_type(request) == NDJSON:
+    media = media_type(request)
+    if media not in NDJSON and media != "application/json" and not media.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "send the posts as JSON ('Content-Type: application/json') or "
+                       f"JSON Lines ('Content-Type: application/x-ndjson'), got {media or 'none'!r}"[:300])
+    if media in NDJSON:
         body = await read_body(request, limits)
         posts = []
         for number, line in enumerate(bytes(body).splitlines(), 1):
