@@ -33,6 +33,7 @@ class Dialect(Protocol):
     def sql(self, statement: str) -> str: ...  # this database's placeholders
     def ddl(self, statement: str) -> str: ...  # this database's column types ({serial}, {real})
     def begin_write(self, connection: Connection) -> None: ...  # take the store's write lock
+    def begin_read(self, connection: Connection) -> None: ...  # one consistent snapshot
     def commit(self, connection: Connection) -> None: ...
     def rollback(self, connection: Connection) -> None: ...
 
@@ -65,6 +66,9 @@ class SQLiteDialect:
 
     def begin_write(self, connection: Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
+
+    def begin_read(self, connection: Connection) -> None:
+        connection.execute("BEGIN")
 
     def commit(self, connection: Connection) -> None:
         connection.execute("COMMIT")

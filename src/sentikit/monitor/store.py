@@ -185,7 +185,7 @@ class Store:
     def reading(self) -> Iterator[Transaction]:
         """Reads (one consistent snapshot in WAL mode)."""
         with self._lock:
-            self.connection.execute("BEGIN")
+            self.dialect.begin_read(self.connection)
             try:
                 yield Transaction(self.connection, self.dialect)
             finally:
