@@ -4,6 +4,7 @@ several lines, the headers (CSP), a phone's width, and --no-ui."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import time
 import urllib.error
@@ -63,10 +64,21 @@ def test_pages_and_assets_carry_strict_headers(server: Served) -> None:
             expected_cache = "no-cache" if kind == "text/html" else "public, max-age=31536000, immutable"
             assert headers["Cache-Control"] == expected_cache, path
             etag = headers["ETag"]
+            plain = response.read()
         revalidate = urllib.request.Request(server.url + path, headers={"If-None-Match": etag})
         with pytest.raises(urllib.error.HTTPError) as not_modified:
             urllib.request.urlopen(revalidate, timeout=10)
         assert not_modified.value.code == 304
+        # gzipped for a browser that takes it (a representation with its own validator), the same bytes inside
+        packed = urllib.request.Request(server.url + path, headers={"Accept-Encoding": "gzip, deflate, br"})
+        with urllib.request.urlopen(packed, timeout=10) as response:
+            body, encoding = response.read(), response.headers["Content-Encoding"]
+            assert response.headers["Vary"] == "Accept-Encoding"
+        if len(plain) > 1024:
+            assert encoding == "gzip" and gzip.decompress(body) == plain and len(body) < len(plain), path
+            assert response.headers["ETag"] != etag
+        else:
+            assert encoding is None and body == plain, path
     for path in ("/", "/monitor"):  # nothing inline that the CSP would have to allow
         with urllib.request.urlopen(server.url + path, timeout=10) as response:
             html = response.read().decode()
