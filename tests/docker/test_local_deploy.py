@@ -29,6 +29,12 @@ def _score(url: str, text: str, key: str | None = None) -> Any:
         return json.loads(response.read())
 
 
+def _post_json(url: str, body: Any) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
 def test_deploy_status_logs_redeploy_delete(app_image: BuiltImage, trained_model: Any, docker_client: Any) -> None:
     messages: list[str] = []
     port = free_port()
@@ -128,7 +134,7 @@ def test_the_desk_store_is_on_a_named_volume_that_survives_a_redeploy(app_image:
     desk = DeskSettings(alert_below=0.4, window=50)
     local = LocalTarget()
     try:
-        first = local.deploy(DeployOptions(name=name, image=app_image.tag, desk=desk, smoke_test=False))
+        first = local.deploy(DeployOptions(name=name, image=app_image.tag, desk=desk))  # smoke test: the desk's state
         container = docker_client.containers.get(name)
         mounts = [(m["Type"], m["Name"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]]
         assert mounts == [("volume", volume, "/data", True)]
@@ -137,15 +143,16 @@ def test_the_desk_store_is_on_a_named_volume_that_survives_a_redeploy(app_image:
             "SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_ALERT_BELOW": "0.4", "SENTIKIT_MONITOR_WINDOW": "50",
             "SENTIKIT_MONITOR_STORE": "/data/monitor.db"}
         assert first.detail["monitor_store"] == f"SQLite /data/monitor.db on Docker volume {volume}"
-        # the image's own user (not root) writes the store, as the desk will
-        wrote = container.exec_run(["python", "-c", "open('/data/monitor.db', 'w').write('history')"])
-        assert wrote.exit_code == 0, wrote.output
-        assert container.exec_run(["id", "-u"]).output.strip() == b"10001"
+        assert container.exec_run(["id", "-u"]).output.strip() == b"10001"  # the image's own user writes the store
+        posts = {"posts": [{"id": f"p{i}", "text": text} for i, text in enumerate(["lovely flat", "rude host", "fine"])]}
+        stored = _post_json(f"{first.url}/v1/posts", posts)
+        assert (stored["accepted"], stored["duplicates"]) == (3, 0)
 
-        again = local.deploy(DeployOptions(name=name, image=app_image.tag, desk=desk, smoke_test=False))
+        again = local.deploy(DeployOptions(name=name, image=app_image.tag, desk=desk))
         assert again.detail["container_id"] != first.detail["container_id"]
-        kept = docker_client.containers.get(name).exec_run(["cat", "/data/monitor.db"])
-        assert (kept.exit_code, kept.output) == (0, b"history")
+        with urllib.request.urlopen(f"{again.url}/v1/monitor/state", timeout=10) as response:
+            assert json.load(response)["posts"] == 3  # the new container reads the history from the volume
+        assert _post_json(f"{again.url}/v1/posts", posts)["duplicates"] == 3
     finally:
         removed = local.delete(name)
         try:
