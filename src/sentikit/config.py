@@ -30,8 +30,11 @@ MODEL_PATH_ENV_VAR = "SENTIKIT_MODEL_PATH"
 DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
 # Optional key for signed models: an HMAC over the model directory's digest, made and checked with it.
 MODEL_KEY_ENV_VAR = "SENTIKIT_MODEL_KEY"
-# Where `sentikit monitor` posts alerts when --webhook is not given.
+# Where `sentikit monitor` posts alerts when --webhook is not given (the monitor_webhook setting's variable).
 MONITOR_WEBHOOK_ENV_VAR = "SENTIKIT_MONITOR_WEBHOOK"
+# SMTP credentials for email alerts: only ever from the environment, never from flags or the file.
+SMTP_USER_ENV_VAR = "SENTIKIT_SMTP_USER"
+SMTP_PASSWORD_ENV_VAR = "SENTIKIT_SMTP_PASSWORD"
 THRESHOLD_ENV_VAR = "SENTIKIT_THRESHOLD"
 WORKSPACE_ENV_VAR = "SENTIKIT_WORKSPACE"
 SERVER_HOST_ENV_VAR = "SENTIKIT_SERVER_HOST"
@@ -44,7 +47,7 @@ ADAPT_USER_SHARE = 0.05
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
 
-SECTIONS = ("server", "azure", "container", "kubernetes")
+SECTIONS = ("server", "azure", "container", "kubernetes", "monitor")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
 # Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
@@ -106,6 +109,16 @@ class Settings:
     kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
     kubernetes_namespace: str = ""
 
+    # Alert channels of `sentikit monitor` and `serve --monitor` ([monitor] in the file). Lists are
+    # comma-separated in the environment, comma-separated or TOML arrays in the file.
+    monitor_webhook: str = ""  # URLs, each optionally FORMAT+URL (json+, slack+, teams+)
+    monitor_webhook_format: str = ""  # one format for all webhooks, or one per webhook
+    monitor_email_to: str = ""  # addresses
+    monitor_email_from: str = ""  # default sentikit@<smtp host>
+    monitor_smtp_url: str = ""  # smtp://host:port (STARTTLS when offered) or smtps://host:port
+    monitor_public_url: str = ""  # the dashboard's URL as the team reaches it, linked in every alert
+    monitor_alert_retry_hours: float = 24.0  # keep retrying an undelivered alert this long
+
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
     @property
@@ -153,7 +166,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "container_max_replicas": (1, 1_000),
     "container_concurrency": (1, 100_000),
     "container_cpu_target": (1, 100),
+    "monitor_alert_retry_hours": (0.0, 8_760.0),
 }
+# String settings that hold a list: a TOML array is accepted for them and kept comma-separated.
+_LIST_FIELDS = frozenset({"monitor_webhook", "monitor_webhook_format", "monitor_email_to"})
 
 
 def env_var(name: str) -> str:
@@ -199,6 +215,8 @@ def _convert(name: str, value: Any, where: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return float(value)
+        if name in _LIST_FIELDS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ",".join(value)
         if not isinstance(value, (str, int, float)):
             raise ValueError(value)
         return str(value)
@@ -283,7 +301,21 @@ _FLAG_NAMES = {
     "server_max_text_chars": "--max-text-chars", "server_max_batch": "--max-batch",
     "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
     "server_access_log": "--access-log", "model_name": "--name",
+    "monitor_webhook": "--webhook", "monitor_webhook_format": "--webhook-format", "monitor_email_to": "--email-to",
+    "monitor_email_from": "--email-from", "monitor_smtp_url": "--smtp-url", "monitor_public_url": "--public-url",
+    "monitor_alert_retry_hours": "--alert-retry-hours",
 }
+
+
+def split_list(value: str) -> list[str]:
+    """A list setting's items (comma-separated, blanks dropped)."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def read_smtp_credentials(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(user, password) from ``SENTIKIT_SMTP_USER`` / ``SENTIKIT_SMTP_PASSWORD``, ``None`` when unset."""
+    environ = os.environ if environ is None else environ
+    return environ.get(SMTP_USER_ENV_VAR) or None, environ.get(SMTP_PASSWORD_ENV_VAR) or None
 
 
 def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
@@ -382,6 +414,16 @@ cpu_target = 60             # autoscalers add a replica above this average CPU %
 [kubernetes]
 api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file
 namespace = ""
+
+[monitor]
+# Alert channels (sentikit monitor, serve --monitor). SMTP credentials: SENTIKIT_SMTP_USER / _PASSWORD.
+webhook = []                # e.g. ["slack+https://hooks.slack.com/services/...", "teams+https://..."]
+webhook_format = []         # json, slack or teams: one for all webhooks, or one per webhook
+email_to = []               # addresses
+email_from = ""             # default sentikit@<smtp host>
+smtp_url = ""               # smtp://host:587 (STARTTLS when offered) or smtps://host:465
+public_url = ""             # the dashboard's URL as the team reaches it, linked in every alert
+alert_retry_hours = 24.0    # keep retrying an undelivered alert this long
 """
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Optional
 
 from .channels import (
-    WEBHOOK_FORMATS, AttemptResult, Channel, EmailChannel, WebhookChannel, build_channels, parse_retry_after,
-    parse_webhook, redact_url,
+    WEBHOOK_FORMATS, AttemptResult, Channel, EmailChannel, WebhookChannel, build_channels, channels_from_settings,
+    check_public_url, parse_retry_after, parse_webhook, redact_url,
 )
 from .delivery import (
     DEFAULT_RETRY_HOURS, Delivery, DeliveryCounts, MemoryOutbox, Notifier, Outbox, TestResult, backoff_delay,
@@ -24,7 +24,7 @@ from .message import AlertMessage, NegativePost, delivery_key, message_from_even
 __all__ = [
     "DEFAULT_RETRY_HOURS", "WEBHOOK_FORMATS", "AlertMessage", "AttemptResult", "Channel", "Delivery", "DeliveryCounts",
     "EmailChannel", "MemoryOutbox", "NegativePost", "Notifier", "Outbox", "TestResult", "WebhookChannel",
-    "WebhookNotifier", "backoff_delay", "build_channels", "delivery_key", "email_message", "json_payload",
+    "WebhookNotifier", "backoff_delay", "build_channels", "channels_from_settings", "check_public_url", "delivery_key", "email_message", "json_payload",
     "message_from_event", "parse_retry_after", "parse_webhook", "redact_url", "sample_message", "send_test_alert",
     "slack_payload", "summary_line", "teams_payload",
 ]

@@ -16,13 +16,14 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from ... import __version__
+from ...config import Settings, split_list
 from ...errors import InvalidInputError
 from .formats import email_message, json_payload, slack_payload, teams_payload
 from .message import AlertMessage
 
 __all__ = [
     "AttemptResult", "Channel", "EmailChannel", "WEBHOOK_FORMATS", "WebhookChannel", "build_channels",
-    "parse_webhook", "redact_url",
+    "channels_from_settings", "check_public_url", "parse_retry_after", "parse_webhook", "redact_url",
 ]
 
 WEBHOOK_FORMATS = ("json", "slack", "teams")
@@ -220,3 +221,24 @@ def build_channels(
     if len(set(ids)) != len(ids):
         raise InvalidInputError("the same channel is given twice")
     return channels
+
+
+def channels_from_settings(settings: Settings, *, smtp_user: Optional[str] = None, smtp_password: Optional[str] = None,
+                           tls_context: Optional[ssl.SSLContext] = None) -> list[Channel]:
+    """The channels of the resolved ``monitor_*`` settings (flags, ``SENTIKIT_MONITOR_*``, ``[monitor]``)."""
+    return build_channels(
+        split_list(settings.monitor_webhook), split_list(settings.monitor_webhook_format),
+        email_to=split_list(settings.monitor_email_to), email_from=settings.monitor_email_from or None,
+        smtp_url=settings.monitor_smtp_url or None, smtp_user=smtp_user, smtp_password=smtp_password,
+        tls_context=tls_context,
+    )
+
+
+def check_public_url(url: str) -> Optional[str]:
+    """``--public-url`` checked (an http(s) URL), or ``None`` when empty."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"--public-url must be an http(s) URL, got {url!r}")
+    return url
