@@ -271,13 +271,14 @@ class Notifier:
             thread.join(0.5)
 
     def _give_up(self, delivery: Delivery, attempts: int, error: str) -> None:
-        self.outbox.mark_failed(delivery.key, attempts, error)
+        channel = self._by_id.get(delivery.channel)
+        label = channel.label if channel else delivery.channel
+        self.outbox.mark_failed(delivery.key, attempts, f"{label}: {error}")
         if self._closed:
             return
         self.failed += 1
-        channel = self._by_id.get(delivery.channel)
-        self._outcomes.put(WebhookFailed(url=channel.label if channel else delivery.channel, about=delivery.message.kind,
-                                         position=delivery.message.position, attempts=attempts, error=error))
+        self._outcomes.put(WebhookFailed(url=label, about=delivery.message.kind, position=delivery.message.position,
+                                         attempts=attempts, error=error))
 
     def _work(self, channel: Channel) -> None:
         while not self._stop.is_set():
