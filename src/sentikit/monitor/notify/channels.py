@@ -164,7 +164,7 @@ class EmailChannel:
                 elif not self.tls and self._user:
                     return AttemptResult(False, "", "the SMTP server does not offer STARTTLS; not sending the password in clear", retry=False)
                 if self._user and self._password:
-                    smtp.login(self._user, self._password)
+                    _login(smtp, self._user, self._password)
                 refused = smtp.send_message(mail)
             if refused:
                 return AttemptResult(True, "250", f"refused recipients: {', '.join(sorted(refused))}")
@@ -180,6 +180,18 @@ class EmailChannel:
             return AttemptResult(False, str(exc.smtp_code), f"SMTP {exc.smtp_code} {text}"[:200], retry=exc.smtp_code < 500)
         except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             return AttemptResult(False, "", f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """Authenticate with one mechanism (PLAIN, else LOGIN, else what smtplib picks): one failed
+    password is one failed login on the server, not three (``SMTP.login`` tries every mechanism)."""
+    advertised = smtp.esmtp_features.get("auth", "").upper().split()
+    smtp.user, smtp.password = user, password
+    for mechanism, answer in (("PLAIN", smtp.auth_plain), ("LOGIN", smtp.auth_login)):
+        if mechanism in advertised:
+            smtp.auth(mechanism, answer)
+            return
+    smtp.login(user, password)
 
 
 def parse_webhook(spec: str, fmt: Optional[str]) -> WebhookChannel:
