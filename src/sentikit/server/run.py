@@ -33,6 +33,7 @@ from starlette.applications import Starlette
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
 from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
+from ..monitor.desk import DeskOptions
 from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
 from .protocols import HEAD_LIMIT, protocol_class
@@ -60,6 +61,8 @@ class AppSpec:
     api_key: str | None = None
     azure: AzureLanguageOptions = AzureLanguageOptions()
     metrics_dir: str | None = None
+    monitor: DeskOptions | None = None  # serve --monitor
+    ui: bool = True  # the pages / and /monitor
 
     @classmethod
     def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
@@ -70,6 +73,8 @@ class AppSpec:
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
             azure=AzureLanguageOptions.from_settings(settings),
+            monitor=DeskOptions.from_settings(settings),
+            ui=settings.server_ui,
         )
 
 
@@ -82,6 +87,8 @@ def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
         cors_origins=spec.cors_origins,
         threshold=spec.threshold,
         azure=spec.azure,
+        monitor=spec.monitor,
+        ui=spec.ui,
         metrics_dir=Path(spec.metrics_dir) if spec.metrics_dir else None,
     )
 
@@ -161,6 +168,8 @@ def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None
 
     spec = AppSpec.resolve(model, settings, api_key)
     options = uvicorn_options(settings)
+    if spec.monitor is not None:
+        spec.monitor.check()  # one line now, rather than every worker failing at its start
     if settings.server_workers <= 1:
         uvicorn.run(build_app(spec, model), **options)
         return
