@@ -24,6 +24,25 @@ if TYPE_CHECKING:
 _MAX_BAD_LINES_SHOWN = 10
 
 
+# The alert channels' options, shared by `monitor` and `serve --monitor` (same names, same meanings).
+WebhookOption = Annotated[Optional[list[str]], typer.Option("--webhook", help="POST each alert and recovery to this URL (repeatable; FORMAT+URL such as slack+https://... picks its format) [env: SENTIKIT_MONITOR_WEBHOOK, comma-separated].")]
+WebhookFormatOption = Annotated[Optional[list[str]], typer.Option("--webhook-format", help="json, slack or teams: once for every --webhook, or once per --webhook in order; a FORMAT+ prefix wins [default: json].")]
+EmailToOption = Annotated[Optional[list[str]], typer.Option("--email-to", help="Email each alert and recovery to this address (repeatable; needs --smtp-url).")]
+EmailFromOption = Annotated[Optional[str], typer.Option("--email-from", help="Sender address [default: sentikit@<smtp host>].")]
+SmtpUrlOption = Annotated[Optional[str], typer.Option("--smtp-url", help="smtp://host:port (STARTTLS when offered) or smtps://host:port; user and password from SENTIKIT_SMTP_USER / SENTIKIT_SMTP_PASSWORD.")]
+PublicUrlOption = Annotated[Optional[str], typer.Option("--public-url", help="The dashboard's URL as the team reaches it: linked in every alert.")]
+RetryHoursOption = Annotated[Optional[float], typer.Option("--alert-retry-hours", help="Keep retrying an undelivered alert this long [default: 24].")]
+
+
+def channel_settings(webhook: Optional[list[str]], webhook_format: Optional[list[str]], email_to: Optional[list[str]],
+                     email_from: Optional[str], smtp_url: Optional[str], public_url: Optional[str],
+                     alert_retry_hours: Optional[float]) -> dict[str, Any]:
+    """The channel options as settings overrides (lists comma-joined, like the environment's)."""
+    return {"monitor_webhook": _joined(webhook), "monitor_webhook_format": _joined(webhook_format),
+            "monitor_email_to": _joined(email_to), "monitor_email_from": email_from, "monitor_smtp_url": smtp_url,
+            "monitor_public_url": public_url, "monitor_alert_retry_hours": alert_retry_hours}
+
+
 @app.command()
 def monitor(
     model: ModelArgument = None,
@@ -37,13 +56,13 @@ def monitor(
     alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required.")] = None,
     recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again [default: --alert-below].")] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer texts in the window [default: N for --window, 10 for --window-seconds].")] = None,
-    webhook: Annotated[Optional[list[str]], typer.Option("--webhook", help="POST each alert and recovery to this URL (repeatable; FORMAT+URL such as slack+https://... picks its format) [env: SENTIKIT_MONITOR_WEBHOOK, comma-separated].")] = None,
-    webhook_format: Annotated[Optional[list[str]], typer.Option("--webhook-format", help="json, slack or teams: once for every --webhook, or once per --webhook in order; a FORMAT+ prefix wins [default: json].")] = None,
-    email_to: Annotated[Optional[list[str]], typer.Option("--email-to", help="Email each alert and recovery to this address (repeatable; needs --smtp-url).")] = None,
-    email_from: Annotated[Optional[str], typer.Option("--email-from", help="Sender address [default: sentikit@<smtp host>].")] = None,
-    smtp_url: Annotated[Optional[str], typer.Option("--smtp-url", help="smtp://host:port (STARTTLS when offered) or smtps://host:port; user and password from SENTIKIT_SMTP_USER / SENTIKIT_SMTP_PASSWORD.")] = None,
-    public_url: Annotated[Optional[str], typer.Option("--public-url", help="The dashboard's URL as the team reaches it: linked in every alert.")] = None,
-    alert_retry_hours: Annotated[Optional[float], typer.Option("--alert-retry-hours", help="Keep retrying an undelivered alert this long [default: 24].")] = None,
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = None,
+    email_to: EmailToOption = None,
+    email_from: EmailFromOption = None,
+    smtp_url: SmtpUrlOption = None,
+    public_url: PublicUrlOption = None,
+    alert_retry_hours: RetryHoursOption = None,
     test_alert: Annotated[bool, typer.Option("--test-alert", help="Send one sample alert to every configured channel, print each answer, exit 1 if any failed.")] = False,
     input_format: Annotated[str, typer.Option("--format", help="auto, text (one text a line) or jsonl.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field", help="JSON field holding the text.")] = "text",
@@ -68,10 +87,8 @@ def monitor(
     from ..monitor import InputFormat, MonitorConfig, Notifier, open_input, run_monitor
     from ..monitor.notify import channels_from_settings, check_public_url, send_test_alert
 
-    s = settings(workspace=workspace, threshold=threshold, monitor_webhook=_joined(webhook),
-                 monitor_webhook_format=_joined(webhook_format), monitor_email_to=_joined(email_to),
-                 monitor_email_from=email_from, monitor_smtp_url=smtp_url, monitor_public_url=public_url,
-                 monitor_alert_retry_hours=alert_retry_hours)
+    s = settings(workspace=workspace, threshold=threshold, **channel_settings(
+        webhook, webhook_format, email_to, email_from, smtp_url, public_url, alert_retry_hours))
     smtp_user, smtp_password = read_smtp_credentials()
     channels = channels_from_settings(s, smtp_user=smtp_user, smtp_password=smtp_password)
     dashboard = check_public_url(s.monitor_public_url)

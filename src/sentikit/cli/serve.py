@@ -14,6 +14,10 @@ from .._atomic import atomic_output
 from ..config import read_api_key
 from ..model import resolve_model
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
+from .monitor import (
+    EmailFromOption, EmailToOption, PublicUrlOption, RetryHoursOption, SmtpUrlOption, WebhookFormatOption, WebhookOption,
+    channel_settings,
+)
 
 
 @app.command()
@@ -57,7 +61,13 @@ def serve(
     window: Annotated[Optional[int], typer.Option("--window", "-n", min=1, help="Rolling window: the last N posts.", rich_help_panel="Monitor (the desk)")] = None,
     window_seconds: Annotated[Optional[float], typer.Option("--window-seconds", "-s", help="Rolling window: the last S seconds of event time.", rich_help_panel="Monitor (the desk)")] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer posts in the window \\[default: N for --window, 10 for --window-seconds].", rich_help_panel="Monitor (the desk)")] = None,
-    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", rich_help_panel="Monitor (the desk)")] = None,
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = None,
+    email_to: EmailToOption = None,
+    email_from: EmailFromOption = None,
+    smtp_url: SmtpUrlOption = None,
+    public_url: PublicUrlOption = None,
+    alert_retry_hours: RetryHoursOption = None,
     retention_days: Annotated[Optional[float], typer.Option("--retention-days", help="Delete posts older than this \\[default: 90].", rich_help_panel="Monitor (the desk)")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -82,7 +92,8 @@ def serve(
         server_tls_cert=tls_cert and str(tls_cert), server_tls_key=tls_key and str(tls_key),
         monitor_enabled=monitor, monitor_store=store, monitor_alert_below=alert_below, monitor_recover_above=recover_above,
         monitor_window=window, monitor_window_seconds=window_seconds, monitor_min_count=min_count,
-        monitor_webhook=webhook, monitor_retention_days=retention_days, server_ui=ui,
+        monitor_retention_days=retention_days, server_ui=ui,
+        **channel_settings(webhook, webhook_format, email_to, email_from, smtp_url, public_url, alert_retry_hours),
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()

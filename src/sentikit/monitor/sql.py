@@ -120,6 +120,23 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO state (id, state, since, last_seq, posts, alerts, recoveries, alert_seq, window_stats)"
         " VALUES (1, 'warming', NULL, 0, 0, 0, 0, 0, '{{}}')",
     ],
+    [  # 2: the outbox: each alert's delivery to each channel, written with the alert, claimed by one worker
+        """CREATE TABLE deliveries (
+            key TEXT NOT NULL PRIMARY KEY,
+            channel TEXT NOT NULL,
+            message TEXT NOT NULL,
+            created {real} NOT NULL,
+            deadline {real} NOT NULL,
+            next_at {real} NOT NULL,
+            attempts INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            last_error TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_until {real},
+            updated {real} NOT NULL
+        )""",
+        "CREATE INDEX deliveries_channel_state ON deliveries (channel, state, created)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -155,6 +172,21 @@ SUMMARY = ("SELECT (minute / ?) * ? AS bucket, SUM(count), SUM(score_sum), SUM(n
            " GROUP BY (minute / ?) * ? ORDER BY bucket")
 LIST_EVENTS = "SELECT seq, kind, at, recorded, post_id, mean, body FROM events{where} ORDER BY seq DESC LIMIT ?"
 TEXTS_BETWEEN = "SELECT text, score FROM posts{where} ORDER BY ts DESC LIMIT ?"
+
+DELIVERY_COLUMNS = "key, channel, message, created, deadline, next_at, attempts, state, last_error"
+ADD_DELIVERY = (f"INSERT INTO deliveries ({DELIVERY_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING")
+# A channel's oldest pending delivery: delivered in order, a recovery never overtakes its alert.
+DELIVERY_HEAD = (f"SELECT {DELIVERY_COLUMNS}, claimed_until FROM deliveries WHERE channel = ? AND state = 'pending'"
+                 " ORDER BY created, key LIMIT 1")
+CLAIM_DELIVERY = "UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE key = ?"
+SETTLE_DELIVERY = ("UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, last_error = ?, claimed_by = NULL,"
+                   " claimed_until = NULL, updated = ? WHERE key = ? AND state = 'pending'")
+MARK_SENT = ("UPDATE deliveries SET state = 'sent', attempts = ?, claimed_by = NULL, claimed_until = NULL, updated = ?"
+             " WHERE key = ? AND state = 'pending'")
+PENDING_DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY created, key"
+DELIVERY_COUNTS = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+LAST_DELIVERY_ERROR = "SELECT last_error FROM deliveries WHERE last_error <> '' ORDER BY updated DESC LIMIT 1"
 
 
 def marks(count: int) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from starlette.applications import Starlette
 
-from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
+from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key, read_smtp_credentials
 from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
 from ..monitor.desk import DeskOptions
@@ -65,7 +65,10 @@ class AppSpec:
     ui: bool = True  # the pages / and /monitor
 
     @classmethod
-    def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
+    def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None,
+                smtp: tuple[str | None, str | None] | None = None) -> AppSpec:
+        """``smtp``: (user, password) for email alerts, from ``SENTIKIT_SMTP_*`` when not given."""
+        smtp = read_smtp_credentials() if smtp is None else smtp
         return cls(
             model_dir=str(model.path.resolve()),
             limits=ServerLimits.from_settings(settings),
@@ -73,7 +76,7 @@ class AppSpec:
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
             azure=AzureLanguageOptions.from_settings(settings),
-            monitor=DeskOptions.from_settings(settings),
+            monitor=DeskOptions.from_settings(settings, smtp_user=smtp[0], smtp_password=smtp[1]),
             ui=settings.server_ui,
         )
 

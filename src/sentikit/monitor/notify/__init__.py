@@ -16,7 +16,7 @@ from .channels import (
 )
 from .delivery import (
     DEFAULT_RETRY_HOURS, Delivery, DeliveryCounts, MemoryOutbox, Notifier, Outbox, TestResult, backoff_delay,
-    send_test_alert,
+    deliveries_for, send_test_alert,
 )
 from .formats import email_message, json_payload, slack_payload, summary_line, teams_payload
 from .message import AlertMessage, NegativePost, delivery_key, message_from_event, sample_message
@@ -24,7 +24,8 @@ from .message import AlertMessage, NegativePost, delivery_key, message_from_even
 __all__ = [
     "DEFAULT_RETRY_HOURS", "WEBHOOK_FORMATS", "AlertMessage", "AttemptResult", "Channel", "Delivery", "DeliveryCounts",
     "EmailChannel", "MemoryOutbox", "NegativePost", "Notifier", "Outbox", "TestResult", "WebhookChannel",
-    "WebhookNotifier", "backoff_delay", "build_channels", "channels_from_settings", "check_public_url", "delivery_key", "email_message", "json_payload",
+    "WebhookNotifier", "backoff_delay", "build_channels", "channels_from_settings", "check_public_url", "deliveries_for",
+    "delivery_key", "email_message", "json_payload",
     "message_from_event", "parse_retry_after", "parse_webhook", "redact_url", "sample_message", "send_test_alert",
     "slack_payload", "summary_line", "teams_payload",
 ]

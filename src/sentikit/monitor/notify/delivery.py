@@ -21,7 +21,7 @@ from .message import AlertMessage, delivery_key, message_from_event, sample_mess
 
 __all__ = [
     "DEFAULT_RETRY_HOURS", "Delivery", "DeliveryCounts", "MemoryOutbox", "Notifier", "Outbox", "TestResult",
-    "backoff_delay", "send_test_alert",
+    "backoff_delay", "deliveries_for", "send_test_alert",
 ]
 
 DEFAULT_RETRY_HOURS = 24.0
@@ -148,6 +148,12 @@ class MemoryOutbox:
             return DeliveryCounts(states.count("pending"), states.count("failed"), states.count("sent"), self._last_error)
 
 
+def deliveries_for(message: AlertMessage, channels: Sequence[Channel], now: float, retry_hours: float) -> list[Delivery]:
+    """One new :class:`Delivery` of ``message`` per channel, due now, given up after ``retry_hours``."""
+    return [Delivery(key=delivery_key(message.alert_id, c.id), channel=c.id, message=message, created=now,
+                     deadline=now + retry_hours * 3600.0, next_at=now) for c in channels]
+
+
 def backoff_delay(attempts: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Seconds before the next try after ``attempts`` failed ones: ``base * 2**(attempts-1)`` capped at
     ``cap``, then jittered into its upper half (so many senders do not retry in lockstep)."""
@@ -229,9 +235,7 @@ class Notifier:
 
     def deliveries_for(self, message: AlertMessage, now: Optional[float] = None) -> list[Delivery]:
         """The deliveries of ``message``, one per channel (what a store writes with the alert)."""
-        now = self.clock() if now is None else now
-        return [Delivery(key=delivery_key(message.alert_id, c.id), channel=c.id, message=message, created=now,
-                         deadline=now + self.retry_seconds, next_at=now) for c in self.channels]
+        return deliveries_for(message, self.channels, self.clock() if now is None else now, self.retry_seconds / 3600.0)
 
     def enqueue(self, message: AlertMessage) -> None:
         """Add ``message``'s deliveries to the outbox and wake the workers."""
