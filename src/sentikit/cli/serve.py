@@ -83,6 +83,7 @@ def serve(
         sentikit serve --tls-cert cert.pem --tls-key key.pem
         sentikit serve --monitor --alert-below 0.4 --window 50
     """
+    from ..monitor.postgres import redact_dsn
     from ..server.run import run_server, server_url
 
     s = settings(
@@ -99,7 +100,7 @@ def serve(
     api_key = read_api_key()
     # plain, like the server's log lines that follow: rich is not imported to start a server
     print(f"serving {loaded.reference} ({loaded.path}) on {server_url(s)} - docs at /docs"
-          f"{', API key required' if api_key else ''}{f', monitor store {s.monitor_store}' if s.monitor_enabled else ''}",
+          f"{', API key required' if api_key else ''}{f', monitor store {redact_dsn(s.monitor_store)}' if s.monitor_enabled else ''}",
           file=sys.stderr, flush=True)
     run_server(loaded, s, api_key=api_key)
 

@@ -168,8 +168,9 @@ LIST_POSTS = f"SELECT {POST_COLUMNS} FROM posts{{where}} ORDER BY {{order}} LIMI
 POST_ORDERS = {"recent": "ts DESC, seq DESC", "score": "score ASC, ts DESC"}
 POST_URLS = "SELECT id, url FROM posts WHERE id IN ({marks})"
 # Per bucket of `?` minutes: its first minute, posts, sum of scores, negatives (from the rollup).
+# GROUP BY the alias: PostgreSQL takes `(minute / $1) * $2` and `(minute / $5) * $6` for different expressions.
 SUMMARY = ("SELECT (minute / ?) * ? AS bucket, SUM(count), SUM(score_sum), SUM(negative) FROM rollup{where}"
-           " GROUP BY (minute / ?) * ? ORDER BY bucket")
+           " GROUP BY bucket ORDER BY bucket")
 LIST_EVENTS = "SELECT seq, kind, at, recorded, post_id, mean, body FROM events{where} ORDER BY seq DESC LIMIT ?"
 TEXTS_BETWEEN = "SELECT text, score FROM posts{where} ORDER BY ts DESC LIMIT ?"
 
