@@ -196,7 +196,7 @@ class Notifier:
         max_attempts: Optional[int] = None,
         timeout: float = 10.0,
         poll_interval: float = 30.0,
-        lease: float = 120.0,
+        lease: float = 30.0,
         abandon_on_close: bool = True,
         owner: Optional[str] = None,
         clock: Callable[[], float] = time.time,
@@ -211,7 +211,7 @@ class Notifier:
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self.lease = max(lease, timeout * 2)
+        self.lease = max(lease, timeout * 2)  # longer than any attempt: a claim outlives only a dead claimant
         self.abandon_on_close = abandon_on_close
         self.owner = owner or default_owner()
         self.clock = clock
