@@ -113,7 +113,9 @@ async def read_json(request: Request, limits: ServerLimits) -> dict[str, Any]:
 
 async def read_body(request: Request, limits: ServerLimits) -> bytearray:
     """The request's body, read within the byte limit as it streams in."""
-    too_large = ApiError(413, "body_too_large", f"request body exceeds {limits.max_body_bytes:,} bytes")
+    # Connection: close: the server does not read the rest, so the connection cannot carry another request.
+    too_large = ApiError(413, "body_too_large", f"request body exceeds {limits.max_body_bytes:,} bytes",
+                         {"Connection": "close"})
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise too_large

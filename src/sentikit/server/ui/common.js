@@ -171,7 +171,7 @@ const Desk = (() => {
     let at = 0;
     tokens.forEach((token, i) => {
       const weight = weights[i];
-      if (Math.abs(weight) < Math.max(0.1, strongest * 0.2)) return; // only the words that matter
+      if (Math.abs(weight) < Math.max(0.1, strongest * 0.3)) return; // only the words that matter
       container.append(text.slice(at, token.start));
       const level = Math.min(3, 1 + Math.floor((Math.abs(weight) / strongest) * 3));
       const mark = el("mark", {className: (weight > 0 ? "up" : "down") + " w" + level,

@@ -7,11 +7,11 @@
   const {el, clear, api, query, highlight, formatTime, ago, score, percent, safeUrl, toDate} = Desk;
   const POLL_MS = 2500;
   const REFRESH_MS = 60000; // the time axis moves even when nothing arrives
-  const RANGES = {"24h": {seconds: 86400, bucket: "5m"}, "7d": {seconds: 7 * 86400, bucket: "1h"},
+  const RANGES = {"24h": {seconds: 86400, bucket: "15m"}, "7d": {seconds: 7 * 86400, bucket: "1h"},
     "30d": {seconds: 30 * 86400, bucket: "1h"}, all: {seconds: 0, bucket: "1d"}};
-  const BUCKET_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400};
+  const BUCKET_SECONDS = {"15m": 900, "1h": 3600, "1d": 86400};
   const POSTS_SHOWN = 8;
-  const COLORS = {mean: "#2563eb", rolling: "#0f172a", negative: "#ea580c", volume: "rgba(100, 116, 139, 0.28)",
+  const COLORS = {mean: "rgba(37, 99, 235, 0.75)", rolling: "#0f172a", negative: "#ea580c", volume: "rgba(100, 116, 139, 0.28)",
     alert: "#dc2626", recovery: "#16a34a", threshold: "#dc2626"};
 
   const $ = (id) => document.getElementById(id);
@@ -35,15 +35,25 @@
     return seconds ? new Date(Date.now() - seconds * 1000).toISOString() : "";
   }
 
-  function first(...values) {
-    return values.find((value) => value !== undefined && value !== null);
+  /** The alert threshold, from the rules the state document carries. */
+  function alertBelow(state) {
+    const value = (state.rules || {}).alert_below;
+    return typeof value === "number" ? value : null;
   }
 
-  /** The alert threshold, wherever the state document carries it. */
-  function alertBelow(state) {
-    const config = state.config || state.rules || {};
-    const value = first(state.alert_below, config.alert_below);
-    return typeof value === "number" ? value : null;
+  /** A driver as people read it: the model's negation marks ("NOT_information") dropped. */
+  function termText(term) {
+    return String(term).replace(/\bNOT_/g, "");
+  }
+
+  function distinctTerms(drivers) {
+    const seen = new Set();
+    return drivers.filter((driver) => {
+      const text = termText(driver.term);
+      if (seen.has(text)) return false;
+      seen.add(text);
+      return true;
+    });
   }
 
   // --- the state ---------------------------------------------------------------------------
@@ -61,15 +71,30 @@
     $("fig-count").textContent = window.count === undefined ? "–" : String(window.count);
     threshold = alertBelow(state);
     $("fig-threshold").textContent = threshold === null ? "–" : threshold.toFixed(2);
-    const span = window.start ? "Window " + formatTime(window.start) + " – " + formatTime(window.end) + " · " : "";
-    $("state-foot").textContent = span + (state.posts ?? 0).toLocaleString() + " posts stored · "
-      + (state.alerts ?? 0).toLocaleString() + " alerts raised";
+    $("fig-posts").textContent = (state.posts ?? 0).toLocaleString();
+    $("fig-alerts").textContent = (state.alerts ?? 0).toLocaleString();
+    $("state-foot").textContent = window.start
+      ? "Window: " + formatTime(window.start) + " – " + formatTime(window.end) : "";
     document.title = (kind === "alert" ? "ALERT · " : "") + "Desk · sentikit";
   }
 
   // --- the chart ---------------------------------------------------------------------------
-  /** Buckets on a regular grid (empty ones as gaps), with a count-weighted rolling mean over ~window posts. */
-  function series(buckets, bucket, windowPosts) {
+  /** The rolling window as the rules define it: the last N posts, or the last S seconds. */
+  function windowSpan(state) {
+    const rules = state.rules || {};
+    if (rules.window) return {posts: rules.window, text: "the last " + rules.window + " posts"};
+    if (rules.window_seconds) return {seconds: rules.window_seconds, text: "the last " + duration(rules.window_seconds)};
+    const count = Math.max(1, (state.window && state.window.count) || 1);
+    return {posts: count, text: "the last " + count + " posts"};
+  }
+
+  function duration(seconds) {
+    return seconds % 86400 === 0 ? seconds / 86400 + " d" : seconds % 3600 === 0 ? seconds / 3600 + " h"
+      : seconds % 60 === 0 ? seconds / 60 + " min" : seconds + " s";
+  }
+
+  /** Buckets on a regular grid (empty ones as gaps), with a count-weighted rolling mean over the window. */
+  function series(buckets, bucket, span) {
     const step = BUCKET_SECONDS[bucket];
     const rows = buckets.map((b) => ({t: Math.floor(toDate(b.start).getTime() / 1000), ...b}))
       .filter((b) => Number.isFinite(b.t)).sort((a, b) => a.t - b.t);
@@ -79,17 +104,21 @@
     const end = Math.max(rows[rows.length - 1].t, Math.floor(Date.now() / 1000 / step) * step);
     const count = Math.min(2000, Math.floor((end - rows[0].t) / step) + 1);
     const start = end - (count - 1) * step;
-    const recent = []; // [count, sum] of the buckets inside the rolling span
+    const recent = []; // [start, count, sum] of the buckets inside the rolling span
     for (let t = start; t <= end; t += step) {
       const row = byTime.get(t);
       xs.push(t);
       volume.push(row ? row.count : 0);
       mean.push(row && row.count ? row.mean : null);
       negative.push(row && row.count ? row.negative_share : null);
-      if (row && row.count) recent.push([row.count, row.mean * row.count]);
-      let posts = recent.reduce((total, r) => total + r[0], 0);
-      while (recent.length > 1 && posts - recent[0][0] >= windowPosts) posts -= recent.shift()[0];
-      rolling.push(recent.length && row && row.count ? recent.reduce((total, r) => total + r[1], 0) / posts : null);
+      if (row && row.count) recent.push([t, row.count, row.mean * row.count]);
+      let posts = recent.reduce((total, r) => total + r[1], 0);
+      if (span.seconds) {
+        while (recent.length > 1 && recent[0][0] + step <= t + step - span.seconds) posts -= recent.shift()[1];
+      } else {
+        while (recent.length > 1 && posts - recent[0][1] >= span.posts) posts -= recent.shift()[1];
+      }
+      rolling.push(recent.length && row && row.count ? recent.reduce((total, r) => total + r[2], 0) / posts : null);
     }
     return [xs, mean, rolling, negative, volume];
   }
@@ -135,6 +164,16 @@
     return {width, height: width < 500 ? 220 : 300};
   }
 
+  /** A legend value: the hovered bucket's, or the latest bucket's when the cursor is off the chart. */
+  function legend(format) {
+    return (u, value, seriesIndex, dataIndex) => {
+      if (dataIndex !== null && dataIndex !== undefined) return format(value);
+      const values = u.data[seriesIndex] || [];
+      for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return format(values[i]);
+      return "–";
+    };
+  }
+
   function makeChart(data) {
     const bars = uPlot.paths.bars({size: [0.8, 40]});
     const options = {
@@ -151,14 +190,14 @@
       ],
       series: [
         {value: (u, v) => (v === null ? "–" : formatTime(v))},
-        {label: "Mean score", scale: "score", stroke: COLORS.mean, width: 1.5, points: {show: true, size: 4},
-          value: (u, v) => score(v)},
+        {label: "Mean score", scale: "score", stroke: COLORS.mean, width: 1, points: {show: true, size: 4},
+          value: legend(score)},
         {label: "Rolling mean", scale: "score", stroke: COLORS.rolling, width: 2.5, spanGaps: true,
-          points: {show: false}, value: (u, v) => score(v)},
-        {label: "Negative share", scale: "score", stroke: COLORS.negative, width: 1.5, dash: [5, 4], show: true,
-          points: {show: false}, value: (u, v) => percent(v)},
+          points: {show: false}, value: legend(score)},
+        {label: "Negative share", scale: "score", stroke: COLORS.negative, width: 1.25, dash: [4, 4],
+          points: {show: false}, value: legend(percent)},
         {label: "Posts", scale: "volume", fill: COLORS.volume, stroke: "transparent", paths: bars,
-          points: {show: false}, value: (u, v) => (v === null ? "–" : String(v))},
+          points: {show: false}, value: legend(String)},
       ],
       hooks: {draw: [drawOverlay]},
     };
@@ -166,12 +205,12 @@
   }
 
   function renderChart(summary, bucket, state) {
-    const windowPosts = Math.max(1, (state.window && state.window.count) || 1);
-    chartData = series(summary.buckets || [], bucket, windowPosts);
+    const span = windowSpan(state);
+    chartData = series(summary.buckets || [], bucket, span);
     $("chart").dataset.points = String(chartData[0].length);
     $("chart-note").textContent = chartData[0].length
-      ? "Per " + {"5m": "5 minutes", "1h": "hour", "1d": "day"}[bucket] + ". Rolling mean over about "
-        + windowPosts + " posts; dashed red line: the alert threshold; flags: alerts (red) and recoveries (green)."
+      ? "Per " + {"15m": "15 minutes", "1h": "hour", "1d": "day"}[bucket] + ". Rolling mean over about "
+        + span.text + "; dashed red line: the alert threshold; flags: alerts (red) and recoveries (green)."
       : "No posts in this range yet.";
     if (!chart) chart = makeChart(chartData);
     else chart.setData(chartData);
@@ -181,7 +220,7 @@
   async function explainPost(post) {
     const key = post.id || post.text;
     if (!explained.has(key)) {
-      explained.set(key, api("/v1/explain", {text: post.text, top: 6}).then((e) => e.contributions, () => []));
+      explained.set(key, api("/v1/explain", {text: post.text, top: 5}).then((e) => e.contributions, () => []));
     }
     return explained.get(key);
   }
@@ -207,26 +246,21 @@
     }
   }
 
-  function share(value) {
-    // drivers' figures: a share (0-1) of posts, or a count
-    return typeof value === "number" && value <= 1 && !Number.isInteger(value) ? percent(value)
-      : typeof value === "number" ? String(value) : "–";
-  }
-
   function renderDrivers(drivers) {
     const body = clear($("drivers").querySelector("tbody"));
     if (!drivers.length) {
       body.append(el("tr", {}, el("td", {colSpan: 4, className: "empty"}, "Nothing stands out in the window.")));
       return;
     }
-    const top = Math.max(...drivers.map((d) => d.lift || 0), 1);
-    for (const driver of drivers.slice(0, 10)) {
+    const shown = distinctTerms(drivers).slice(0, 8);
+    const top = Math.max(...shown.map((d) => d.lift || 0), 1);
+    for (const driver of shown) {
       const bar = el("span", {className: "lift-bar"});
       bar.style.width = Math.max(4, ((driver.lift || 0) / top) * 100).toFixed(0) + "%";
       body.append(el("tr", {},
-        el("th", {scope: "row", className: "term"}, driver.term),
-        el("td", {className: "num"}, share(driver.negative)),
-        el("td", {className: "num"}, share(driver.baseline)),
+        el("th", {scope: "row", className: "term", title: driver.term}, termText(driver.term)),
+        el("td", {className: "num"}, percent(driver.negative)),
+        el("td", {className: "num"}, percent(driver.baseline)),
         el("td", {className: "num lift"}, el("span", {className: "lift-value"},
           typeof driver.lift === "number" ? "×" + driver.lift.toFixed(1) : "–"), bar)));
     }
@@ -243,7 +277,7 @@
     }
     for (const alert of newest.slice(0, 50)) {
       const window = alert.window || {};
-      const drivers = (alert.drivers || []).slice(0, 5).map((d) => (typeof d === "string" ? d : d.term)).filter(Boolean);
+      const drivers = distinctTerms((alert.drivers || []).filter((d) => d && d.term)).slice(0, 5).map((d) => termText(d.term));
       list.append(el("li", {className: "event " + alert.kind, dataset: {kind: alert.kind}},
         el("span", {className: "event-kind"}, alert.kind === "alert" ? "Alert" : "Recovered"),
         el("time", {className: "event-time", dateTime: toDate(alert.at) ? toDate(alert.at).toISOString() : ""},
@@ -286,11 +320,10 @@
     const window = state.window || {};
     const signature = [state.state, state.posts, state.alerts, range, source].join("|");
     if (!force && signature === lastSignature && Date.now() - lastFull < REFRESH_MS) return;
-    const windowFilter = {since: window.start || "", source};
     const [summary, posts, drivers, alerts, sources] = await Promise.all([
       api("/v1/monitor/summary" + query({bucket, since: since(range), source})),
-      api("/v1/monitor/posts" + query({order: "score", limit: POSTS_SHOWN, ...windowFilter})),
-      api("/v1/monitor/drivers" + query(windowFilter)),
+      api("/v1/monitor/posts" + query({order: "score", limit: POSTS_SHOWN, since: window.start || "", source})),
+      api("/v1/monitor/drivers" + query({source})), // default: the current window against the period before it
       api("/v1/monitor/alerts"),
       api("/v1/monitor/sources").catch(() => ({sources: []})),
     ]);

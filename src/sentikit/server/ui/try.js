@@ -143,6 +143,13 @@
       run();
     }
   });
+  for (const example of document.querySelectorAll("button.example")) {
+    example.addEventListener("click", () => {
+      input.value = example.textContent;
+      input.focus();
+      run();
+    });
+  }
   explanation.hidden = false;
   if (input.value.trim()) run();
 })();
