@@ -121,7 +121,47 @@ def test_two_replicas_one_alert_delivered_once_everywhere(postgres: Postgres, mo
             state = replica.call("/v1/monitor/state")
             assert (state["state"], state["posts"], state["alerts"]) == ("alert", 40, 1)
             assert {k: state["deliveries"][k] for k in ("pending", "failed", "sent")} == {"pending": 0, "failed": 0, "sent": 4}
+            with urllib.request.urlopen(replica.url + "/metrics", timeout=10) as response:
+                metrics = response.read().decode()
+            assert 'sentikit_alert_deliveries{state="sent"} 4' in metrics and "sentikit_alert_delivery_failing 0" in metrics
     finally:
         for replica in replicas:
             if replica.process is not None and replica.process.poll() is None:
                 replica.stop()
+
+
+def test_a_failing_channel_shows_and_a_restart_resumes_its_delivery(model_dir: Path, clear_texts, tmp_path: Path) -> None:
+    positives, negatives = clear_texts
+    made = receiving("/hook/down/secret-token")
+    hook = next(made)
+    try:
+        hook.fail_first(10_000, 503)
+        args = [sys.executable, "-m", "sentikit", "serve", str(model_dir), "--monitor", "--store", str(tmp_path / "desk.db"),
+                "--alert-below", "0.45", "--window", "10", "--webhook", f"slack+{hook.url}"]
+        server = Replica(args, dict(os.environ)).start()
+        posts = [{"id": f"m{i}", "text": t} for i, t in enumerate(positives[:10] + negatives[:10])]
+        assert server.call("/v1/posts", {"posts": posts})["state"] == "alert"
+        deadline = time.monotonic() + 30
+        while len(hook.hits) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = server.call("/v1/monitor/state")["deliveries"]
+        assert (state["pending"], state["failed"], state["sent"]) == (1, 0, 0)
+        assert state["last_error"] == f"http://127.0.0.1:{hook.port}/…: HTTP 503"  # no token in it
+        with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert 'sentikit_alert_deliveries{state="pending"} 1' in metrics and "sentikit_alert_delivery_failing 1" in metrics
+        with urllib.request.urlopen(server.url + "/monitor", timeout=10) as response:
+            assert 'data-testid="deliveries"' in response.read().decode()
+        server.stop()
+        tries = len(hook.hits)
+        hook.script = []  # the receiver is back
+        server.start()  # the delivery waits in the store: the new process resumes it
+        assert len(hook.wait_accepted(1, timeout=60)) == 1
+        assert len(hook.hits) == tries + 1 and len({h.headers["Idempotency-Key"] for h in hook.hits}) == 1
+        deadline = time.monotonic() + 10
+        while server.call("/v1/monitor/state")["deliveries"]["sent"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.call("/v1/monitor/state")["deliveries"]["pending"] == 0
+        server.stop()
+    finally:
+        next(made, None)
