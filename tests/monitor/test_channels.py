@@ -67,7 +67,7 @@ def all_texts(value: Any) -> Iterator[str]:
 
 def test_slack_message_follows_block_kit_field_by_field() -> None:
     body = slack_payload(turn_message(), "key-1")
-    assert set(body) == {"text", "blocks", "idempotency_key"} and body["idempotency_key"] == "key-1"
+    assert set(body) == {"text", "blocks"}  # the incoming-webhook fields; the key is in the context line
     # text: the fallback shown in notifications, plain
     assert body["text"] == ("Sentiment alert: rolling mean 0.312 fell below 0.4 (120 posts in the window, 77 negative, 64%)")
     blocks = body["blocks"]
@@ -101,6 +101,7 @@ def test_slack_message_follows_block_kit_field_by_field() -> None:
     assert button["type"] == "button" and button["text"]["type"] == "plain_text" and len(button["text"]["text"]) <= 75
     assert button["url"] == DASHBOARD and len(button["url"]) <= 3000 and button["style"] in ("primary", "danger")
     assert len(actions["elements"]) <= 25 and len(blocks[-1]["elements"]) <= 10  # actions <= 25, context <= 10
+    assert blocks[-1]["elements"] == [{"type": "mrkdwn", "text": "sentikit · delivery key-1"}]
 
 
 def test_slack_recovery_and_limits_with_huge_input() -> None:
@@ -118,7 +119,8 @@ def test_slack_recovery_and_limits_with_huge_input() -> None:
 
 def test_teams_message_is_a_workflows_envelope_with_a_valid_adaptive_card() -> None:
     body = teams_payload(turn_message(), "key-2")
-    assert body["type"] == "message" and body["idempotency_key"] == "key-2"
+    assert set(body) == {"type", "attachments"} and body["type"] == "message"
+    assert body["attachments"][0]["content"]["body"][-1]["text"] == "sentikit · delivery key-2"
     [attachment] = body["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     assert attachment["contentUrl"] is None
@@ -214,7 +216,8 @@ def test_failing_receivers_get_the_alert_once_accepted_with_one_key(hook, hook2,
     assert [h.status for h in hook2.hits] == [429, 202]
     assert hook2.hits[1].at - hook2.hits[0].at >= 0.95  # Retry-After: 1 honoured (back-off alone would be 0.05 s)
     keys = {h.headers["Idempotency-Key"] for h in hook.hits}
-    assert len(keys) == 1 and keys == {h.body["idempotency_key"] for h in hook.hits}  # same key on every retry
+    assert len(keys) == 1 and {h.body["blocks"][-1]["elements"][0]["text"] for h in hook.hits} == {
+        f"sentikit · delivery {next(iter(keys))}"}  # the same key on every retry, in the header and the message
     key2 = hook2.hits[0].headers["Idempotency-Key"]
     assert key2 != next(iter(keys))  # one key per channel
     assert keys == {delivery_key(message_from_event(alert).alert_id, channels[0].id)}  # stable: any process derives it

@@ -119,8 +119,8 @@ def slack_payload(message: AlertMessage, key: str) -> dict[str, Any]:
             **({"style": "danger"} if message.kind == "alert" else {}),
         }]})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"sentikit · delivery {key}"}]})
-    return {"text": _clip(summary_line(message), SLACK_LIMITS["section"]), "blocks": blocks[: SLACK_LIMITS["blocks"]],
-            "idempotency_key": key}
+    # The key rides in the context line, not as a top-level field Slack's message format does not define.
+    return {"text": _clip(summary_line(message), SLACK_LIMITS["section"]), "blocks": blocks[: SLACK_LIMITS["blocks"]]}
 
 
 # --- Microsoft Teams -------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def teams_payload(message: AlertMessage, key: str) -> dict[str, Any]:
     }
     if _is_link(message.dashboard_url):
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the dashboard", "url": message.dashboard_url}]
-    return {"type": "message", "idempotency_key": key, "attachments": [
+    return {"type": "message", "attachments": [  # the key is in the card's footer line
         {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
 
 
