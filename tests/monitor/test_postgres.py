@@ -172,5 +172,7 @@ def test_a_delivery_is_claimed_by_one_replica_until_its_lease_runs_out(postgres:
     counts = outboxes[0].counts()
     assert (counts.pending, counts.sent, counts.failed, counts.last_error) == (1, 1, 0, "ch: HTTP 503")
     assert outboxes[0].next_due("ch") == pytest.approx(later + 100)
+    assert outboxes[0].prune(time.time() + 1) == 1  # the sent one is forgotten (retention), the pending one stays
+    assert [d.key for d in outboxes[0].pending()] == ["k2"]
     for store in stores:
         store.close()

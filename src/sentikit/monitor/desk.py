@@ -276,6 +276,7 @@ class Desk:
         """Delete posts older than the retention period; return how many."""
         now = self.clock()
         self._pruned = now
+        self.outbox.prune(now - self.options.retention_days * 86_400)
         return self.store.prune(now - self.options.retention_days * 86_400)
 
 

@@ -73,6 +73,11 @@ class StoreOutbox:
     def mark_failed(self, key: str, attempts: int, error: str) -> None:
         self._settle(key, "failed", attempts, time.time(), error)
 
+    def prune(self, before: float) -> int:
+        """Forget deliveries settled (sent or failed) before ``before``; pending ones stay."""
+        with self.store.transaction() as tx:
+            return int(tx.connection.execute(tx.q(sql.PRUNE_DELIVERIES), (before,)).rowcount or 0)
+
     def pending(self) -> list[Delivery]:
         with self.store.reading() as tx:
             return [_delivery(r) for r in tx.connection.execute(tx.q(sql.PENDING_DELIVERIES))]

@@ -185,6 +185,7 @@ SETTLE_DELIVERY = ("UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, 
                    " claimed_until = NULL, updated = ? WHERE key = ? AND state = 'pending'")
 MARK_SENT = ("UPDATE deliveries SET state = 'sent', attempts = ?, claimed_by = NULL, claimed_until = NULL, updated = ?"
              " WHERE key = ? AND state = 'pending'")
+PRUNE_DELIVERIES = "DELETE FROM deliveries WHERE state <> 'pending' AND updated < ?"
 PENDING_DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY created, key"
 DELIVERY_COUNTS = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
 LAST_DELIVERY_ERROR = "SELECT last_error FROM deliveries WHERE last_error <> '' ORDER BY updated DESC LIMIT 1"

@@ -106,7 +106,7 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> Starlette:
     environ = os.environ if environ is None else environ
     settings = load_settings(environ=environ)
     model = resolve_model(environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
-    return build_app(AppSpec.resolve(model, settings, read_api_key(environ)), model)
+    return build_app(AppSpec.resolve(model, settings, read_api_key(environ), read_smtp_credentials(environ)), model)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

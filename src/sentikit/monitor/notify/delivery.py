@@ -92,13 +92,14 @@ class MemoryOutbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[str, Delivery] = {}
+        self._items: dict[str, Delivery] = {}  # pending and failed; sent ones are only counted
+        self._sent: set[str] = set()
         self._claims: dict[str, float] = {}
         self._last_error: Optional[str] = None
 
     def add(self, deliveries: Sequence[Delivery]) -> int:
         with self._lock:
-            new = [d for d in deliveries if d.key not in self._items]
+            new = [d for d in deliveries if d.key not in self._items and d.key not in self._sent]
             self._items.update((d.key, d) for d in new)
             return len(new)
 
@@ -126,6 +127,9 @@ class MemoryOutbox:
                 return  # already settled (e.g. given up on at close)
             self._items[key] = replace(current, **changes)
             self._claims.pop(key, None)
+            if changes.get("state") == "sent":  # a long --follow run must not keep every message it sent
+                del self._items[key]
+                self._sent.add(key)
             if changes.get("last_error"):
                 self._last_error = changes["last_error"]
 
@@ -145,7 +149,7 @@ class MemoryOutbox:
     def counts(self) -> DeliveryCounts:
         with self._lock:
             states = [d.state for d in self._items.values()]
-            return DeliveryCounts(states.count("pending"), states.count("failed"), states.count("sent"), self._last_error)
+            return DeliveryCounts(states.count("pending"), states.count("failed"), len(self._sent), self._last_error)
 
 
 def deliveries_for(message: AlertMessage, channels: Sequence[Channel], now: float, retry_hours: float) -> list[Delivery]:
