@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from browser._harness import console_errors, hook, screenshot, texts, wait_for
-from browser._posts import calm_then_turn
+from browser._posts import POSITIVE, calm_then_turn
 from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
@@ -39,7 +41,8 @@ return {width: canvas.width, height: canvas.height, drawn, red};
 
 @pytest.fixture(scope="module")
 def desk(serve):  # type: ignore[no-untyped-def]
-    return serve("--monitor", "--alert-below", "0.4", "--window", "50")
+    # two workers: the page polls whichever answers, and every worker answers the same state from the store
+    return serve("--monitor", "--alert-below", "0.4", "--window", "50", "--workers", "2")
 
 
 def state_word(driver: WebDriver) -> str:
@@ -99,10 +102,20 @@ def test_dashboard_follows_a_turn_live(desk, browser: WebDriver, artifacts: Path
     assert terms and terms[0] == drivers["drivers"][0]["term"].replace("NOT_", "")
     screenshot(browser, artifacts / "desk.png")
 
-    # another time range: hourly buckets
+    # the turn back: a recovery, in the timeline above the alert
+    assert feed(desk, [{"text": f"{POSITIVE[i % len(POSITIVE)]} #{i}"} for i in range(55)])["state"] == "ok"
+    wait_for(browser, lambda d: state_word(d) == "OK", LIVE, "the state never turned OK again")
+    wait_for(browser, lambda d: texts(d, "[data-testid=alerts] li[data-kind] .event-kind") == ["Recovered", "Alert"],
+             LIVE, "the recovery is not at the top of the timeline")
+
+    # another time range, from the keyboard (a radio group: the arrow keys move the choice): hourly buckets
     browser.set_window_size(1280, 900)
-    browser.find_element(By.CSS_SELECTOR, "label[for=range-7d]").click()
+    browser.execute_script("document.getElementById('range-24h').focus()")
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+    assert browser.execute_script("return document.getElementById('range-7d').checked") is True
     wait_for(browser, lambda d: "Per hour" in d.find_element(By.ID, "chart-note").text, LIVE, "7 d did not re-bucket")
+    browser.find_element(By.CSS_SELECTOR, "label[for=range-24h]").click()  # and by pointer
+    wait_for(browser, lambda d: "Per 15 minutes" in d.find_element(By.ID, "chart-note").text, LIVE)
     assert console_errors(browser) == []
 
 

@@ -4,6 +4,7 @@ several lines, the headers (CSP), a phone's width, and --no-ui."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -65,6 +66,12 @@ def test_pages_and_assets_carry_strict_headers(server) -> None:  # type: ignore[
         with pytest.raises(urllib.error.HTTPError) as not_modified:
             urllib.request.urlopen(revalidate, timeout=10)
         assert not_modified.value.code == 304
+    for path in ("/", "/monitor"):  # nothing inline that the CSP would have to allow
+        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+            html = response.read().decode()
+        assert not re.search(r"<script(?![^>]*\ssrc=)", html) and "<style" not in html, path
+        assert not re.search(r"\s(style|on[a-z]+)=", html), path
+        assert "http://" not in html and "https://" not in html, path  # nothing from elsewhere
     assert "'unsafe-inline'" not in PAGE_CSP and "'unsafe-eval'" not in PAGE_CSP
     assert "script-src 'self'" in PAGE_CSP and "default-src 'none'" in PAGE_CSP
     # the API itself still wants the key
@@ -171,3 +178,15 @@ def test_no_ui_turns_both_pages_off(serve, trained_model_dir: Path) -> None:  # 
             urllib.request.urlopen(server.url + path, timeout=10)
         assert missing.value.code == 404, path
     assert server.call("/v1/score", {"texts": ["lovely"]})[0] == 200
+
+
+def test_a_refused_text_shows_the_servers_message(server, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
+    open_page(browser, server.url + "/", key=KEY)
+    too_long = "lovely " * 2000  # 14,000 characters: over the server's 10,000
+    status, refused = server.call("/v1/score", {"texts": [too_long.strip()]})
+    assert status == 413
+    browser.execute_script("const box = arguments[0]; box.value = arguments[1];"
+                           "box.dispatchEvent(new Event('input', {bubbles: true}))", hook(browser, "text-input"), too_long)
+    wait_for(browser, lambda d: d.find_element(By.ID, "status").text == refused["error"]["message"],
+             message="the server's message is not shown")
+    assert not hook(browser, "score").is_displayed()  # no stale score beside the error

@@ -82,6 +82,9 @@ def test_posts_are_scored_stored_and_windowed(desk_client: Any, desk_options: De
     ({"text": 5}, 422, "posts[1].text"),
     ({"id": "x"}, 400, "posts[1]"),
     ({"text": "ok", "timestamp": "yesterday"}, 422, "posts[1].timestamp"),
+    ({"text": "ok", "timestamp": "2026-02-30T10:00:00Z"}, 422, "posts[1].timestamp"),
+    ({"text": "ok", "timestamp": -5}, 422, "posts[1].timestamp"),
+    ({"text": "ok", "timestamp": 1e300}, 422, "posts[1].timestamp"),
     ({"text": "ok", "url": "javascript:alert(1)"}, 422, "posts[1].url"),
     ({"text": "ok", "source": ["a"]}, 422, "posts[1].source"),
     ({"text": "ok", "id": "x" * 201}, 413, "posts[1].id"),
@@ -127,6 +130,18 @@ def test_bad_bodies_are_4xx_json(desk_client: Any, body: bytes, content_type: st
 def test_bad_queries_are_422_json(desk_client: Any, path: str, query: dict[str, str], code: str) -> None:
     response = desk_client.get(path, params=query)
     assert (response.status_code, response.json()["error"]["code"]) == (422, code)
+
+
+def test_times_and_text_that_json_allows_are_stored(desk_client: Any) -> None:
+    body = {"posts": [{"id": 7, "text": "lone \ud800 surrogate", "timestamp": 1_900_000_000_000},
+                      {"text": "iso", "timestamp": "2030-03-17T17:46:40+01:00"},
+                      {"text": "epoch text", "timestamp": "1900000000.5"}]}
+    answer = desk_client.post("/v1/posts", content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200 and answer.json()["ids"][0] == "7"
+    posts = desk_client.get("/v1/monitor/posts", params={"order": "recent"}).json()["posts"]
+    assert [(p["text"], p["timestamp"]) for p in posts] == [
+        ("epoch text", "2030-03-17T17:46:40.500Z"), ("lone \ufffd surrogate", "2030-03-17T17:46:40.000Z"),
+        ("iso", "2030-03-17T16:46:40.000Z")]
 
 
 def test_the_desk_takes_the_api_key_like_the_rest_of_the_api(make_client: Any, desk_options: DeskOptions) -> None:

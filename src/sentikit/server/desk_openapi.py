@@ -6,12 +6,13 @@ from typing import Any, Callable
 
 from ..config import ServerLimits
 from ..monitor.desk import BUCKETS
-from .desk_routes import MAX_ID_CHARS, MAX_LIST, MAX_SOURCE_CHARS, MAX_URL_CHARS
+from .desk_routes import MAX_EPOCH_NUMBER, MAX_ID_CHARS, MAX_LIST, MAX_SOURCE_CHARS, MAX_TIME_CHARS, MAX_URL_CHARS
+from .desk_routes import TIME_PATTERN
 from .inputs import NON_BLANK_PATTERN
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _TIME_OR_NULL = {"type": ["string", "null"], "description": "ISO 8601 UTC, e.g. 2026-05-01T10:00:00.000Z"}
-_TIME_PARAM_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 64}
+_TIME_PARAM_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_TIME_CHARS, "pattern": TIME_PATTERN}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -102,7 +103,8 @@ def desk_schemas(limits: ServerLimits) -> dict[str, Any]:
                 "id": {"oneOf": [{**non_blank, "maxLength": MAX_ID_CHARS}, {"type": "integer"}, {"type": "null"}],
                        "description": "The client's id (default: generated); an id already stored is a duplicate."},
                 "text": {**non_blank, "maxLength": limits.max_text_chars},
-                "timestamp": {"oneOf": [{"type": "string", "minLength": 1}, {"type": "number"}, {"type": "null"}],
+                "timestamp": {"oneOf": [_TIME_PARAM_SCHEMA, {"type": "number", "minimum": 0, "maximum": MAX_EPOCH_NUMBER},
+                                        {"type": "null"}],
                               "description": "Event time, ISO 8601 or epoch seconds (default: arrival)."},
                 "source": {"oneOf": [{**non_blank, "maxLength": MAX_SOURCE_CHARS}, {"type": "null"}]},
                 "url": {"oneOf": [{"type": "string", "maxLength": MAX_URL_CHARS, "pattern": "^[hH][tT][tT][pP][sS]?://"},

@@ -7,6 +7,8 @@ Without ``--monitor`` every one of them answers 404 with a hint to start the ser
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +31,15 @@ MAX_ID_CHARS = 200
 MAX_SOURCE_CHARS = 200
 MAX_URL_CHARS = 2_000
 MAX_LIST = 1_000  # most posts or alerts one GET returns
+MAX_TIME_CHARS = 64  # a since/until query parameter
+# The times the desk takes as text (the OpenAPI document says the same): ISO 8601 as datetime.fromisoformat
+# reads it, or epoch seconds (or milliseconds, above 1e11).
+TIME_PATTERN = (r"^((19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+                r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?"
+                r"|[0-9]{1,14}(\.[0-9]{1,9})?)$")
+MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second ISO 8601 can write
+MAX_EPOCH_NUMBER = MAX_EPOCH * 1000  # the same as epoch milliseconds
+_TIME = re.compile(TIME_PATTERN)
 NDJSON = "application/x-ndjson"
 OFF_HINT = ("the monitor is off: start the server with `sentikit serve --monitor --alert-below 0.4 --window 50` "
             "(or SENTIKIT_MONITOR=1) to use /v1/posts and /v1/monitor/*")
@@ -74,18 +85,41 @@ def check_post(post: Any, index: int, request: Request) -> NewPost:
     if "text" not in post:
         raise ApiError(400, "missing_field", f"{where} needs a 'text' field")
     text = check_text(post["text"], _served(request).limits, f"{where}.text")
-    ts: Optional[float] = None
-    if post.get("timestamp") is not None:
-        try:
-            ts = parse_timestamp(post["timestamp"])
-        except (ValueError, OverflowError, OSError):
-            raise ApiError(422, "invalid_timestamp", f"{where}.timestamp must be ISO 8601 or epoch seconds, got "
-                           f"{str(post['timestamp'])[:60]!r}") from None
+    ts = None if post.get("timestamp") is None else parse_time(post["timestamp"], f"{where}.timestamp")
     url = _optional_text(post, "url", where, MAX_URL_CHARS)
     if url is not None and not url.lower().startswith(("http://", "https://")):
         raise ApiError(422, "invalid_url", f"{where}.url must be an http:// or https:// link")
-    return NewPost(_optional_text(post, "id", where, MAX_ID_CHARS), text, ts,
-                   _optional_text(post, "source", where, MAX_SOURCE_CHARS) or "", url)
+    pid = _optional_text(post, "id", where, MAX_ID_CHARS)
+    source = _optional_text(post, "source", where, MAX_SOURCE_CHARS) or ""
+    return NewPost(pid and storable(pid), storable(text), ts, storable(source), url and storable(url))
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates (valid JSON, not encodable as UTF-8) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def parse_time(value: Any, where: str) -> float:
+    """Epoch seconds from a request's time: text matching :data:`TIME_PATTERN`, or a number (seconds, or
+    milliseconds above 1e11) from 0 to :data:`MAX_EPOCH_NUMBER`."""
+    problem = ApiError(422, "invalid_time", f"{where} must be ISO 8601 or epoch seconds (1970 to 9999), got "
+                       f"{str(value)[:MAX_TIME_CHARS]!r}")
+    if isinstance(value, str):
+        if len(value) > MAX_TIME_CHARS or not _TIME.match(value):
+            raise problem
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_EPOCH_NUMBER:
+        raise problem
+    try:
+        seconds = parse_timestamp(value)
+    except (ValueError, OverflowError, OSError):
+        raise problem from None
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_EPOCH):
+        raise problem
+    return seconds
 
 
 async def read_posts(request: Request) -> list[Any]:
@@ -140,12 +174,7 @@ def _query(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
 
 
 def _time(query: dict[str, str], key: str) -> Optional[float]:
-    if key not in query:
-        return None
-    try:
-        return parse_timestamp(query[key])
-    except (ValueError, OverflowError, OSError):
-        raise ApiError(422, "invalid_time", f"{key} must be ISO 8601 or epoch seconds, got {query[key][:60]!r}") from None
+    return None if key not in query else parse_time(query[key], key)
 
 
 def _limit(query: dict[str, str], default: int) -> int:
@@ -167,6 +196,8 @@ def _choice(query: dict[str, str], key: str, choices: tuple[str, ...] | list[str
 def _range(query: dict[str, str]) -> dict[str, Any]:
     since, until = _time(query, "since"), _time(query, "until")
     source = query.get("source") or None
+    if source is not None and len(source) > MAX_SOURCE_CHARS:
+        raise ApiError(422, "invalid_source", f"source has {len(source):,} characters; the limit is {MAX_SOURCE_CHARS}")
     return {"since": since, "until": until, "source": source}
 
 

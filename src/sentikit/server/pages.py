@@ -61,11 +61,15 @@ PATHS = frozenset(PAGES) | frozenset(ASSETS)
 
 @dataclass(frozen=True)
 class StaticFile:
-    """One file ready to send: body, content type, strong ETag."""
+    """One file ready to send: body, content type, and a digest of the body (its ETag and URL version)."""
 
     body: bytes
     media_type: str
-    etag: str
+    digest: str
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.digest}"'
 
 
 def _read(name: str) -> bytes:
@@ -74,7 +78,7 @@ def _read(name: str) -> bytes:
 
 def _static(body: bytes, name: str) -> StaticFile:
     suffix = name[name.rfind("."):]
-    return StaticFile(body, _CONTENT_TYPES[suffix], '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+    return StaticFile(body, _CONTENT_TYPES[suffix], hashlib.sha256(body).hexdigest()[:20])
 
 
 @lru_cache(maxsize=None)
@@ -90,7 +94,7 @@ def page(path: str) -> StaticFile:
     name = PAGES[path]
     html = _read(name).decode("utf-8")
     for asset_path in ASSETS:
-        html = html.replace("{{" + asset_path + "}}", f"{asset_path}?v={asset(asset_path).etag.strip(chr(34))[:12]}")
+        html = html.replace("{{" + asset_path + "}}", f"{asset_path}?v={asset(asset_path).digest[:12]}")
     if "{{" in html:
         raise RuntimeError(f"ui/{name}: unknown asset reference at {html[html.index('{{'):][:60]!r}")
     return _static(html.encode("utf-8"), name)
@@ -98,7 +102,7 @@ def page(path: str) -> StaticFile:
 
 def _send(request: Request, file: StaticFile, cache: str) -> Response:
     headers = {**SECURITY_HEADERS, "Cache-Control": cache, "ETag": file.etag}
-    if request.headers.get("if-none-match") == file.etag:
+    if file.etag in (tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")):
         return Response(status_code=304, headers=headers)
     return Response(file.body, media_type=file.media_type, headers=headers)
 

@@ -47,7 +47,7 @@ const Desk = (() => {
     if (keyPrompt) return keyPrompt;
     keyPrompt = new Promise((resolve, reject) => {
       const input = el("input", {id: "api-key-input", type: "password", autocomplete: "off", required: true,
-        spellcheck: false, dataset: {testid: "api-key-input"}});
+        dataset: {testid: "api-key-input"}});
       const form = el("form", {className: "key-form", method: "post"},
         el("h2", {id: "api-key-title"}, "API key required"),
         el("p", {id: "api-key-help"}, refused

@@ -41,6 +41,10 @@
     return typeof value === "number" ? value : null;
   }
 
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
   /** A driver as people read it: the model's negation marks ("NOT_information") dropped. */
   function termText(term) {
     return String(term).replace(/\bNOT_/g, "");
@@ -61,11 +65,13 @@
     const kind = state.state || "unknown";
     const window = state.window || {};
     stateCard.dataset.state = kind;
-    $("state-word").textContent = {ok: "OK", alert: "ALERT", warming: "Warming up"}[kind] || kind;
-    const sinceText = state.since ? formatTime(state.since) + " (" + ago(state.since) + ")" : "";
-    $("state-since").textContent = kind === "alert" ? "since " + sinceText
-      : kind === "warming" ? "waiting for enough posts in the window" + (window.count !== undefined ? " (" + window.count + " so far)" : "")
-        : sinceText ? "since " + sinceText : "";
+    // #state is a live region: only a real change of its text is announced (not every poll)
+    setText($("state-word"), {ok: "OK", alert: "ALERT", warming: "Warming up"}[kind] || kind);
+    const since = state.since && kind !== "warming" ? "since " + formatTime(state.since) : "";
+    setText($("state-since"), kind === "warming"
+      ? "waiting for " + ((state.rules || {}).min_count || "enough") + " posts in the window (" + (window.count || 0) + " so far)"
+      : since);
+    setText($("state-ago"), since ? "(" + ago(state.since) + ")" : "");
     $("fig-mean").textContent = score(window.mean);
     $("fig-negative").textContent = percent(window.negative_share);
     $("fig-count").textContent = window.count === undefined ? "–" : String(window.count);

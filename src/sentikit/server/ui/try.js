@@ -15,7 +15,6 @@
   const labelOut = document.getElementById("label");
   const gauge = document.getElementById("gauge");
   const gaugeFill = document.getElementById("gauge-fill");
-  const explanation = document.getElementById("explanation");
   const highlighted = document.getElementById("highlighted");
   const ups = document.getElementById("ups");
   const downs = document.getElementById("downs");
@@ -129,7 +128,10 @@
       if (several.length > 1) await scoreMany(several, request);
       else await scoreOne(text.trim(), request);
     } catch (error) {
-      if (request === latest) showStatus(error.message, "error");
+      if (request !== latest) return;
+      single.hidden = true; // no stale score beside an error
+      batch.hidden = true;
+      showStatus(error.message, "error");
     }
   }
 
@@ -150,6 +152,5 @@
       run();
     });
   }
-  explanation.hidden = false;
   if (input.value.trim()) run();
 })();
