@@ -2,7 +2,7 @@
 
 * ``recovery``: how long after a receiver comes back an alert reaches it. A real HTTP receiver answers
   503 for DOWN seconds, then 200; a :class:`~sentikit.monitor.notify.Notifier` with the shipped
-  back-off (1 s doubling, jittered into its upper half, capped at 600 s) delivers one alert. Printed:
+  back-off (1 s doubling, jittered into its upper half, capped at 60 s) delivers one alert. Printed:
   the delay after the receiver is back, and the tries it took, against the baseline of a receiver that
   is up from the start (the first try's round trip).
 * ``ingest``: :class:`~sentikit.monitor.desk.Desk` ingest of the same batches (100 posts each, scores

@@ -196,7 +196,7 @@ class Notifier:
         public_url: Optional[str] = None,
         retry_hours: float = DEFAULT_RETRY_HOURS,
         base_backoff: float = 1.0,
-        max_backoff: float = 600.0,
+        max_backoff: float = 60.0,  # an alert is late by at most this once its receiver is back
         max_attempts: Optional[int] = None,
         timeout: float = 10.0,
         poll_interval: float = 30.0,
