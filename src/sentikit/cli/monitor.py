@@ -25,13 +25,13 @@ _MAX_BAD_LINES_SHOWN = 10
 
 
 # The alert channels' options, shared by `monitor` and `serve --monitor` (same names, same meanings).
-WebhookOption = Annotated[Optional[list[str]], typer.Option("--webhook", help="POST each alert and recovery to this URL (repeatable; FORMAT+URL such as slack+https://... picks its format) [env: SENTIKIT_MONITOR_WEBHOOK, comma-separated].")]
-WebhookFormatOption = Annotated[Optional[list[str]], typer.Option("--webhook-format", help="json, slack or teams: once for every --webhook, or once per --webhook in order; a FORMAT+ prefix wins [default: json].")]
-EmailToOption = Annotated[Optional[list[str]], typer.Option("--email-to", help="Email each alert and recovery to this address (repeatable; needs --smtp-url).")]
-EmailFromOption = Annotated[Optional[str], typer.Option("--email-from", help="Sender address [default: sentikit@<smtp host>].")]
-SmtpUrlOption = Annotated[Optional[str], typer.Option("--smtp-url", help="smtp://host:port (STARTTLS when offered) or smtps://host:port; user and password from SENTIKIT_SMTP_USER / SENTIKIT_SMTP_PASSWORD.")]
-PublicUrlOption = Annotated[Optional[str], typer.Option("--public-url", help="The dashboard's URL as the team reaches it: linked in every alert.")]
-RetryHoursOption = Annotated[Optional[float], typer.Option("--alert-retry-hours", help="Keep retrying an undelivered alert this long [default: 24].")]
+WebhookOption = Annotated[Optional[list[str]], typer.Option("--webhook", help="POST each alert and recovery to this URL (repeatable; FORMAT+URL such as slack+https://... picks its format) \\[env: SENTIKIT_MONITOR_WEBHOOK, comma-separated].", rich_help_panel="Alerts")]
+WebhookFormatOption = Annotated[Optional[list[str]], typer.Option("--webhook-format", help="json, slack or teams: once for every --webhook, or once per --webhook in order; a FORMAT+ prefix wins \\[default: json].", rich_help_panel="Alerts")]
+EmailToOption = Annotated[Optional[list[str]], typer.Option("--email-to", help="Email each alert and recovery to this address (repeatable; needs --smtp-url).", rich_help_panel="Alerts")]
+EmailFromOption = Annotated[Optional[str], typer.Option("--email-from", help="Sender address \\[default: sentikit@<smtp host>].", rich_help_panel="Alerts")]
+SmtpUrlOption = Annotated[Optional[str], typer.Option("--smtp-url", help="smtp://host:port (STARTTLS when offered) or smtps://host:port; user and password from SENTIKIT_SMTP_USER / SENTIKIT_SMTP_PASSWORD.", rich_help_panel="Alerts")]
+PublicUrlOption = Annotated[Optional[str], typer.Option("--public-url", help="The dashboard's URL as the team reaches it: linked in every alert.", rich_help_panel="Alerts")]
+RetryHoursOption = Annotated[Optional[float], typer.Option("--alert-retry-hours", help="Keep retrying an undelivered alert this long \\[default: 24].", rich_help_panel="Alerts")]
 
 
 def channel_settings(webhook: Optional[list[str]], webhook_format: Optional[list[str]], email_to: Optional[list[str]],

@@ -55,7 +55,7 @@ def serve(
         Optional[bool], typer.Option("--ui/--no-ui", help="Serve the pages / and /monitor \\[default: on].")
     ] = None,
     monitor: Annotated[Optional[bool], typer.Option("--monitor/--no-monitor", help="The desk: store posts sent to POST /v1/posts and alert like `sentikit monitor` \\[default: off].", rich_help_panel="Monitor (the desk)")] = None,
-    store: Annotated[Optional[str], typer.Option("--store", help="The desk's SQLite file \\[default: ./monitor.db].", rich_help_panel="Monitor (the desk)")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", help="The desk's SQLite file, or a postgresql://user@host/db URL shared by replicas (password in the URL or PGPASSWORD) \\[default: ./monitor.db].", rich_help_panel="Monitor (the desk)")] = None,
     alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required with --monitor.", rich_help_panel="Monitor (the desk)")] = None,
     recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again \\[default: --alert-below].", rich_help_panel="Monitor (the desk)")] = None,
     window: Annotated[Optional[int], typer.Option("--window", "-n", min=1, help="Rolling window: the last N posts.", rich_help_panel="Monitor (the desk)")] = None,
