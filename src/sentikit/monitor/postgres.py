@@ -69,7 +69,10 @@ class PostgresDialect:
         return f"PostgresDialect({redact_dsn(self.url)!r})"
 
     def connect(self) -> Connection:
-        import psycopg
+        try:
+            import psycopg
+        except ImportError:
+            raise ConnectionError("a PostgreSQL store needs psycopg 3: pip install 'sentikit[postgres]'") from None
 
         try:
             raw = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
