@@ -187,6 +187,9 @@ def test_summary_posts_and_sources_read_what_was_stored(tmp_path: Path) -> None:
     summary = desk.summary(bucket="5m", since=None, until=None, source=None)
     assert [(b["count"], b["negative_share"]) for b in summary["buckets"]] == [(5, 1.0), (5, 0.2), (2, 0.0)]
     assert summary["buckets"][0]["start"] == _iso(start) and summary["buckets"][0]["mean"] == pytest.approx(0.2)
+    hours = desk.summary(bucket="1h", since=None, until=None, source=None)["buckets"]  # from the hourly rollup
+    assert sum(b["count"] for b in hours) == 12 and hours[0]["start"] == _iso(start // 3600 * 3600)
+    assert sum(b["mean"] * b["count"] for b in hours) == pytest.approx(6 * 0.2 + 6 * 0.8)
     only_x = desk.summary(bucket="1m", since=start, until=start + 600, source="x")
     assert [b["count"] for b in only_x["buckets"]] == [1] * 5
     worst = desk.posts(order="score", limit=3, since=start + 120, until=None, source="y")["posts"]
@@ -209,9 +212,39 @@ def test_drivers_are_the_terms_of_the_negative_posts_that_were_rare_before(tmp_p
     alert = desk.alerts(limit=1, since=None, until=None)["alerts"][0]
     terms = [d["term"] for d in alert["drivers"]]
     assert "refund" in terms and "delayed" in terms
-    assert not any(t.startswith("lexicon:") for t in terms)
+    assert not any(t.startswith("lexicon:") or "NOT_" in t for t in terms)  # model features, negation marks
     top = alert["drivers"][0]
     assert top["negative"] > 0 and top["baseline"] == 0 and top["lift"] > 1
     # the route's reading of the same window agrees
     assert "refund" in [d["term"] for d in desk.drivers(since=None, until=None, source=None)["drivers"]]
     desk.close()
+
+
+def test_the_desk_posts_its_alerts_and_recoveries_to_the_webhook(tmp_path: Path, receiver: Any) -> None:
+    opts = DeskOptions(str(tmp_path / "monitor.db"), MonitorConfig(alert_below=0.4, window=3), webhook=receiver.url)
+    desk = Desk.open(opts)
+    feed(desk, [0.9, 0.1, 0.1])
+    feed(desk, [0.9, 0.9], start=3)
+    desk.close()  # delivers what is queued
+    assert [(b["event"], b["window"]["count"]) for b in receiver.bodies] == [("alert", 3), ("recovery", 3)]
+    assert receiver.bodies[0]["samples"][0]["id"] == "p1"
+
+
+def test_options_come_from_the_settings_as_monitor_takes_them(tmp_path: Path) -> None:
+    from sentikit.config import load_settings
+    from sentikit.errors import InvalidInputError
+
+    environ = {"SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_ALERT_BELOW": "0.3", "SENTIKIT_MONITOR_WINDOW_SECONDS": "600",
+               "SENTIKIT_MONITOR_STORE": str(tmp_path / "d.db"), "SENTIKIT_THRESHOLD": "0.6"}
+    opts = DeskOptions.from_settings(load_settings(environ=environ, cwd=tmp_path))
+    assert opts is not None and opts.store == str(tmp_path / "d.db") and opts.retention_days == 90
+    assert (opts.config.alert_below, opts.config.window_seconds, opts.config.threshold) == (0.3, 600, 0.6)
+    assert DeskOptions.from_settings(load_settings(environ={}, cwd=tmp_path)) is None
+    with pytest.raises(InvalidInputError, match="--alert-below"):
+        DeskOptions.from_settings(load_settings(environ={"SENTIKIT_MONITOR": "true"}, cwd=tmp_path))
+    with pytest.raises(InvalidInputError, match="exactly one of --window"):
+        DeskOptions.from_settings(load_settings(environ={"SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_ALERT_BELOW": "0.4"},
+                                                cwd=tmp_path))
+    (tmp_path / "sentikit.toml").write_text("[monitor]\nenabled = true\nalert_below = 0.45\nwindow = 30\n")
+    from_file = DeskOptions.from_settings(load_settings(environ={}, cwd=tmp_path))
+    assert from_file is not None and (from_file.config.alert_below, from_file.config.window) == (0.45, 30)

@@ -142,3 +142,29 @@ def test_a_client_that_sends_a_whole_oversized_body_reads_the_413(start_server: 
     assert requests.post(server.url + "/v1/score", json={"texts": ["fine"]}, timeout=30).status_code == 200
     code, stderr = server.stop()
     assert code in (0, -signal.SIGTERM) and "Traceback" not in stderr  # uvicorn re-raises the SIGTERM it handled
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--monitor"], "serve --monitor needs --alert-below"),
+    (["--monitor", "--alert-below", "0.4"], "give exactly one of --window N and --window-seconds S"),
+    (["--monitor", "--alert-below", "0.4", "--window", "5", "--min-count", "9"], "--min-count 9 is larger than --window 5"),
+    (["--monitor", "--alert-below", "1.5", "--window", "5"], "--alert-below must be between 0 and 1"),
+    (["--monitor", "--alert-below", "0.4", "--window", "5", "--webhook", "ftp://x"], "--webhook must be an http(s) URL"),
+    (["--monitor", "--alert-below", "0.4", "--window", "5", "--store", "/no/such/dir/m.db"], "directory /no/such/dir does not exist"),
+])
+def test_bad_desk_settings_are_one_line_errors_before_serving(cli: Any, model_dir: Path, args: list[str],
+                                                               message: str) -> None:
+    result = cli("serve", str(model_dir), *args, "--port", "1")
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_store_from_a_newer_sentikit_stops_the_server_in_one_line(cli: Any, model_dir: Path, tmp_path: Path) -> None:
+    from sentikit.monitor.store import open_store
+
+    open_store(tmp_path / "m.db").close()
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        db.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    result = cli("serve", str(model_dir), *desk_args(model_dir, tmp_path / "m.db")[1:], "--port", "1")
+    assert result.exit_code == 2 and "schema version 7, newer than this sentikit reads (1)" in result.stderr

@@ -14,7 +14,7 @@ from .._atomic import atomic_output
 from ..config import read_api_key
 from ..model import resolve_model
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
-from .monitor import (
+from .options import (
     EmailFromOption, EmailToOption, PublicUrlOption, RetryHoursOption, SmtpUrlOption, WebhookFormatOption, WebhookOption,
     channel_settings,
 )
@@ -84,7 +84,7 @@ def serve(
         sentikit serve --monitor --alert-below 0.4 --window 50
     """
     from ..monitor.postgres import redact_dsn
-    from ..server.run import run_server, server_url
+    from ..server.run import checked_spec, run_server, server_url
 
     s = settings(
         workspace=workspace, server_host=host, server_port=port, server_workers=workers,
@@ -98,11 +98,12 @@ def serve(
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
+    spec = checked_spec(loaded, s, api_key)
     # plain, like the server's log lines that follow: rich is not imported to start a server
     print(f"serving {loaded.reference} ({loaded.path}) on {server_url(s)} - docs at /docs"
           f"{', API key required' if api_key else ''}{f', monitor store {redact_dsn(s.monitor_store)}' if s.monitor_enabled else ''}",
           file=sys.stderr, flush=True)
-    run_server(loaded, s, api_key=api_key)
+    run_server(loaded, s, api_key=api_key, spec=spec)
 
 
 @app.command()

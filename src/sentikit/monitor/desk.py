@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 from ..config import Settings
 from ..errors import InvalidInputError
 from ..score import is_positive
-from .drivers import Explainer, find_drivers
+from .drivers import Explainer, Terms, find_drivers
 from .events import Alert, Event, Record, Recovery, TextSample, WindowStats, iso
 from .store import NewPost, StateRow, Store, StoredPost, Transaction, open_store
 from .notify import (
@@ -33,7 +33,8 @@ __all__ = ["BUCKETS", "Desk", "DeskOptions", "IngestResult"]
 # How many posts another worker may have stored before this one replays them rather than rebuilding.
 _CATCH_UP = 20_000
 _PRUNE_EVERY = 600.0  # seconds between retention passes while posts arrive
-_DRIVER_TEXTS = 500  # texts read on each side to find drivers
+# Texts read to find drivers (the most negative of the window, the newest before it): each is explained once.
+_DRIVER_NEGATIVES, _DRIVER_BASELINE = 200, 300
 BUCKETS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}
 
 
@@ -105,7 +106,8 @@ class Desk:
     def __init__(self, store: Store, options: DeskOptions, *, explain: Optional[Explainer] = None,
                  model: Optional[dict[str, Any]] = None, clock: Callable[[], float] = time.time,
                  deliver: bool = True) -> None:
-        self.store, self.options, self.explain, self.clock = store, options, explain, clock
+        self.store, self.options, self.clock = store, options, clock
+        self.terms = Terms(explain) if explain is not None else None
         self.config = options.config
         self.monitor = WindowMonitor(options.config, model=model)
         self.outbox = StoreOutbox(store)
@@ -154,7 +156,8 @@ class Desk:
                     fresh.append(StoredPost(seq, pid, text, float(score), int(is_positive(score, threshold)),
                                             now if ts is None else ts, now, source, url))
                 tx.insert_posts(fresh)
-                tx.add_rollup(_rollup(fresh))
+                tx.add_rollup("minute", _rollup(fresh, 60))
+                tx.add_rollup("hour", _rollup(fresh, 3600))
                 state, since, events = self._feed(tx, row, fresh, now)
                 tx.save_state(StateRow(
                     state, since, seq, row.posts + len(fresh), self.monitor.alerts, self.monitor.recoveries,
@@ -192,14 +195,14 @@ class Desk:
         urls = tx.urls([s.id for s in samples if s.id])
         negative_posts = [_sample_dict(s, urls) for s in samples]
         drivers: list[dict[str, Any]] = []
-        if isinstance(event, Alert) and self.explain is not None:
+        if isinstance(event, Alert) and self.terms is not None:
             records = self.monitor.window_records()
-            negative = [r.text for r, s in sorted(records, key=lambda rs: rs[1])[:_DRIVER_TEXTS]
+            negative = [r.text for r, s in sorted(records, key=lambda rs: rs[1])[:_DRIVER_NEGATIVES]
                         if not is_positive(s, self.config.threshold)]
             start = min(r.time for r, _ in records)
             end = max(r.time for r, _ in records)
-            before = tx.texts_between(start - max(end - start, 60.0), start, None, _DRIVER_TEXTS)
-            drivers = [d.to_dict() for d in find_drivers(self.explain, negative, [t for t, _ in before])]
+            before = tx.texts_between(start - max(end - start, 60.0), start, None, _DRIVER_BASELINE)
+            drivers = [d.to_dict() for d in find_drivers(self.terms, negative, [t for t, _ in before])]
         body = {
             "mean": event.mean, "alert_below": event.alert_below, "recover_above": event.recover_above,
             "window": _window_dict(event.window), "negative_posts": negative_posts, "drivers": drivers,
@@ -250,7 +253,7 @@ class Desk:
         minutes = BUCKETS[bucket]
         rows = self.store.summary(bucket_minutes=minutes, since=since, until=until, source=source)
         return {"bucket": bucket, "buckets": [
-            {"start": iso(r.start_minute * 60.0), "count": r.posts, "mean": r.score_sum / r.posts if r.posts else None,
+            {"start": iso(r.start), "count": r.posts, "mean": r.score_sum / r.posts if r.posts else None,
              "negative_share": r.negative / r.posts if r.posts else None} for r in rows]}
 
     def drivers(self, *, since: Optional[float], until: Optional[float], source: Optional[str]) -> dict[str, Any]:
@@ -260,13 +263,11 @@ class Desk:
             start, end = _epoch(window.get("start")), _epoch(window.get("end"))
             since = start if since is None else since
             until = (end + 0.001 if end is not None else None) if until is None else until
-        if self.explain is None or since is None or until is None or until <= since:
+        if self.terms is None or since is None or until is None or until <= since:
             return {"drivers": [], "since": iso(since), "until": iso(until)}
-        threshold = self.config.threshold
-        texts = self.store.texts_between(since, until, source, 10 * _DRIVER_TEXTS)
-        negative = [t for t, s in texts if not is_positive(s, threshold)][:_DRIVER_TEXTS]
-        before = self.store.texts_between(since - max(until - since, 60.0), since, source, _DRIVER_TEXTS)
-        found = find_drivers(self.explain, negative, [t for t, _ in before])
+        negative = self.store.negative_texts(since, until, source, self.config.threshold, _DRIVER_NEGATIVES)
+        before = self.store.texts_between(since - max(until - since, 60.0), since, source, _DRIVER_BASELINE)
+        found = find_drivers(self.terms, negative, [t for t, _ in before])
         return {"drivers": [d.to_dict() for d in found], "since": iso(since), "until": iso(until)}
 
     def sources(self) -> dict[str, Any]:
@@ -302,10 +303,10 @@ def _records(posts: list[StoredPost]) -> list[tuple[Record, float]]:
     return [(Record(p.text, p.seq, p.ts, p.id, True), p.score) for p in posts]
 
 
-def _rollup(posts: list[StoredPost]) -> list[tuple[int, str, int, float, int]]:
+def _rollup(posts: list[StoredPost], seconds: int) -> list[tuple[int, str, int, float, int]]:
     sums: dict[tuple[int, str], list[Any]] = {}
     for p in posts:
-        entry = sums.setdefault((int(p.ts // 60), p.source), [0, 0.0, 0])
+        entry = sums.setdefault((int(p.ts // seconds), p.source), [0, 0.0, 0])
         entry[0] += 1
         entry[1] += p.score
         entry[2] += 1 - p.label

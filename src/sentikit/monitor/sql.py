@@ -75,7 +75,7 @@ class SQLiteDialect:
 
 # Schema versions, each a list of statements; the store records the version it reached in `meta`.
 MIGRATIONS: list[list[str]] = [
-    [  # 1: posts, the per-minute rollup, events, the alert state
+    [  # 1: posts, the per-minute and per-hour rollups, events, the alert state
         """CREATE TABLE posts (
             seq {serial},
             id TEXT NOT NULL UNIQUE,
@@ -96,6 +96,14 @@ MIGRATIONS: list[list[str]] = [
             score_sum {real} NOT NULL,
             negative INTEGER NOT NULL,
             PRIMARY KEY (minute, source)
+        )""",
+        """CREATE TABLE rollup_hour (
+            hour INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            score_sum {real} NOT NULL,
+            negative INTEGER NOT NULL,
+            PRIMARY KEY (hour, source)
         )""",
         """CREATE TABLE events (
             seq {serial},
@@ -151,28 +159,31 @@ EXISTING_IDS = "SELECT id FROM posts WHERE id IN ({marks})"
 POSTS_AFTER = f"SELECT {POST_COLUMNS} FROM posts WHERE seq > ? ORDER BY seq LIMIT ?"
 LAST_POSTS = f"SELECT {POST_COLUMNS} FROM posts ORDER BY seq DESC LIMIT ?"
 POSTS_SINCE_TS = f"SELECT {POST_COLUMNS} FROM posts WHERE ts > ? ORDER BY seq"
+# {table}/{unit}: rollup/minute or rollup_hour/hour (summaries of 1h and more read the smaller one).
 ADD_ROLLUP = (
-    "INSERT INTO rollup (minute, source, count, score_sum, negative) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (minute, source) DO UPDATE SET count = rollup.count + excluded.count,"
-    " score_sum = rollup.score_sum + excluded.score_sum, negative = rollup.negative + excluded.negative"
+    "INSERT INTO {table} ({unit}, source, count, score_sum, negative) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT ({unit}, source) DO UPDATE SET count = {table}.count + excluded.count,"
+    " score_sum = {table}.score_sum + excluded.score_sum, negative = {table}.negative + excluded.negative"
 )
+ROLLUPS = {"minute": ("rollup", 60), "hour": ("rollup_hour", 3600)}  # unit -> (table, seconds)
 INSERT_EVENT = "INSERT INTO events (kind, at, recorded, post_id, mean, body) VALUES (?, ?, ?, ?, ?, ?)"
 READ_STATE = "SELECT state, since, last_seq, posts, alerts, recoveries, alert_seq, window_stats FROM state WHERE id = 1"
 WRITE_STATE = ("UPDATE state SET state = ?, since = ?, last_seq = ?, posts = ?, alerts = ?, recoveries = ?,"
                " alert_seq = ?, window_stats = ? WHERE id = 1")
 PRUNE_POSTS = "DELETE FROM posts WHERE ts < ?"
-PRUNE_ROLLUP = "DELETE FROM rollup WHERE minute < ?"
+PRUNE_ROLLUP = "DELETE FROM {table} WHERE {unit} < ?"
 PRUNE_COUNT = "UPDATE state SET posts = posts - ? WHERE id = 1"
-SOURCES = "SELECT DISTINCT source FROM rollup WHERE source <> '' ORDER BY source LIMIT 1000"
+SOURCES = "SELECT DISTINCT source FROM rollup_hour WHERE source <> '' ORDER BY source LIMIT 1000"
 LIST_POSTS = f"SELECT {POST_COLUMNS} FROM posts{{where}} ORDER BY {{order}} LIMIT ?"
 POST_ORDERS = {"recent": "ts DESC, seq DESC", "score": "score ASC, ts DESC"}
 POST_URLS = "SELECT id, url FROM posts WHERE id IN ({marks})"
-# Per bucket of `?` minutes: its first minute, posts, sum of scores, negatives (from the rollup).
-# GROUP BY the alias: PostgreSQL takes `(minute / $1) * $2` and `(minute / $5) * $6` for different expressions.
-SUMMARY = ("SELECT (minute / ?) * ? AS bucket, SUM(count), SUM(score_sum), SUM(negative) FROM rollup{where}"
+# Per bucket of `?` units: its first unit, posts, sum of scores, negatives (from a rollup).
+# GROUP BY the alias: PostgreSQL takes `({unit} / $1) * $2` and `({unit} / $5) * $6` for different expressions.
+SUMMARY = ("SELECT ({unit} / ?) * ? AS bucket, SUM(count), SUM(score_sum), SUM(negative) FROM {table}{where}"
            " GROUP BY bucket ORDER BY bucket")
 LIST_EVENTS = "SELECT seq, kind, at, recorded, post_id, mean, body FROM events{where} ORDER BY seq DESC LIMIT ?"
 TEXTS_BETWEEN = "SELECT text, score FROM posts{where} ORDER BY ts DESC LIMIT ?"
+NEGATIVE_TEXTS = "SELECT text FROM posts{where} ORDER BY score ASC LIMIT ?"
 
 DELIVERY_COLUMNS = "key, channel, message, created, deadline, next_at, attempts, state, last_error"
 ADD_DELIVERY = (f"INSERT INTO deliveries ({DELIVERY_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -79,7 +79,7 @@ class EventRow(NamedTuple):
 
 
 class Bucket(NamedTuple):
-    start_minute: int
+    start: float  # epoch seconds
     posts: int
     score_sum: float
     negative: int
@@ -112,9 +112,10 @@ class Transaction:
     def insert_posts(self, posts: Iterable[StoredPost]) -> None:
         self.connection.executemany(self.q(sql.INSERT_POST), posts)
 
-    def add_rollup(self, rows: Iterable[tuple[int, str, int, float, int]]) -> None:
-        """Add ``(minute, source, count, score sum, negatives)`` to the per-minute rollup."""
-        self.connection.executemany(self.q(sql.ADD_ROLLUP), rows)
+    def add_rollup(self, unit: str, rows: Iterable[tuple[int, str, int, float, int]]) -> None:
+        """Add ``(minute or hour, source, count, score sum, negatives)`` to the rollup of that unit."""
+        table = sql.ROLLUPS[unit][0]
+        self.connection.executemany(self.q(sql.ADD_ROLLUP.format(table=table, unit=unit)), rows)
 
     def add_event(self, kind: str, at: Optional[float], recorded: float, post_id: Optional[str],
                   mean: Optional[float], body: dict[str, Any]) -> None:
@@ -224,17 +225,20 @@ class Store:
 
     def summary(self, *, bucket_minutes: int, since: Optional[float] = None, until: Optional[float] = None,
                 source: Optional[str] = None) -> list[Bucket]:
-        """Posts per bucket of whole minutes (event time) from the rollup: ``since``/``until`` count by minute."""
+        """Posts per bucket (event time) from a rollup: the hourly one for buckets of whole hours, else the
+        per-minute one; ``since``/``until`` apply at that rollup's resolution (whole hours or minutes)."""
+        unit = "hour" if bucket_minutes % 60 == 0 else "minute"
+        table, seconds = sql.ROLLUPS[unit]
         clause, params = sql.where([
-            ("minute >= ?", None if since is None else int(since // 60)),
-            ("minute < ?", None if until is None else -int(-until // 60)),
+            (f"{unit} >= ?", None if since is None else int(since // seconds)),
+            (f"{unit} < ?", None if until is None else -int(-until // seconds)),
             ("source = ?", source),
         ])
-        statement = sql.SUMMARY.format(where=clause)
-        b = bucket_minutes
+        statement = sql.SUMMARY.format(where=clause, table=table, unit=unit)
+        b = bucket_minutes * 60 // seconds
         with self.reading() as tx:
             rows = tx.connection.execute(self.dialect.sql(statement), (b, b, *params))
-            return [Bucket(int(r[0]), int(r[1]), float(r[2]), int(r[3])) for r in rows]
+            return [Bucket(float(r[0]) * seconds, int(r[1]), float(r[2]), int(r[3])) for r in rows]
 
     def events(self, *, limit: int, since: Optional[float] = None, until: Optional[float] = None) -> list[EventRow]:
         """Events, oldest first (the last ``limit`` of them)."""
@@ -243,6 +247,15 @@ class Store:
         with self.reading() as tx:
             rows = tx.connection.execute(self.dialect.sql(statement), (*params, limit)).fetchall()
         return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in reversed(rows)]
+
+    def negative_texts(self, since: float, until: float, source: Optional[str], threshold: float,
+                       limit: int) -> list[str]:
+        """The most negative texts (score below ``threshold``) with event time in ``[since, until)``."""
+        clause, params = sql.where([("ts >= ?", since), ("ts < ?", until), ("source = ?", source),
+                                    ("score < ?", threshold)])
+        statement = sql.NEGATIVE_TEXTS.format(where=clause)
+        with self.reading() as tx:
+            return [r[0] for r in tx.connection.execute(self.dialect.sql(statement), (*params, limit))]
 
     def sources(self) -> list[str]:
         with self.reading() as tx:
@@ -258,7 +271,9 @@ class Store:
         """Delete posts with event time before ``before`` (and their whole minutes of rollup); return how many."""
         with self.transaction() as tx:
             deleted = int(tx.connection.execute(self.dialect.sql(sql.PRUNE_POSTS), (before,)).rowcount or 0)
-            tx.connection.execute(self.dialect.sql(sql.PRUNE_ROLLUP), (int(before // 60),))
+            for unit, (table, seconds) in sql.ROLLUPS.items():
+                statement = sql.PRUNE_ROLLUP.format(table=table, unit=unit)
+                tx.connection.execute(self.dialect.sql(statement), (int(before // seconds),))
             if deleted:
                 tx.connection.execute(self.dialect.sql(sql.PRUNE_COUNT), (deleted,))
         return deleted

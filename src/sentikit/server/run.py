@@ -162,17 +162,26 @@ def server_url(settings: Settings) -> str:
     return f"{scheme}://{settings.server_host}:{settings.server_port}"
 
 
-def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None = None) -> None:
+def checked_spec(model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
+    """The app spec for ``settings``, with what would stop every worker checked now (the desk's rules,
+    its store, its webhook): one line before serving, rather than each worker failing at its start."""
+    spec = AppSpec.resolve(model, settings, api_key)
+    if spec.monitor is not None:
+        spec.monitor.check()
+    return spec
+
+
+def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None = None,
+               spec: AppSpec | None = None) -> None:
     """Serve ``model`` with uvicorn until SIGINT/SIGTERM (graceful: in-flight requests finish).
 
-    Host, port, workers, limits, CORS, threshold, parser, loop and access log come from ``settings``.
+    Host, port, workers, limits, CORS, threshold, parser, loop and access log come from ``settings``
+    (``spec``: :func:`checked_spec` of them, when the caller has it already).
     """
     import uvicorn
 
-    spec = AppSpec.resolve(model, settings, api_key)
+    spec = spec or checked_spec(model, settings, api_key)
     options = uvicorn_options(settings)
-    if spec.monitor is not None:
-        spec.monitor.check()  # one line now, rather than every worker failing at its start
     if settings.server_workers <= 1:
         uvicorn.run(build_app(spec, model), **options)
         return
@@ -333,8 +342,10 @@ def main() -> int:
     try:
         settings = load_settings()
         model = resolve_model(os.environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
-        print(f"sentikit: serving {model.reference} on {server_url(settings)}", file=sys.stderr)
-        run_server(model, settings, api_key=read_api_key())
+        spec = checked_spec(model, settings, read_api_key())
+        print(f"sentikit: serving {model.reference} on {server_url(settings)}"
+              f"{f', monitor store {settings.monitor_store}' if spec.monitor else ''}", file=sys.stderr)
+        run_server(model, settings, api_key=spec.api_key, spec=spec)
     except (SentikitError, OSError) as exc:
         print(error_line(exc), file=sys.stderr)
         return exit_code_for(exc)

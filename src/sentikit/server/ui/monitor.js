@@ -63,24 +63,24 @@
   // --- the state ---------------------------------------------------------------------------
   function renderState(state) {
     const kind = state.state || "unknown";
-    const window = state.window || {};
+    const current = state.window || {};
     stateCard.dataset.state = kind;
     // #state is a live region: only a real change of its text is announced (not every poll)
     setText($("state-word"), {ok: "OK", alert: "ALERT", warming: "Warming up"}[kind] || kind);
-    const since = state.since && kind !== "warming" ? "since " + formatTime(state.since) : "";
+    const sinceText = state.since && kind !== "warming" ? "since " + formatTime(state.since) : "";
     setText($("state-since"), kind === "warming"
-      ? "waiting for " + ((state.rules || {}).min_count || "enough") + " posts in the window (" + (window.count || 0) + " so far)"
-      : since);
-    setText($("state-ago"), since ? "(" + ago(state.since) + ")" : "");
-    $("fig-mean").textContent = score(window.mean);
-    $("fig-negative").textContent = percent(window.negative_share);
-    $("fig-count").textContent = window.count === undefined ? "–" : String(window.count);
+      ? "waiting for " + ((state.rules || {}).min_count || "enough") + " posts in the window (" + (current.count || 0) + " so far)"
+      : sinceText);
+    setText($("state-ago"), sinceText ? "(" + ago(state.since) + ")" : "");
+    $("fig-mean").textContent = score(current.mean);
+    $("fig-negative").textContent = percent(current.negative_share);
+    $("fig-count").textContent = current.count === undefined ? "–" : String(current.count);
     threshold = alertBelow(state);
     $("fig-threshold").textContent = threshold === null ? "–" : threshold.toFixed(2);
     $("fig-posts").textContent = (state.posts ?? 0).toLocaleString();
     $("fig-alerts").textContent = (state.alerts ?? 0).toLocaleString();
-    $("state-foot").textContent = window.start
-      ? "Window: " + formatTime(window.start) + " – " + formatTime(window.end) : "";
+    $("state-foot").textContent = current.start
+      ? "Window: " + formatTime(current.start) + " – " + formatTime(current.end) : "";
     document.title = (kind === "alert" ? "ALERT · " : "") + "Desk · sentikit";
     renderDeliveries(state.deliveries || {});
   }
@@ -291,15 +291,15 @@
       list.append(el("li", {className: "empty"}, "No alerts yet."));
       return;
     }
-    for (const alert of newest.slice(0, 50)) {
-      const window = alert.window || {};
-      const drivers = distinctTerms((alert.drivers || []).filter((d) => d && d.term)).slice(0, 5).map((d) => termText(d.term));
-      list.append(el("li", {className: "event " + alert.kind, dataset: {kind: alert.kind}},
-        el("span", {className: "event-kind"}, alert.kind === "alert" ? "Alert" : "Recovered"),
-        el("time", {className: "event-time", dateTime: toDate(alert.at) ? toDate(alert.at).toISOString() : ""},
-          formatTime(alert.at)),
-        el("p", {className: "event-figures"}, "rolling mean " + score(window.mean) + " · " + percent(window.negative_share)
-          + " negative · " + (window.count ?? "–") + " posts"),
+    for (const event of newest.slice(0, 50)) {
+      const figures = event.window || {};
+      const drivers = distinctTerms((event.drivers || []).filter((d) => d && d.term)).slice(0, 5).map((d) => termText(d.term));
+      list.append(el("li", {className: "event " + event.kind, dataset: {kind: event.kind}},
+        el("span", {className: "event-kind"}, event.kind === "alert" ? "Alert" : "Recovered"),
+        el("time", {className: "event-time", dateTime: toDate(event.at) ? toDate(event.at).toISOString() : ""},
+          formatTime(event.at)),
+        el("p", {className: "event-figures"}, "rolling mean " + score(figures.mean) + " · " + percent(figures.negative_share)
+          + " negative · " + (figures.count ?? "–") + " posts"),
         drivers.length ? el("p", {className: "event-drivers"}, "driven by ",
           ...drivers.flatMap((term, i) => [i ? ", " : "", el("q", {}, term)])) : null));
     }
@@ -333,12 +333,12 @@
   async function refresh(state, force) {
     const {range, source} = filters();
     const bucket = RANGES[range].bucket;
-    const window = state.window || {};
+    const current = state.window || {};
     const signature = [state.state, state.posts, state.alerts, range, source].join("|");
     if (!force && signature === lastSignature && Date.now() - lastFull < REFRESH_MS) return;
     const [summary, posts, drivers, alerts, sources] = await Promise.all([
       api("/v1/monitor/summary" + query({bucket, since: since(range), source})),
-      api("/v1/monitor/posts" + query({order: "score", limit: POSTS_SHOWN, since: window.start || "", source})),
+      api("/v1/monitor/posts" + query({order: "score", limit: POSTS_SHOWN, since: current.start || "", source})),
       api("/v1/monitor/drivers" + query({source})), // default: the current window against the period before it
       api("/v1/monitor/alerts"),
       api("/v1/monitor/sources").catch(() => ({sources: []})),
