@@ -44,13 +44,14 @@ def test_postgres_behaves_as_sqlite(postgres: Postgres, tmp_path: Path) -> None:
         alerts = desk.alerts(limit=10, since=None, until=None)["alerts"]
         summary = desk.summary(bucket="5m", since=None, until=None, source=None)
         by_source = desk.summary(bucket="1m", since=None, until=None, source="x.com")
+        hourly = desk.summary(bucket="1h", since=None, until=None, source=None)
         recent = [{k: v for k, v in p.items() if k != "received"}  # arrival time: differs between the two runs
                   for p in desk.posts(order="score", limit=3, since=None, until=None, source=None)["posts"]]
         desk.close()
         reopened = desk_on(store)  # a restart: the same state from the store
         results[name] = (
             [(a.accepted, a.duplicates, a.state) for a in answers], (again.accepted, again.duplicates), state,
-            [(a["kind"], a["post_id"], round(a["mean"], 6)) for a in alerts], summary, by_source, recent,
+            [(a["kind"], a["post_id"], round(a["mean"], 6)) for a in alerts], summary, by_source, hourly, recent,
             reopened.state(), sources(reopened),
         )
         reopened.close()
