@@ -132,13 +132,15 @@ def test_two_replicas_one_alert_delivered_once_everywhere(postgres: Postgres, mo
 
 
 def test_a_failing_channel_shows_and_a_restart_resumes_its_delivery(model_dir: Path, clear_texts, tmp_path: Path) -> None:
+    """Two workers on one SQLite store: the failing delivery shows in state, /metrics and /monitor, and
+    after a restart exactly one of the workers delivers it."""
     positives, negatives = clear_texts
     made = receiving("/hook/down/secret-token")
     hook = next(made)
     try:
         hook.fail_first(10_000, 503)
         args = [sys.executable, "-m", "sentikit", "serve", str(model_dir), "--monitor", "--store", str(tmp_path / "desk.db"),
-                "--alert-below", "0.45", "--window", "10", "--webhook", f"slack+{hook.url}"]
+                "--alert-below", "0.45", "--window", "10", "--webhook", f"slack+{hook.url}", "--workers", "2"]
         server = Replica(args, dict(os.environ)).start()
         posts = [{"id": f"m{i}", "text": t} for i, t in enumerate(positives[:10] + negatives[:10])]
         assert server.call("/v1/posts", {"posts": posts})["state"] == "alert"

@@ -13,7 +13,7 @@ import hashlib
 import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from ..config import Settings
@@ -43,7 +43,7 @@ class DeskOptions:
     """``serve --monitor``'s settings: the store, the rules (as ``sentikit monitor``'s), retention, and
     where alerts go (the channels, the dashboard's public URL, how long to retry)."""
 
-    store: str
+    store: str = field(repr=False)  # a postgresql:// URL may hold a password
     config: MonitorConfig
     retention_days: float = 90.0
     channels: tuple[Channel, ...] = ()
