@@ -227,6 +227,7 @@ class Notifier:
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._closed = False
+        self._count_lock = threading.Lock()  # one worker thread per channel counts into sent/failed
         self._threads = [threading.Thread(target=self._work, args=(c,), name=f"sentikit-notify-{c.format}", daemon=True)
                          for c in self.channels]
         for thread in self._threads:
@@ -284,7 +285,8 @@ class Notifier:
         self.outbox.mark_failed(delivery.key, attempts, f"{label}: {error}")
         if self._closed:
             return
-        self.failed += 1
+        with self._count_lock:
+            self.failed += 1
         self._outcomes.put(WebhookFailed(url=label, about=delivery.message.kind, position=delivery.message.position,
                                          attempts=attempts, error=error))
 
@@ -314,7 +316,8 @@ class Notifier:
             return  # close() has settled it
         if result.ok:
             self.outbox.mark_sent(delivery.key, now, attempts)
-            self.sent += 1
+            with self._count_lock:
+                self.sent += 1
             return
         out_of_time = now >= delivery.deadline
         if not result.retry or out_of_time or (self.max_attempts is not None and attempts >= self.max_attempts):
