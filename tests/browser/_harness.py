@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -25,7 +26,9 @@ def texts(driver: WebDriver, css: str) -> list[str]:
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: float = 12.0, message: str = "") -> Any:
     """``condition(driver)`` once it is truthy (polled every 0.1 s), else a TimeoutException naming ``message``."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+    # the pages re-render their lists: an element found may be gone when read, so try again
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(condition, message)
 
 
 def console_errors(driver: WebDriver) -> list[str]:

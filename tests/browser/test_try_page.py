@@ -5,6 +5,7 @@ several lines, the headers (CSP), a phone's width, and --no-ui."""
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -160,7 +161,15 @@ def test_readable_at_a_phones_width(server, browser: WebDriver, artifacts: Path)
 
 
 def test_monitor_page_says_when_monitoring_is_off(server, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
-    open_page(browser, server.url + "/monitor", key=KEY)
+    open_page(browser, server.url + "/monitor", key=None)
+    # Cancelled, the prompt does not come back at the next poll: the dashboard pauses until asked.
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=api-key-dialog]"), message="no prompt")
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=api-key-dialog] [data-action=cancel]").click()
+    paused = wait_for(browser, lambda d: d.find_element(By.ID, "key-needed").is_displayed() and d.find_element(By.ID, "key-needed"))
+    time.sleep(3)  # more than one poll
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=api-key-dialog]")
+    paused.find_element(By.TAG_NAME, "button").click()  # asks again once the server answers 401 again
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=api-key-input]"))[0].send_keys(KEY, Keys.ENTER)
     notice = wait_for(browser, lambda d: d.find_element(By.ID, "off").is_displayed() and d.find_element(By.ID, "off"),
                       message="no 'monitoring is off' notice")
     assert "Monitoring is off" in notice.text and "--monitor" in notice.text

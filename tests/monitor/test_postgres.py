@@ -42,9 +42,9 @@ def test_postgres_behaves_as_sqlite(postgres: Postgres, tmp_path: Path) -> None:
         again = desk.ingest(*batches(TURN)[0])  # a retried batch: all duplicates
         state = desk.state()
         alerts = desk.alerts(limit=10, since=None, until=None)["alerts"]
-        summary = desk.summary(bucket="5m", since=None, until=None, source=None)
-        by_source = desk.summary(bucket="1m", since=None, until=None, source="x.com")
-        hourly = desk.summary(bucket="1h", since=None, until=None, source=None)
+        summary = desk.summary(bucket_minutes=5, since=None, until=None, source=None)
+        by_source = desk.summary(bucket_minutes=1, since=None, until=None, source="x.com")
+        hourly = desk.summary(bucket_minutes=60, since=None, until=None, source=None)
         recent = [{k: v for k, v in p.items() if k != "received"}  # arrival time: differs between the two runs
                   for p in desk.posts(order="score", limit=3, since=None, until=None, source=None)["posts"]]
         desk.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -175,7 +176,7 @@ def test_retention_deletes_old_posts_at_start(tmp_path: Path) -> None:
     again = Desk.open(opts)
     assert again.state()["posts"] == 1
     assert [p["id"] for p in again.posts(order="recent", limit=10, since=None, until=None, source=None)["posts"]] == ["new"]
-    assert sum(b["count"] for b in again.summary(bucket="1d", since=None, until=None, source=None)["buckets"]) == 1
+    assert sum(b["count"] for b in again.summary(bucket_minutes=1440, since=None, until=None, source=None)["buckets"]) == 1
     again.close()
 
 
@@ -184,13 +185,13 @@ def test_summary_posts_and_sources_read_what_was_stored(tmp_path: Path) -> None:
     start = T0
     stored = [NewPost(f"s{i}", f"text {i}", start + i * 60, "x" if i % 2 else "y", None) for i in range(12)]
     desk.ingest(stored, [0.2 if i < 6 else 0.8 for i in range(12)])
-    summary = desk.summary(bucket="5m", since=None, until=None, source=None)
+    summary = desk.summary(bucket_minutes=5, since=None, until=None, source=None)
     assert [(b["count"], b["negative_share"]) for b in summary["buckets"]] == [(5, 1.0), (5, 0.2), (2, 0.0)]
     assert summary["buckets"][0]["start"] == _iso(start) and summary["buckets"][0]["mean"] == pytest.approx(0.2)
-    hours = desk.summary(bucket="1h", since=None, until=None, source=None)["buckets"]  # from the hourly rollup
+    hours = desk.summary(bucket_minutes=60, since=None, until=None, source=None)["buckets"]  # from the hourly rollup
     assert sum(b["count"] for b in hours) == 12 and hours[0]["start"] == _iso(start // 3600 * 3600)
     assert sum(b["mean"] * b["count"] for b in hours) == pytest.approx(6 * 0.2 + 6 * 0.8)
-    only_x = desk.summary(bucket="1m", since=start, until=start + 600, source="x")
+    only_x = desk.summary(bucket_minutes=1, since=start, until=start + 600, source="x")
     assert [b["count"] for b in only_x["buckets"]] == [1] * 5
     worst = desk.posts(order="score", limit=3, since=start + 120, until=None, source="y")["posts"]
     assert [(p["id"], p["label"], p["source"]) for p in worst] == [("s4", "negative", "y"), ("s2", "negative", "y"),
@@ -251,3 +252,39 @@ def test_options_come_from_the_settings_as_monitor_takes_them(tmp_path: Path) ->
     (tmp_path / "sentikit.toml").write_text("[monitor]\nenabled = true\nalert_below = 0.45\nwindow = 30\n")
     from_file = DeskOptions.from_settings(load_settings(environ={}, cwd=tmp_path))
     assert from_file is not None and (from_file.config.alert_below, from_file.config.window) == (0.45, 30)
+
+
+def test_threads_of_one_worker_keep_one_window(tmp_path: Path) -> None:
+    import threading
+
+    desk = Desk.open(options(tmp_path, window=50))
+    other = Desk.open(options(tmp_path, window=50))  # a second worker, so that the first one also replays
+
+    def send(which: Desk, start: int) -> None:
+        for offset in range(60):  # one post a transaction: many hand-overs of the lock
+            feed(which, [((start + offset) % 7) / 7], start=start + offset)
+
+    threads = [threading.Thread(target=send, args=(desk if k % 3 else other, 1000 * k)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        last = [score for (score,) in db.execute("SELECT score FROM posts ORDER BY seq DESC LIMIT 50")]
+    feed(desk, [0.5], start=99_999)  # brings this desk up to date with the store, then adds one
+    assert desk.monitor.count == 50
+    assert desk.monitor.mean == pytest.approx((sum(last[:49]) + 0.5) / 50)
+    desk.close()
+    other.close()
+
+
+def test_retention_deletes_in_chunks_and_keeps_the_count(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "m.db")
+    from sentikit.monitor.store import StoredPost
+
+    with store.transaction() as tx:
+        tx.insert_posts(StoredPost(i + 1, f"p{i}", "t", 0.5, 1, 1000.0 + i, 1000.0, "", None) for i in range(23))
+        tx.save_state(dataclasses.replace(tx.state(), posts=23, last_seq=23))
+    assert store.prune(1010.0, chunk=4) == 10
+    assert store.state().posts == 13 and len(store.posts(order="recent", limit=100)) == 13
+    store.close()

@@ -108,6 +108,7 @@ def test_a_batch_with_one_bad_post_is_refused_whole(desk_client: Any, desk_optio
     (b"{not json", "application/json", 400, "invalid_json"),
     (b'{"text": "a"}\n{oops\n', "application/x-ndjson", 400, "invalid_json"),
     (b"\n\n", "application/x-ndjson", 400, "empty_batch"),
+    (b'{"text": "a"}\n[1]\n', "application/jsonl", 422, "invalid_type"),
     (b"text=a", "text/plain", 415, "unsupported_media_type"),
     (json.dumps({"posts": [{"text": "a"}] * 21}).encode(), "application/json", 413, "batch_too_large"),
     (b"x" * 20_001, "application/x-ndjson", 413, "body_too_large"),

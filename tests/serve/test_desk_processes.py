@@ -170,3 +170,14 @@ def test_a_store_from_a_newer_sentikit_stops_the_server_in_one_line(cli: Any, mo
     from sentikit.monitor.sql import SCHEMA_VERSION
 
     assert result.exit_code == 2 and f"schema version 7, newer than this sentikit reads ({SCHEMA_VERSION})" in result.stderr
+
+
+def test_the_image_entry_point_takes_the_desk_from_the_environment(start_server: Any, model_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    env = {"SENTIKIT_MODEL_PATH": str(model_dir), "SENTIKIT_MONITOR": "1", "SENTIKIT_MONITOR_STORE": str(tmp_path / "d.db"),
+           "SENTIKIT_MONITOR_ALERT_BELOW": "0.4", "SENTIKIT_MONITOR_WINDOW": "3", "SENTIKIT_MONITOR_RETENTION_DAYS": "30"}
+    server = start_server(env=env, module=True)  # python -m sentikit.serve, as the container runs it
+    assert call(server.url, "/v1/posts", batch(0, 3, ANGRY))["state"] == "alert"
+    state = call(server.url, "/v1/monitor/state")
+    assert state["rules"]["window"] == 3 and state["alerts"] == 1
+    assert stored_ids(tmp_path / "d.db") == ["p0", "p1", "p2"]

@@ -28,14 +28,13 @@ from .notify import (
 from .outbox import StoreOutbox, add_deliveries
 from .window import MonitorConfig, WindowMonitor
 
-__all__ = ["BUCKETS", "Desk", "DeskOptions", "IngestResult"]
+__all__ = ["Desk", "DeskOptions", "IngestResult"]
 
 # How many posts another worker may have stored before this one replays them rather than rebuilding.
 _CATCH_UP = 20_000
 _PRUNE_EVERY = 600.0  # seconds between retention passes while posts arrive
 # Texts read to find drivers (the most negative of the window, the newest before it): each is explained once.
 _DRIVER_NEGATIVES, _DRIVER_BASELINE = 200, 300
-BUCKETS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}
 
 
 @dataclass(frozen=True)
@@ -74,8 +73,17 @@ class DeskOptions:
 
     def check(self) -> None:
         """Fail now, in one line, on what would stop every worker: an unusable store (channels are
-        checked when the options are made). Opening the store migrates it and applies retention once."""
-        Desk.open(self, deliver=False).close()
+        checked when the options are made). Opening the store migrates it; retention is applied once,
+        here, before the workers open it."""
+        store = open_store(self.store)
+        try:
+            store.prune(self.retention_cutoff(time.time()))
+        finally:
+            store.close()
+
+    def retention_cutoff(self, now: float) -> float:
+        """Posts with an event time before this are deleted."""
+        return now - self.retention_days * 86_400
 
     def rules(self) -> dict[str, Any]:
         c = self.config
@@ -163,7 +171,9 @@ class Desk:
                     state, since, seq, row.posts + len(fresh), self.monitor.alerts, self.monitor.recoveries,
                     self.monitor.alert_position, _window_dict(self.monitor.stats()),
                 ))
-            self._synced = seq
+                # Under the lock: another thread of this process must not replay what the window holds.
+                # Should the commit fail, a gap that does not fit rebuilds the window (below and _sync).
+                self._synced = seq
         except BaseException:
             self._synced = None  # the window may hold what was rolled back: rebuild it next time
             raise
@@ -246,13 +256,13 @@ class Desk:
     def posts(self, *, order: str, limit: int, since: Optional[float], until: Optional[float],
               source: Optional[str]) -> dict[str, Any]:
         found = self.store.posts(order=order, limit=limit, since=since, until=until, source=source)
-        return {"posts": [p.to_dict(iso) for p in found]}
+        return {"posts": [p.to_dict() for p in found]}
 
-    def summary(self, *, bucket: str, since: Optional[float], until: Optional[float],
+    def summary(self, *, bucket_minutes: int, since: Optional[float], until: Optional[float],
                 source: Optional[str]) -> dict[str, Any]:
-        minutes = BUCKETS[bucket]
-        rows = self.store.summary(bucket_minutes=minutes, since=since, until=until, source=source)
-        return {"bucket": bucket, "buckets": [
+        """Posts, mean and negative share per bucket of ``bucket_minutes`` (event time)."""
+        rows = self.store.summary(bucket_minutes=bucket_minutes, since=since, until=until, source=source)
+        return {"buckets": [
             {"start": iso(r.start), "count": r.posts, "mean": r.score_sum / r.posts if r.posts else None,
              "negative_share": r.negative / r.posts if r.posts else None} for r in rows]}
 
@@ -277,8 +287,8 @@ class Desk:
         """Delete posts older than the retention period; return how many."""
         now = self.clock()
         self._pruned = now
-        self.outbox.prune(now - self.options.retention_days * 86_400)
-        return self.store.prune(now - self.options.retention_days * 86_400)
+        self.outbox.prune(self.options.retention_cutoff(now))  # settled deliveries go with the posts
+        return self.store.prune(self.options.retention_cutoff(now))
 
 
 def _message(kind: str, post: StoredPost, body: dict[str, Any], public_url: Optional[str],

@@ -18,7 +18,7 @@ Explainer = Callable[[str, int], Any]  # (text, top) -> an Explanation with .con
 _MAX_TERMS_PER_TEXT = 1000
 _FEATURE_PREFIXES = ("lexicon:",)  # model features that are not words of the text
 _NEGATED = " " + NEGATED_PREFIX  # "never NOT_again": the model's negation marks, not what people wrote
-_CACHED_TEXTS = 20_000
+_CACHED_TEXTS = 2_000  # a few windows' worth (200 negative + 300 earlier posts each): bounded memory
 
 
 @dataclass(frozen=True)

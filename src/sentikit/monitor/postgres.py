@@ -92,6 +92,10 @@ class PostgresDialect:
         connection.execute("BEGIN")
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
 
+    def begin_read(self, connection: Connection) -> None:
+        # REPEATABLE READ: the reads of one request see one snapshot, as SQLite's WAL reader does
+        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
     def commit(self, connection: Connection) -> None:
         connection.execute("COMMIT")
 

@@ -33,6 +33,7 @@ class Dialect(Protocol):
     def sql(self, statement: str) -> str: ...  # this database's placeholders
     def ddl(self, statement: str) -> str: ...  # this database's column types ({serial}, {real})
     def begin_write(self, connection: Connection) -> None: ...  # take the store's write lock
+    def begin_read(self, connection: Connection) -> None: ...  # one consistent snapshot
     def commit(self, connection: Connection) -> None: ...
     def rollback(self, connection: Connection) -> None: ...
 
@@ -65,6 +66,9 @@ class SQLiteDialect:
 
     def begin_write(self, connection: Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
+
+    def begin_read(self, connection: Connection) -> None:
+        connection.execute("BEGIN")
 
     def commit(self, connection: Connection) -> None:
         connection.execute("COMMIT")
@@ -170,7 +174,7 @@ INSERT_EVENT = "INSERT INTO events (kind, at, recorded, post_id, mean, body) VAL
 READ_STATE = "SELECT state, since, last_seq, posts, alerts, recoveries, alert_seq, window_stats FROM state WHERE id = 1"
 WRITE_STATE = ("UPDATE state SET state = ?, since = ?, last_seq = ?, posts = ?, alerts = ?, recoveries = ?,"
                " alert_seq = ?, window_stats = ? WHERE id = 1")
-PRUNE_POSTS = "DELETE FROM posts WHERE ts < ?"
+PRUNE_POSTS = "DELETE FROM posts WHERE seq IN (SELECT seq FROM posts WHERE ts < ? LIMIT ?)"
 PRUNE_ROLLUP = "DELETE FROM {table} WHERE {unit} < ?"
 PRUNE_COUNT = "UPDATE state SET posts = posts - ? WHERE id = 1"
 SOURCES = "SELECT DISTINCT source FROM rollup_hour WHERE source <> '' ORDER BY source LIMIT 1000"

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 from ..errors import ConfigError
 from . import sql
+from .events import iso
 from .sql import Connection, Dialect, SQLiteDialect
 
 __all__ = ["Bucket", "EventRow", "NewPost", "StateRow", "Store", "StoreError", "StoredPost", "open_store"]
@@ -39,7 +40,8 @@ class StoredPost(NamedTuple):
     source: str
     url: Optional[str]
 
-    def to_dict(self, iso: Any) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The post as the API shows it (times in ISO 8601, the label as a word)."""
         return {"id": self.id, "text": self.text, "score": self.score, "label": "positive" if self.label else "negative",
                 "timestamp": iso(self.ts), "received": iso(self.received), "source": self.source or None, "url": self.url}
 
@@ -183,7 +185,7 @@ class Store:
     def reading(self) -> Iterator[Transaction]:
         """Reads (one consistent snapshot in WAL mode)."""
         with self._lock:
-            self.connection.execute("BEGIN")
+            self.dialect.begin_read(self.connection)
             try:
                 yield Transaction(self.connection, self.dialect)
             finally:
@@ -267,16 +269,22 @@ class Store:
             return tx.texts_between(since, until, source, limit)
 
     # -- upkeep ------------------------------------------------------------------------
-    def prune(self, before: float) -> int:
-        """Delete posts with event time before ``before`` (and their whole minutes of rollup); return how many."""
+    def prune(self, before: float, *, chunk: int = 5_000) -> int:
+        """Delete posts with event time before ``before`` (and their whole minutes and hours of rollup);
+        return how many. A transaction deletes at most ``chunk`` posts, so ingest waits for none long."""
         with self.transaction() as tx:
-            deleted = int(tx.connection.execute(self.dialect.sql(sql.PRUNE_POSTS), (before,)).rowcount or 0)
             for unit, (table, seconds) in sql.ROLLUPS.items():
                 statement = sql.PRUNE_ROLLUP.format(table=table, unit=unit)
                 tx.connection.execute(self.dialect.sql(statement), (int(before // seconds),))
-            if deleted:
-                tx.connection.execute(self.dialect.sql(sql.PRUNE_COUNT), (deleted,))
-        return deleted
+        total = 0
+        while True:
+            with self.transaction() as tx:
+                deleted = int(tx.connection.execute(self.dialect.sql(sql.PRUNE_POSTS), (before, chunk)).rowcount or 0)
+                if deleted:
+                    tx.connection.execute(self.dialect.sql(sql.PRUNE_COUNT), (deleted,))
+            total += deleted
+            if deleted < chunk:
+                return total
 
 
 def open_store(path: str | Path) -> Store:

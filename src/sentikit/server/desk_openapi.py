@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..config import ServerLimits
-from ..monitor.desk import BUCKETS
-from .desk_routes import MAX_EPOCH_NUMBER, MAX_ID_CHARS, MAX_LIST, MAX_SOURCE_CHARS, MAX_TIME_CHARS, MAX_URL_CHARS
+from .desk_routes import BUCKETS, MAX_EPOCH_NUMBER, MAX_ID_CHARS, MAX_LIST, MAX_SOURCE_CHARS, MAX_TIME_CHARS, MAX_URL_CHARS
 from .desk_routes import TIME_PATTERN
 from .inputs import NON_BLANK_PATTERN
 

@@ -1,7 +1,8 @@
 """The desk's routes: ``POST /v1/posts`` and ``GET /v1/monitor/*`` (state, alerts, posts, summary,
 drivers, sources). The work is :class:`sentikit.monitor.desk.Desk`'s; these read and check requests.
 
-Without ``--monitor`` every one of them answers 404 with a hint to start the server with it.
+Without ``--monitor`` every one of them answers 404 with a hint to start the server with it, and
+nothing of :mod:`sentikit.monitor` is imported (a server's start stays as quick as it was).
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..monitor.desk import BUCKETS
-from ..monitor.parse import parse_timestamp
-from ..monitor.store import NewPost
 from ..score import labels_for
 from .inputs import ApiError, check_text, json_response, json_type, media_type, read_body, read_json
 
 if TYPE_CHECKING:
     from ..monitor.desk import Desk
+    from ..monitor.store import NewPost
     from .app import Served
 
 POST_FIELDS = ("id", "text", "timestamp", "source", "url")
@@ -40,7 +39,9 @@ TIME_PATTERN = (r"^((19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-
 MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second ISO 8601 can write
 MAX_EPOCH_NUMBER = MAX_EPOCH * 1000  # the same as epoch milliseconds
 _TIME = re.compile(TIME_PATTERN)
-NDJSON = "application/x-ndjson"
+BUCKETS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}  # GET /v1/monitor/summary?bucket=: minutes
+# JSON Lines go by several names; application/x-ndjson is the one documented.
+NDJSON = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"})
 OFF_HINT = ("the monitor is off: start the server with `sentikit serve --monitor --alert-below 0.4 --window 50` "
             "(or SENTIKIT_MONITOR=1) to use /v1/posts and /v1/monitor/*")
 
@@ -76,6 +77,7 @@ def _optional_text(post: dict[str, Any], key: str, where: str, limit: int) -> Op
 
 def check_post(post: Any, index: int, request: Request) -> NewPost:
     """One post of a batch, checked; every problem names ``posts[index]`` and the field."""
+    from ..monitor.store import NewPost
     where = f"posts[{index}]"
     if not isinstance(post, dict):
         raise ApiError(422, "invalid_type", f"{where} must be an object, got {json_type(post)}")
@@ -113,6 +115,8 @@ def parse_time(value: Any, where: str) -> float:
             raise problem
     elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_EPOCH_NUMBER:
         raise problem
+    from ..monitor.parse import parse_timestamp
+
     try:
         seconds = parse_timestamp(value)
     except (ValueError, OverflowError, OSError):
@@ -125,7 +129,11 @@ def parse_time(value: Any, where: str) -> float:
 async def read_posts(request: Request) -> list[Any]:
     """The posts of a request: ``{"posts": [...]}`` as JSON, or one post a line as JSON Lines."""
     limits = _served(request).limits
-    if media_type(request) == NDJSON:
+    media = media_type(request)
+    if media not in NDJSON and media != "application/json" and not media.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "send the posts as JSON ('Content-Type: application/json') or "
+                       f"JSON Lines ('Content-Type: application/x-ndjson'), got {media or 'none'!r}"[:300])
+    if media in NDJSON:
         body = await read_body(request, limits)
         posts = []
         for number, line in enumerate(bytes(body).splitlines(), 1):
@@ -227,7 +235,8 @@ async def monitor_summary(request: Request) -> Response:
     desk = _desk(request)
     query = _query(request, ("bucket", "since", "until", "source"))
     bucket = _choice(query, "bucket", list(BUCKETS), "1h")
-    return json_response(await run_in_threadpool(lambda: desk.summary(bucket=bucket, **_range(query))))
+    found = await run_in_threadpool(lambda: desk.summary(bucket_minutes=BUCKETS[bucket], **_range(query)))
+    return json_response({"bucket": bucket, **found})
 
 
 async def monitor_drivers(request: Request) -> Response:

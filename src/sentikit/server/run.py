@@ -33,13 +33,14 @@ from starlette.applications import Starlette
 from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key, read_smtp_credentials
 from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
-from ..monitor.desk import DeskOptions
 from .app import create_app, release_freed_memory
 from .azure_language import AzureLanguageOptions
 from .protocols import HEAD_LIMIT, protocol_class
 
 if TYPE_CHECKING:
     import multiprocessing.process
+
+    from ..monitor.desk import DeskOptions
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -76,9 +77,17 @@ class AppSpec:
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
             azure=AzureLanguageOptions.from_settings(settings),
-            monitor=DeskOptions.from_settings(settings, smtp_user=smtp[0], smtp_password=smtp[1]),
+            monitor=_desk_options(settings, smtp),
             ui=settings.server_ui,
         )
+
+
+def _desk_options(settings: Settings, smtp: tuple[str | None, str | None]) -> DeskOptions | None:
+    if not settings.monitor_enabled:
+        return None  # and sentikit.monitor is not imported: a server without the desk starts as before
+    from ..monitor.desk import DeskOptions
+
+    return DeskOptions.from_settings(settings, smtp_user=smtp[0], smtp_password=smtp[1])
 
 
 def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:

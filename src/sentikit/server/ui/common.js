@@ -65,7 +65,7 @@ const Desk = (() => {
         dialog.close();
         dialog.remove();
         keyPrompt = null;
-        if (key) { storeKey(key); resolve(key); } else reject(new ApiError(401, "unauthorized", "an API key is needed"));
+        if (key) { storeKey(key); resolve(key); } else reject(new ApiError(401, "key_needed", "This server's data needs its API key."));
       };
       form.addEventListener("submit", (event) => {
         event.preventDefault(); // handled here: the CSP (form-action 'none') forbids real submissions

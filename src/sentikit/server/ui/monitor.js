@@ -361,6 +361,12 @@
       setLive("Live · updated " + formatTime(new Date().toISOString()), "live");
     } catch (error) {
       if (error.status === 404) return monitoringOff(error);
+      if (error.code === "key_needed") { // the prompt was cancelled: ask again only when told to
+        polling = false;
+        $("key-needed").hidden = false;
+        setLive("Paused", "off");
+        return;
+      }
       $("error").hidden = false;
       $("error").textContent = error.message;
       setLive("Reconnecting…", "error");
@@ -381,6 +387,11 @@
     });
   }
 
+  $("key-retry").addEventListener("click", () => {
+    $("key-needed").hidden = true;
+    polling = true;
+    schedule(true);
+  });
   $("controls").addEventListener("change", () => schedule(true));
   $("controls").addEventListener("submit", (event) => event.preventDefault());
   new ResizeObserver(() => { if (chart) chart.setSize(chartSize()); }).observe($("chart"));
