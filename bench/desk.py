@@ -12,10 +12,12 @@ All in one run, on one model and the same real sentences:
   then ``GET /v1/monitor/summary`` (1h buckets over everything, 5m over the last day, 1d per
   source), ``/state``, ``/posts?order=score`` over the last day and ``/drivers``: median and worst
   of --reads requests each;
-* memory: the server's RSS after start on an empty store and on the large one, and after the reads.
+* memory: the server's RSS after start on an empty store and on the large one, and after the reads;
+  with --sustain N, also every N/10 posts of a sustained ingest of N more posts (one connection).
 
 Usage:
     python bench/desk.py [MODEL] [--duration 10] [--clients 4] [--batch 100] [--posts 1000000] [--reads 20]
+                         [--sustain 100000]
 
 MODEL is a model directory, NAME or NAME:VERSION in ./models (default: the latest ``sentiment``).
 """
@@ -96,7 +98,8 @@ def ingest(model: str, texts: list[str], args: argparse.Namespace, workdir: Path
         cpu = (load.cpu_seconds(process.pid) - cpu_before) / args.duration
         with urllib_open(port, "/v1/monitor/state") as state:
             stored, alerts = state["posts"], state["alerts"] + state["recoveries"]
-        return {"score_texts_per_s": score_rate * args.batch, "ingest_posts_per_s": post_rate * args.batch,
+        rss_sustained = sustain(port, process, texts, args) if args.sustain else []
+        return {"rss_sustained_mib": rss_sustained, "score_texts_per_s": score_rate * args.batch, "ingest_posts_per_s": post_rate * args.batch,
                 "ratio": post_rate / score_rate, "failed": score_failed + post_failed, "stored": stored,
                 "alerts_and_recoveries": alerts,
                 "server_cores_score": score_cpu, "server_cores_ingest": cpu,
@@ -107,6 +110,21 @@ def ingest(model: str, texts: list[str], args: argparse.Namespace, workdir: Path
     finally:
         process.terminate()
         process.wait(30)
+
+
+def sustain(port: int, process: subprocess.Popen[bytes], texts: list[str], args: argparse.Namespace) -> list[float]:
+    """RSS (MiB) every tenth of ``args.sustain`` more posts sent through one connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    samples, sent, step = [], 0, max(args.sustain // 10, args.batch)
+    while sent < args.sustain:
+        body = json.dumps({"posts": [{"id": f"sustain-{sent + i}", "text": texts[(sent + i) % len(texts)],
+                                      "source": f"s{i % 5}"} for i in range(args.batch)]}).encode()
+        connection.request("POST", "/v1/posts", body=body, headers={"Content-Type": "application/json"})
+        connection.getresponse().read()
+        sent += args.batch
+        if sent % step == 0:
+            samples.append(round(load.memory_mib(process.pid)[0], 1))
+    return samples
 
 
 class urllib_open:
@@ -189,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100, help="posts per request")
     parser.add_argument("--posts", type=int, default=1_000_000, help="posts in the store the reads run on")
     parser.add_argument("--reads", type=int, default=20, help="requests per read route")
+    parser.add_argument("--sustain", type=int, default=0, help="posts of a sustained ingest to watch RSS over")
     parser.add_argument("--keep", help="keep the large store at this path (and reuse it when it exists)")
     args = parser.parse_args(argv)
     from sentikit.model import resolve_model_dir

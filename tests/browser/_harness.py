@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,6 +16,49 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+
+
+@dataclass
+class Served:
+    """A `sentikit serve` process on a free port, with a JSON client for its API."""
+
+    process: subprocess.Popen[str]
+    url: str
+    api_key: str | None = None
+    log_path: Path | None = None
+    _log: Any = field(default=None, repr=False)
+
+    def call(self, path: str, body: Any = None, *, key: str | None = "default") -> tuple[int, Any]:
+        """(status, JSON answer) of GET ``path`` (or POST ``body``), with the server's key unless told."""
+        key = self.api_key if key == "default" else key
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def log(self) -> str:
+        """Everything the server wrote so far (its access log included)."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log:
+            self._log.close()
+
+
+StartServe = Callable[..., Served]
 
 
 def hook(driver: WebDriver, name: str) -> WebElement:
@@ -33,7 +81,8 @@ def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], timeout: 
 
 def console_errors(driver: WebDriver) -> list[str]:
     """The browser console's errors since the last call (a CSP violation or a script error is one)."""
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    log: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[attr-defined]  # Chrome's, not in the base class
+    return [entry["message"] for entry in log if entry["level"] == "SEVERE"]
 
 
 def screenshot(driver: WebDriver, path: Path, *, full_page: bool = True) -> Path:

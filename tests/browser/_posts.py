@@ -46,17 +46,13 @@ def calm_then_turn(now: float | None = None, *, calm: int = 90, turn: int = 60, 
     negative ones over the last 50 minutes; ids, timestamps (epoch seconds), sources, links."""
     rng = random.Random(seed)
     now = time.time() if now is None else now
-    posts = []
+    posts: list[tuple[float, str]] = []
     for i in range(calm):
-        text = rng.choice(POSITIVE) if rng.random() < 0.85 else rng.choice(NEGATIVE)
-        posts.append({"ts": now - 6 * 3600 + i * (5 * 3600 / calm), "text": text})
+        posts.append((now - 6 * 3600 + i * (5 * 3600 / calm), rng.choice(POSITIVE) if rng.random() < 0.85 else rng.choice(NEGATIVE)))
     for i in range(turn):
-        text = rng.choice(NEGATIVE) if rng.random() < 0.9 else rng.choice(POSITIVE)
-        posts.append({"ts": now - 3000 + i * (2900 / turn), "text": text})
-    for p in posts:
-        p["text"] += rng.choice(TAILS).format(n=rng.randint(100, 999), city=rng.choice(CITIES))
+        posts.append((now - 3000 + i * (2900 / turn), rng.choice(NEGATIVE) if rng.random() < 0.9 else rng.choice(POSITIVE)))
     return [
-        {"id": f"post-{i:04d}", "text": p["text"], "timestamp": round(p["ts"], 3), "source": SOURCES[i % 3],
-         "url": f"https://social.example/{SOURCES[i % 3]}/{1000 + i}"}
-        for i, p in enumerate(posts)
+        {"id": f"post-{i:04d}", "text": text + rng.choice(TAILS).format(n=rng.randint(100, 999), city=rng.choice(CITIES)),
+         "timestamp": round(ts, 3), "source": SOURCES[i % 3], "url": f"https://social.example/{SOURCES[i % 3]}/{1000 + i}"}
+        for i, (ts, text) in enumerate(posts)
     ]

@@ -7,19 +7,19 @@ Screenshots go to $SENTIKIT_TEST_ARTIFACTS (or a temporary directory, printed).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
-import pytest
-from conftest import IN_CI, free_port, wait_ready
+# Selenium Manager must never download a browser or a driver: the system ones are named below.
+os.environ["SE_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+from browser._harness import Served, StartServe  # noqa: E402
+from conftest import IN_CI, free_port, wait_ready  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -27,8 +27,6 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 HAVE_CHROMIUM = Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()
 HERE = Path(__file__).parent
 
-# Selenium Manager must never download a browser or a driver: the system ones are named below.
-os.environ["SE_OFFLINE"] = "1"
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -44,47 +42,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@dataclass
-class Served:
-    """A `sentikit serve` process on a free port, with a JSON client for its API."""
-
-    process: subprocess.Popen[str]
-    url: str
-    api_key: str | None = None
-    log_path: Path | None = None
-    _log: Any = field(default=None, repr=False)
-
-    def call(self, path: str, body: Any = None, *, key: str | None = "default") -> tuple[int, Any]:
-        """(status, JSON answer) of GET ``path`` (or POST ``body``), with the server's key unless told."""
-        key = self.api_key if key == "default" else key
-        headers = {"Content-Type": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.load(exc)
-
-    def log(self) -> str:
-        """Everything the server wrote so far (its access log included)."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self._log:
-            self._log.close()
-
-
-StartServe = Callable[..., Served]
 
 
 @pytest.fixture(scope="module")

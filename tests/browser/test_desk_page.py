@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser._harness import console_errors, hook, screenshot, texts, wait_for
+from browser._harness import Served, StartServe, console_errors, hook, screenshot, texts, wait_for
 from browser._posts import POSITIVE, calm_then_turn
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -40,7 +40,7 @@ return {width: canvas.width, height: canvas.height, drawn, red};
 
 
 @pytest.fixture(scope="module")
-def desk(serve):  # type: ignore[no-untyped-def]
+def desk(serve: StartServe) -> Served:
     # two workers: the page polls whichever answers, and every worker answers the same state from the store
     return serve("--monitor", "--alert-below", "0.4", "--window", "50", "--workers", "2")
 
@@ -49,13 +49,13 @@ def state_word(driver: WebDriver) -> str:
     return str(driver.find_element(By.ID, "state-word").text)
 
 
-def feed(desk: Any, posts: list[dict[str, Any]]) -> dict[str, Any]:
+def feed(desk: Served, posts: list[dict[str, Any]]) -> dict[str, Any]:
     status, answer = desk.call("/v1/posts", {"posts": posts})
     assert status == 200, answer
     return dict(answer)
 
 
-def test_dashboard_follows_a_turn_live(desk, browser: WebDriver, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_follows_a_turn_live(desk: Served, browser: WebDriver, artifacts: Path) -> None:
     browser.get(desk.url + "/monitor")
     console_errors(browser)
     wait_for(browser, lambda d: state_word(d) == "Warming up", message="an empty store is not 'warming up'")
@@ -119,7 +119,7 @@ def test_dashboard_follows_a_turn_live(desk, browser: WebDriver, artifacts: Path
     assert console_errors(browser) == []
 
 
-def test_hostile_posts_are_shown_as_text_never_run(desk, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_posts_are_shown_as_text_never_run(desk: Served, browser: WebDriver) -> None:
     browser.get(desk.url + "/monitor")
     console_errors(browser)
     feed(desk, [{"text": text, "source": "hostile"} for text in HOSTILE])
@@ -138,7 +138,7 @@ def test_hostile_posts_are_shown_as_text_never_run(desk, browser: WebDriver) -> 
     Select(source).select_by_value("")
 
 
-def test_readable_at_a_phones_width(desk, browser: WebDriver, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+def test_readable_at_a_phones_width(desk: Served, browser: WebDriver, artifacts: Path) -> None:
     browser.set_window_size(375, 800)
     try:
         browser.get(desk.url + "/monitor")

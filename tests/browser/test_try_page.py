@@ -4,6 +4,7 @@ several lines, the headers (CSP), a phone's width, and --no-ui."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import time
 import urllib.error
@@ -11,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser._harness import console_errors, hook, screenshot, wait_for
+from browser._harness import Served, StartServe, console_errors, hook, screenshot, wait_for
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -27,7 +28,7 @@ LINES = ["The host was lovely and the flat spotless", "Terrible service, never a
 
 
 @pytest.fixture(scope="module")
-def server(serve):  # type: ignore[no-untyped-def]
+def server(serve: StartServe) -> Served:
     return serve(api_key=KEY)
 
 
@@ -48,7 +49,7 @@ def type_text(driver: WebDriver, text: str) -> None:
     box.send_keys(text)
 
 
-def test_pages_and_assets_carry_strict_headers(server) -> None:  # type: ignore[no-untyped-def]
+def test_pages_and_assets_carry_strict_headers(server: Served) -> None:
     # The pages need no key (they hold no data; the API behind them does).
     for path, kind in [("/", "text/html"), ("/monitor", "text/html")] + [
         (path, "text/css" if path.endswith(".css") else "image/svg+xml" if path.endswith(".svg") else "text/javascript")
@@ -63,10 +64,21 @@ def test_pages_and_assets_carry_strict_headers(server) -> None:  # type: ignore[
             expected_cache = "no-cache" if kind == "text/html" else "public, max-age=31536000, immutable"
             assert headers["Cache-Control"] == expected_cache, path
             etag = headers["ETag"]
+            plain = response.read()
         revalidate = urllib.request.Request(server.url + path, headers={"If-None-Match": etag})
         with pytest.raises(urllib.error.HTTPError) as not_modified:
             urllib.request.urlopen(revalidate, timeout=10)
         assert not_modified.value.code == 304
+        # gzipped for a browser that takes it (a representation with its own validator), the same bytes inside
+        packed = urllib.request.Request(server.url + path, headers={"Accept-Encoding": "gzip, deflate, br"})
+        with urllib.request.urlopen(packed, timeout=10) as response:
+            body, encoding = response.read(), response.headers["Content-Encoding"]
+            assert response.headers["Vary"] == "Accept-Encoding"
+        if len(plain) > 1024:
+            assert encoding == "gzip" and gzip.decompress(body) == plain and len(body) < len(plain), path
+            assert response.headers["ETag"] != etag
+        else:
+            assert encoding is None and body == plain, path
     for path in ("/", "/monitor"):  # nothing inline that the CSP would have to allow
         with urllib.request.urlopen(server.url + path, timeout=10) as response:
             html = response.read().decode()
@@ -79,7 +91,7 @@ def test_pages_and_assets_carry_strict_headers(server) -> None:  # type: ignore[
     assert server.call("/v1/score", {"texts": ["hi"]}, key=None)[0] == 401
 
 
-def test_key_is_asked_once_then_the_score_is_the_apis(server, browser: WebDriver, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+def test_key_is_asked_once_then_the_score_is_the_apis(server: Served, browser: WebDriver, artifacts: Path) -> None:
     open_page(browser, server.url + "/", key=None)
     type_text(browser, TEXT)
     dialog = wait_for(browser, lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid=api-key-dialog]"),
@@ -126,7 +138,7 @@ def test_key_is_asked_once_then_the_score_is_the_apis(server, browser: WebDriver
     assert all(" 401 " in e for e in errors), errors
 
 
-def test_several_lines_give_a_table_of_scores(server, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
+def test_several_lines_give_a_table_of_scores(server: Served, browser: WebDriver) -> None:
     open_page(browser, server.url + "/", key=KEY)
     box = hook(browser, "text-input")
     for i, line in enumerate(LINES):
@@ -144,7 +156,7 @@ def test_several_lines_give_a_table_of_scores(server, browser: WebDriver) -> Non
     assert console_errors(browser) == []
 
 
-def test_readable_at_a_phones_width(server, browser: WebDriver, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+def test_readable_at_a_phones_width(server: Served, browser: WebDriver, artifacts: Path) -> None:
     browser.set_window_size(375, 800)
     try:
         open_page(browser, server.url + "/", key=KEY)
@@ -160,7 +172,7 @@ def test_readable_at_a_phones_width(server, browser: WebDriver, artifacts: Path)
         browser.set_window_size(1280, 900)
 
 
-def test_monitor_page_says_when_monitoring_is_off(server, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
+def test_monitor_page_says_when_monitoring_is_off(server: Served, browser: WebDriver) -> None:
     open_page(browser, server.url + "/monitor", key=None)
     # Cancelled, the prompt does not come back at the next poll: the dashboard pauses until asked.
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=api-key-dialog]"), message="no prompt")
@@ -176,7 +188,7 @@ def test_monitor_page_says_when_monitoring_is_off(server, browser: WebDriver) ->
     assert not hook(browser, "state").is_displayed()
 
 
-def test_no_ui_turns_both_pages_off(serve, trained_model_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_ui_turns_both_pages_off(serve: StartServe, trained_model_dir: Path) -> None:
     # the setting, as the container reads it (python -m sentikit.serve: environment only)
     settings = load_settings(environ={"SENTIKIT_SERVER_UI": "false"}, cwd=trained_model_dir)
     assert AppSpec.resolve(load_model(trained_model_dir), settings, None).ui is False
@@ -189,7 +201,7 @@ def test_no_ui_turns_both_pages_off(serve, trained_model_dir: Path) -> None:  # 
     assert server.call("/v1/score", {"texts": ["lovely"]})[0] == 200
 
 
-def test_a_refused_text_shows_the_servers_message(server, browser: WebDriver) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_text_shows_the_servers_message(server: Served, browser: WebDriver) -> None:
     open_page(browser, server.url + "/", key=KEY)
     too_long = "lovely " * 2000  # 14,000 characters: over the server's 10,000
     status, refused = server.call("/v1/score", {"texts": [too_long.strip()]})

@@ -55,7 +55,7 @@ def test_posts_are_scored_stored_and_windowed(desk_client: Any, desk_options: De
     assert (body["accepted"], body["duplicates"], body["ids"], body["labels"], body["state"]) == (
         2, 0, ["h0", "h1"], ["positive", "positive"], "warming")
     assert body["scores"] == desk_client.post("/v1/score", json={"texts": HAPPY}).json()["scores"]
-    lines = "".join(json.dumps({"id": f"a{i}", "text": t, "timestamp": 1_900_000_000 + i}) + "\n"
+    lines = "".join(json.dumps({"id": f"a{i}", "text": t, "timestamp": 1_700_000_000 + i}) + "\n"
                     for i, t in enumerate(ANGRY * 2))
     turned = desk_client.post("/v1/posts", content=lines + "\n", headers={"Content-Type": "application/x-ndjson"})
     assert turned.status_code == 200 and turned.json()["accepted"] == 4 and turned.json()["state"] == "alert"
@@ -63,7 +63,7 @@ def test_posts_are_scored_stored_and_windowed(desk_client: Any, desk_options: De
     assert (retried.json()["accepted"], retried.json()["duplicates"]) == (0, 4)
     state = desk_client.get("/v1/monitor/state").json()
     assert (state["state"], state["posts"], state["alerts"], state["window"]["count"]) == ("alert", 6, 1, 4)
-    assert state["window"]["negative_share"] == 1.0 and state["since"] == "2030-03-17T17:46:42.000Z"  # a2: h1, a0, a1, a2 in the window
+    assert state["window"]["negative_share"] == 1.0 and state["since"] == "2023-11-14T22:13:22.000Z"  # a2: h1, a0, a1, a2 in the window
     alerts = desk_client.get("/v1/monitor/alerts").json()["alerts"]
     assert [(a["kind"], a["post_id"]) for a in alerts] == [("alert", "a2")]
     assert {p["id"] for p in alerts[0]["negative_posts"]} == {"a0", "a1", "a2"}
@@ -72,7 +72,8 @@ def test_posts_are_scored_stored_and_windowed(desk_client: Any, desk_options: De
     happy = desk_client.get("/v1/monitor/posts", params={"source": "x"}).json()["posts"]
     assert [(p["id"], p["url"]) for p in happy] == [("h1", "https://x.example/1"), ("h0", "https://x.example/1")]
     assert desk_client.get("/v1/monitor/sources").json() == {"sources": ["x"]}
-    summary = desk_client.get("/v1/monitor/summary", params={"bucket": "1d", "since": "2030-01-01T00:00:00Z"}).json()
+    query = {"bucket": "1d", "since": "2023-01-01T00:00:00Z", "until": "2024-01-01T00:00:00Z"}
+    summary = desk_client.get("/v1/monitor/summary", params=query).json()
     assert [(b["count"], b["negative_share"]) for b in summary["buckets"]] == [(4, 1.0)]
     assert stored(desk_options) == 6
 
@@ -85,6 +86,7 @@ def test_posts_are_scored_stored_and_windowed(desk_client: Any, desk_options: De
     ({"text": "ok", "timestamp": "2026-02-30T10:00:00Z"}, 422, "posts[1].timestamp"),
     ({"text": "ok", "timestamp": -5}, 422, "posts[1].timestamp"),
     ({"text": "ok", "timestamp": 1e300}, 422, "posts[1].timestamp"),
+    ({"text": "ok", "timestamp": "2999-01-01T00:00:00Z"}, 422, "posts[1].timestamp"),  # ahead of the clock
     ({"text": "ok", "url": "javascript:alert(1)"}, 422, "posts[1].url"),
     ({"text": "ok", "source": ["a"]}, 422, "posts[1].source"),
     ({"text": "ok", "id": "x" * 201}, 413, "posts[1].id"),
@@ -134,15 +136,15 @@ def test_bad_queries_are_422_json(desk_client: Any, path: str, query: dict[str, 
 
 
 def test_times_and_text_that_json_allows_are_stored(desk_client: Any) -> None:
-    body = {"posts": [{"id": 7, "text": "lone \ud800 surrogate", "timestamp": 1_900_000_000_000},
-                      {"text": "iso", "timestamp": "2030-03-17T17:46:40+01:00"},
-                      {"text": "epoch text", "timestamp": "1900000000.5"}]}
+    body = {"posts": [{"id": 7, "text": "lone \ud800 surrogate", "timestamp": 1_700_000_000_000},
+                      {"text": "iso", "timestamp": "2023-11-14T22:13:20+01:00"},
+                      {"text": "epoch text", "timestamp": "1700000000.5"}]}
     answer = desk_client.post("/v1/posts", content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert answer.status_code == 200 and answer.json()["ids"][0] == "7"
     posts = desk_client.get("/v1/monitor/posts", params={"order": "recent"}).json()["posts"]
     assert [(p["text"], p["timestamp"]) for p in posts] == [
-        ("epoch text", "2030-03-17T17:46:40.500Z"), ("lone \ufffd surrogate", "2030-03-17T17:46:40.000Z"),
-        ("iso", "2030-03-17T16:46:40.000Z")]
+        ("epoch text", "2023-11-14T22:13:20.500Z"), ("lone \ufffd surrogate", "2023-11-14T22:13:20.000Z"),
+        ("iso", "2023-11-14T21:13:20.000Z")]
 
 
 def test_the_desk_takes_the_api_key_like_the_rest_of_the_api(make_client: Any, desk_options: DeskOptions) -> None:

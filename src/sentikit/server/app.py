@@ -391,6 +391,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
         state.desk = Desk.open(state.desk_options, explain=getattr(scorer, "explain", None),
                                model={"reference": state.model.reference})
+        # The desk's reads and writes run in the thread pool: start it now, not on the first post.
+        await run_in_threadpool(state.desk.state)
     state.ready = True
     finishing = asyncio.get_running_loop().create_task(finish_loading(scorer))
     try:

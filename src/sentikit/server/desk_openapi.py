@@ -104,7 +104,8 @@ def desk_schemas(limits: ServerLimits) -> dict[str, Any]:
                 "text": {**non_blank, "maxLength": limits.max_text_chars},
                 "timestamp": {"oneOf": [_TIME_PARAM_SCHEMA, {"type": "number", "minimum": 0, "maximum": MAX_EPOCH_NUMBER},
                                         {"type": "null"}],
-                              "description": "Event time, ISO 8601 or epoch seconds (default: arrival)."},
+                              "description": "Event time, ISO 8601 or epoch seconds (default: arrival); at most "
+                              "a day ahead of the server's clock."},
                 "source": {"oneOf": [{**non_blank, "maxLength": MAX_SOURCE_CHARS}, {"type": "null"}]},
                 "url": {"oneOf": [{"type": "string", "maxLength": MAX_URL_CHARS, "pattern": "^[hH][tT][tT][pP][sS]?://"},
                                   {"type": "null"}]},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +39,9 @@ TIME_PATTERN = (r"^((19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-
                 r"|[0-9]{1,14}(\.[0-9]{1,9})?)$")
 MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z: the last second ISO 8601 can write
 MAX_EPOCH_NUMBER = MAX_EPOCH * 1000  # the same as epoch milliseconds
+# A post's time may be ahead of the server's clock by this much (clock skew), no more: one post dated
+# next year would otherwise push every real post out of a time window.
+MAX_FUTURE_SECONDS = 86_400
 _TIME = re.compile(TIME_PATTERN)
 BUCKETS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "1d": 1440}  # GET /v1/monitor/summary?bucket=: minutes
 # JSON Lines go by several names; application/x-ndjson is the one documented.
@@ -88,6 +92,8 @@ def check_post(post: Any, index: int, request: Request) -> NewPost:
         raise ApiError(400, "missing_field", f"{where} needs a 'text' field")
     text = check_text(post["text"], _served(request).limits, f"{where}.text")
     ts = None if post.get("timestamp") is None else parse_time(post["timestamp"], f"{where}.timestamp")
+    if ts is not None and ts > time.time() + MAX_FUTURE_SECONDS:
+        raise ApiError(422, "invalid_time", f"{where}.timestamp is more than a day ahead of the server's clock")
     url = _optional_text(post, "url", where, MAX_URL_CHARS)
     if url is not None and not url.lower().startswith(("http://", "https://")):
         raise ApiError(422, "invalid_url", f"{where}.url must be an http:// or https:// link")
