@@ -30,8 +30,11 @@ MODEL_PATH_ENV_VAR = "SENTIKIT_MODEL_PATH"
 DEBUG_ENV_VAR = "SENTIKIT_DEBUG"
 # Optional key for signed models: an HMAC over the model directory's digest, made and checked with it.
 MODEL_KEY_ENV_VAR = "SENTIKIT_MODEL_KEY"
-# Where `sentikit monitor` posts alerts when --webhook is not given.
+# Where `sentikit monitor` posts alerts when --webhook is not given (the monitor_webhook setting's variable).
 MONITOR_WEBHOOK_ENV_VAR = "SENTIKIT_MONITOR_WEBHOOK"
+# SMTP credentials for email alerts: only ever from the environment, never from flags or the file.
+SMTP_USER_ENV_VAR = "SENTIKIT_SMTP_USER"
+SMTP_PASSWORD_ENV_VAR = "SENTIKIT_SMTP_PASSWORD"
 THRESHOLD_ENV_VAR = "SENTIKIT_THRESHOLD"
 WORKSPACE_ENV_VAR = "SENTIKIT_WORKSPACE"
 SERVER_HOST_ENV_VAR = "SENTIKIT_SERVER_HOST"
@@ -117,8 +120,17 @@ class Settings:
     monitor_window_seconds: float | None = None
     monitor_min_count: int | None = None
     monitor_threshold: float | None = None
-    monitor_webhook: str = ""
     monitor_retention_days: float = 90.0
+
+    # Alert channels of `sentikit monitor` and `serve --monitor` ([monitor] in the file). Lists are
+    # comma-separated in the environment, comma-separated or TOML arrays in the file.
+    monitor_webhook: str = ""  # URLs, each optionally FORMAT+URL (json+, slack+, teams+)
+    monitor_webhook_format: str = ""  # one format for all webhooks, or one per webhook
+    monitor_email_to: str = ""  # addresses
+    monitor_email_from: str = ""  # default sentikit@<smtp host>
+    monitor_smtp_url: str = ""  # smtp://host:port (STARTTLS when offered) or smtps://host:port
+    monitor_public_url: str = ""  # the dashboard's URL as the team reaches it, linked in every alert
+    monitor_alert_retry_hours: float = 24.0  # keep retrying an undelivered alert this long
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -174,9 +186,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "monitor_min_count": (1, 1 << 31),
     "monitor_threshold": (0.0, 1.0),
     "monitor_retention_days": (0.0001, 1e6),
+    "monitor_alert_retry_hours": (0.0, 8_760.0),
 }
 # Fields whose variable is not simply SENTIKIT_<FIELD>.
 _ENV_NAMES = {"monitor_enabled": "SENTIKIT_MONITOR"}
+# String settings that hold a list: a TOML array is accepted for them and kept comma-separated.
+_LIST_FIELDS = frozenset({"monitor_webhook", "monitor_webhook_format", "monitor_email_to"})
 
 
 def env_var(name: str) -> str:
@@ -224,6 +239,8 @@ def _convert(name: str, value: Any, where: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return float(value)
+        if name in _LIST_FIELDS and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return ",".join(value)
         if not isinstance(value, (str, int, float)):
             raise ValueError(value)
         return str(value)
@@ -310,8 +327,22 @@ _FLAG_NAMES = {
     "server_access_log": "--access-log", "server_ui": "--ui", "model_name": "--name",
     "monitor_enabled": "--monitor", "monitor_store": "--store", "monitor_alert_below": "--alert-below",
     "monitor_recover_above": "--recover-above", "monitor_window": "--window", "monitor_window_seconds": "--window-seconds",
-    "monitor_min_count": "--min-count", "monitor_webhook": "--webhook", "monitor_retention_days": "--retention-days",
+    "monitor_min_count": "--min-count", "monitor_retention_days": "--retention-days",
+    "monitor_webhook": "--webhook", "monitor_webhook_format": "--webhook-format", "monitor_email_to": "--email-to",
+    "monitor_email_from": "--email-from", "monitor_smtp_url": "--smtp-url", "monitor_public_url": "--public-url",
+    "monitor_alert_retry_hours": "--alert-retry-hours",
 }
+
+
+def split_list(value: str) -> list[str]:
+    """A list setting's items (comma-separated, blanks dropped)."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def read_smtp_credentials(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(user, password) from ``SENTIKIT_SMTP_USER`` / ``SENTIKIT_SMTP_PASSWORD``, ``None`` when unset."""
+    environ = os.environ if environ is None else environ
+    return environ.get(SMTP_USER_ENV_VAR) or None, environ.get(SMTP_PASSWORD_ENV_VAR) or None
 
 
 def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
@@ -424,7 +455,14 @@ retention_days = 90         # posts older than this are deleted
 # recover_above = 0.5       # recover when the mean reaches this [default: alert_below]
 # min_count = 10            # no alert with fewer posts in the window
 # threshold = 0.5           # posts scored below this count as negative [default: threshold]
-# webhook = "https://..."   # POST each alert and recovery as JSON (or SENTIKIT_MONITOR_WEBHOOK)
+# Alert channels (sentikit monitor, serve --monitor). SMTP credentials: SENTIKIT_SMTP_USER / _PASSWORD.
+webhook = []                # e.g. ["slack+https://hooks.slack.com/services/...", "teams+https://..."]
+webhook_format = []         # json, slack or teams: one for all webhooks, or one per webhook
+email_to = []               # addresses
+email_from = ""             # default sentikit@<smtp host>
+smtp_url = ""               # smtp://host:587 (STARTTLS when offered) or smtps://host:465
+public_url = ""             # the dashboard's URL as the team reaches it, linked in every alert
+alert_retry_hours = 24.0    # keep retrying an undelivered alert this long
 """
 
 

@@ -189,7 +189,7 @@ def test_monitor_page_says_when_monitoring_is_off(server: Served, browser: WebDr
 
 
 def test_no_ui_turns_both_pages_off(serve: StartServe, trained_model_dir: Path) -> None:
-    # the setting, as the container reads it (python -m sentikit.serve: environment only)
+    # the setting, as the container reads it (python -m sentikit.server: environment only)
     settings = load_settings(environ={"SENTIKIT_SERVER_UI": "false"}, cwd=trained_model_dir)
     assert AppSpec.resolve(load_model(trained_model_dir), settings, None).ui is False
     assert load_settings(environ={}, cwd=trained_model_dir).server_ui is True

@@ -222,13 +222,16 @@ def test_drivers_are_the_terms_of_the_negative_posts_that_were_rare_before(tmp_p
 
 
 def test_the_desk_posts_its_alerts_and_recoveries_to_the_webhook(tmp_path: Path, receiver: Any) -> None:
-    opts = DeskOptions(str(tmp_path / "monitor.db"), MonitorConfig(alert_below=0.4, window=3), webhook=receiver.url)
+    from sentikit.monitor.notify import WebhookChannel
+
+    opts = DeskOptions(str(tmp_path / "monitor.db"), MonitorConfig(alert_below=0.4, window=3),
+                       channels=(WebhookChannel(receiver.url),))
     desk = Desk.open(opts)
     feed(desk, [0.9, 0.1, 0.1])
     feed(desk, [0.9, 0.9], start=3)
-    desk.close()  # delivers what is queued
+    desk.close()  # waits (a second at most) for what is pending; the rest stays in the store
     assert [(b["event"], b["window"]["count"]) for b in receiver.bodies] == [("alert", 3), ("recovery", 3)]
-    assert receiver.bodies[0]["samples"][0]["id"] == "p1"
+    assert receiver.bodies[0]["negative_posts"][0]["id"] == "p1"  # the alert as /v1/monitor/alerts shows it
 
 
 def test_options_come_from_the_settings_as_monitor_takes_them(tmp_path: Path) -> None:

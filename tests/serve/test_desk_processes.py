@@ -167,7 +167,9 @@ def test_a_store_from_a_newer_sentikit_stops_the_server_in_one_line(cli: Any, mo
     with sqlite3.connect(tmp_path / "m.db") as db:
         db.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     result = cli("serve", str(model_dir), *desk_args(model_dir, tmp_path / "m.db")[1:], "--port", "1")
-    assert result.exit_code == 2 and "schema version 7, newer than this sentikit reads (1)" in result.stderr
+    from sentikit.monitor.sql import SCHEMA_VERSION
+
+    assert result.exit_code == 2 and f"schema version 7, newer than this sentikit reads ({SCHEMA_VERSION})" in result.stderr
 
 
 def test_the_image_entry_point_takes_the_desk_from_the_environment(start_server: Any, model_dir: Path,

@@ -13,9 +13,12 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Iterator, Optional
 import typer
 
 from . import render as output
-from ..config import MONITOR_WEBHOOK_ENV_VAR
 from ..errors import ExitCode, InvalidInputError
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, scorer_for, settings
+from .options import (
+    EmailFromOption, EmailToOption, PublicUrlOption, RetryHoursOption, SmtpUrlOption, WebhookFormatOption, WebhookOption,
+    channel_settings,
+)
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -38,7 +41,14 @@ def monitor(
     alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required.")] = None,
     recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again [default: --alert-below].")] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer texts in the window [default: N for --window, 10 for --window-seconds].")] = None,
-    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", envvar=MONITOR_WEBHOOK_ENV_VAR)] = None,
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = None,
+    email_to: EmailToOption = None,
+    email_from: EmailFromOption = None,
+    smtp_url: SmtpUrlOption = None,
+    public_url: PublicUrlOption = None,
+    alert_retry_hours: RetryHoursOption = None,
+    test_alert: Annotated[bool, typer.Option("--test-alert", help="Send one sample alert to every configured channel, print each answer, exit 1 if any failed.")] = False,
     input_format: Annotated[str, typer.Option("--format", help="auto, text (one text a line) or jsonl.")] = "auto",
     text_field: Annotated[str, typer.Option("--text-field", help="JSON field holding the text.")] = "text",
     time_field: Annotated[str, typer.Option("--time-field", help="JSON field holding the event time (ISO 8601 or epoch seconds).")] = "timestamp",
@@ -51,24 +61,39 @@ def monitor(
 ) -> None:
     """Watch texts as they arrive and alert when the rolling sentiment turns negative.
 
-    Scores each line (a text, or a JSON object with text, timestamp and id), keeps a rolling mean over the window, raises one alert when it falls below --alert-below and one recovery when it is back. --json streams events as JSON lines. Exit codes: 0 done, 1 --fail-on-alert and an alert fired, 130 interrupted.
+    Scores each line (a text, or a JSON object with text, timestamp and id), keeps a rolling mean over the window, raises one alert when it falls below --alert-below and one recovery when it is back, and delivers both to every channel (webhooks in JSON, Slack or Teams format, email), retried with back-off. --json streams events as JSON lines. Exit codes: 0 done, 1 --fail-on-alert and an alert fired (or a --test-alert channel failed), 130 interrupted.
 
     Example:
-        tail -F mentions.log | sentikit monitor --window 200 --alert-below 0.4
+        tail -F mentions.log | sentikit monitor --window 200 --alert-below 0.4 --webhook slack+https://hooks.slack.com/services/T/B/X
         sentikit monitor --input mentions.jsonl --follow --window-seconds 3600 --alert-below 0.35
+        sentikit monitor --test-alert --webhook teams+https://example.logic.azure.com/workflows/... --email-to desk@example.com --smtp-url smtp://mail:587
     """
-    from ..monitor import InputFormat, MonitorConfig, WebhookNotifier, open_input, run_monitor
+    from ..config import read_smtp_credentials
+    from ..monitor import InputFormat, MonitorConfig, Notifier, open_input, run_monitor
+    from ..monitor.notify import channels_from_settings, check_public_url, send_test_alert
 
+    s = settings(workspace=workspace, threshold=threshold, **channel_settings(
+        webhook, webhook_format, email_to, email_from, smtp_url, public_url, alert_retry_hours))
+    smtp_user, smtp_password = read_smtp_credentials()
+    channels = channels_from_settings(s, smtp_user=smtp_user, smtp_password=smtp_password)
+    dashboard = check_public_url(s.monitor_public_url)
+    if test_alert:
+        if not channels:
+            raise InvalidInputError("--test-alert needs a channel: --webhook URL or --email-to ADDR with --smtp-url")
+        results = send_test_alert(channels, public_url=dashboard)
+        _render_test_results(results, as_json=as_json)
+        if not all(r.ok for r in results):
+            raise typer.Exit(int(ExitCode.CHECK_FAILED))
+        return
     if alert_below is None:
         raise InvalidInputError("--alert-below is required (e.g. --alert-below 0.4)")
-    s = settings(workspace=workspace, threshold=threshold)
     config = MonitorConfig(alert_below=alert_below, recover_above=recover_above, window=window,
                            window_seconds=window_seconds, min_count=min_count, threshold=s.threshold)
     fmt = InputFormat(kind=input_format, text_field=text_field, time_field=time_field, id_field=id_field)
     if from_end and not follow:
         raise InvalidInputError("--from-end only makes sense with --follow")
     scorer = scorer_for(pick_model(model, model_flag), url, s)
-    notifier = WebhookNotifier(webhook) if webhook else None
+    notifier = Notifier(channels, public_url=dashboard, retry_hours=s.monitor_alert_retry_hours) if channels else None
     source = open_input(input_file, follow=follow, from_end=from_end, stdin=_stdin_bytes() if input_file in (None, "-") else None)
     with _Renderer(as_json) as render, _sigterm_as_interrupt():
         summary = run_monitor(source, scorer, config, fmt=fmt, on_event=render, notifier=notifier,
@@ -78,6 +103,18 @@ def monitor(
         raise typer.Exit(int(ExitCode.CHECK_FAILED))
     if summary.interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
+
+
+def _render_test_results(results: list[Any], *, as_json: bool) -> None:
+    if as_json:
+        output.emit_json({"ok": all(r.ok for r in results), "channels": results})
+        return
+    for r in results:
+        answer = r.status or "no answer"
+        if r.error and r.error != r.status:
+            answer = f"{answer}: {r.error}" if r.status else r.error
+        output.out_console.print(f"{'ok    ' if r.ok else 'FAILED'} {r.format:5} {r.channel}  {answer}  ({r.seconds:.2f} s)",
+                                 highlight=False, markup=False, soft_wrap=True)
 
 
 def _stdin_bytes() -> IO[bytes]:
@@ -196,7 +233,7 @@ class _Renderer:
             output.console.print(f"[dim]input {event.path}: {event.action}[/]", highlight=False)
         elif isinstance(event, WebhookFailed):
             output.console.print(
-                f"[yellow]webhook {event.url}: could not deliver the {event.about} "
+                f"[yellow]channel {output.escape(event.url)}: could not deliver the {event.about} "
                 f"after {event.attempts} attempts ({event.error}); monitoring continues[/]", highlight=False)
 
     def summary(self, summary: Summary) -> None:
@@ -215,4 +252,4 @@ class _Renderer:
             f"state {summary.state}; model {model}",
             highlight=False, soft_wrap=True)
         if summary.webhooks_sent or summary.webhooks_failed:
-            output.console.print(f"webhook: {summary.webhooks_sent} delivered, {summary.webhooks_failed} failed", highlight=False)
+            output.console.print(f"alerts delivered: {summary.webhooks_sent}, failed: {summary.webhooks_failed}", highlight=False)

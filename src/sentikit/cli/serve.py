@@ -14,6 +14,10 @@ from .._atomic import atomic_output
 from ..config import read_api_key
 from ..model import resolve_model
 from .app import ModelArgument, ModelFlag, WorkspaceOption, app, pick_model, settings
+from .options import (
+    EmailFromOption, EmailToOption, PublicUrlOption, RetryHoursOption, SmtpUrlOption, WebhookFormatOption, WebhookOption,
+    channel_settings,
+)
 
 
 @app.command()
@@ -51,13 +55,19 @@ def serve(
         Optional[bool], typer.Option("--ui/--no-ui", help="Serve the pages / and /monitor \\[default: on].")
     ] = None,
     monitor: Annotated[Optional[bool], typer.Option("--monitor/--no-monitor", help="The desk: store posts sent to POST /v1/posts and alert like `sentikit monitor` \\[default: off].", rich_help_panel="Monitor (the desk)")] = None,
-    store: Annotated[Optional[str], typer.Option("--store", help="The desk's SQLite file \\[default: ./monitor.db].", rich_help_panel="Monitor (the desk)")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", help="The desk's SQLite file, or a postgresql://user@host/db URL shared by replicas (password in the URL or PGPASSWORD) \\[default: ./monitor.db].", rich_help_panel="Monitor (the desk)")] = None,
     alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required with --monitor.", rich_help_panel="Monitor (the desk)")] = None,
     recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again \\[default: --alert-below].", rich_help_panel="Monitor (the desk)")] = None,
     window: Annotated[Optional[int], typer.Option("--window", "-n", min=1, help="Rolling window: the last N posts.", rich_help_panel="Monitor (the desk)")] = None,
     window_seconds: Annotated[Optional[float], typer.Option("--window-seconds", "-s", help="Rolling window: the last S seconds of event time.", rich_help_panel="Monitor (the desk)")] = None,
     min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer posts in the window \\[default: N for --window, 10 for --window-seconds].", rich_help_panel="Monitor (the desk)")] = None,
-    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", rich_help_panel="Monitor (the desk)")] = None,
+    webhook: WebhookOption = None,
+    webhook_format: WebhookFormatOption = None,
+    email_to: EmailToOption = None,
+    email_from: EmailFromOption = None,
+    smtp_url: SmtpUrlOption = None,
+    public_url: PublicUrlOption = None,
+    alert_retry_hours: RetryHoursOption = None,
     retention_days: Annotated[Optional[float], typer.Option("--retention-days", help="Delete posts older than this \\[default: 90].", rich_help_panel="Monitor (the desk)")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -73,6 +83,7 @@ def serve(
         sentikit serve --tls-cert cert.pem --tls-key key.pem
         sentikit serve --monitor --alert-below 0.4 --window 50
     """
+    from ..monitor.postgres import redact_dsn
     from ..server.run import checked_spec, run_server, server_url
 
     s = settings(
@@ -82,14 +93,15 @@ def serve(
         server_tls_cert=tls_cert and str(tls_cert), server_tls_key=tls_key and str(tls_key),
         monitor_enabled=monitor, monitor_store=store, monitor_alert_below=alert_below, monitor_recover_above=recover_above,
         monitor_window=window, monitor_window_seconds=window_seconds, monitor_min_count=min_count,
-        monitor_webhook=webhook, monitor_retention_days=retention_days, server_ui=ui,
+        monitor_retention_days=retention_days, server_ui=ui,
+        **channel_settings(webhook, webhook_format, email_to, email_from, smtp_url, public_url, alert_retry_hours),
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
     spec = checked_spec(loaded, s, api_key)
     # plain, like the server's log lines that follow: rich is not imported to start a server
     print(f"serving {loaded.reference} ({loaded.path}) on {server_url(s)} - docs at /docs"
-          f"{', API key required' if api_key else ''}{f', monitor store {s.monitor_store}' if s.monitor_enabled else ''}",
+          f"{', API key required' if api_key else ''}{f', monitor store {redact_dsn(s.monitor_store)}' if s.monitor_enabled else ''}",
           file=sys.stderr, flush=True)
     run_server(loaded, s, api_key=api_key, spec=spec)
 

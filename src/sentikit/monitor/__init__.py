@@ -10,8 +10,8 @@ The pieces, from the inside out:
   :class:`BadLine` events.
 * :func:`open_input` (:mod:`.sources`) - the sources: a file, stdin, or a file followed like ``tail -F``
   (poll-based, survives truncation and rotation).
-* :class:`WebhookNotifier` (:mod:`.webhook`) - POSTs alerts and recoveries from a background thread, with
-  a timeout and bounded retries, so a slow or failing webhook never blocks monitoring.
+* :class:`Notifier` (:mod:`.notify`) - delivers alerts and recoveries to webhooks (JSON, Slack, Teams) and
+  email from background threads, retried with back-off, so a slow or failing channel never blocks monitoring.
 * :func:`run_monitor` (:mod:`.run`) - the loop: read what is available, score it in micro-batches,
   feed the core, report events, and return a :class:`Summary`.
 
@@ -36,13 +36,13 @@ from .events import (
 from .parse import InputFormat, LineParser, parse_timestamp
 from .run import DEFAULT_BATCH_SIZE, Scorer, describe_scorer, run_monitor
 from .sources import Chunk, follow_file, open_input, read_live_stream, read_stream
-from .webhook import WebhookNotifier, redact_url
+from .notify import Notifier, WebhookNotifier, build_channels, redact_url, send_test_alert
 from .window import DEFAULT_SAMPLES, DEFAULT_TIME_MIN_COUNT, MonitorConfig, WindowMonitor
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "DEFAULT_SAMPLES", "DEFAULT_TIME_MIN_COUNT",
-    "Alert", "BadLine", "Chunk", "Event", "InputFormat", "LineParser", "MonitorConfig", "Record", "Recovery", "Scorer",
+    "Alert", "BadLine", "Chunk", "Event", "InputFormat", "LineParser", "MonitorConfig", "Notifier", "Record", "Recovery", "Scorer",
     "SourceNotice", "Status", "Summary", "TextSample", "WebhookFailed", "WebhookNotifier", "WindowMonitor",
-    "WindowStats", "describe_scorer", "follow_file", "iso", "open_input", "parse_timestamp", "read_live_stream",
-    "read_stream", "redact_url", "run_monitor",
+    "WindowStats", "build_channels", "describe_scorer", "follow_file", "iso", "open_input", "parse_timestamp", "read_live_stream",
+    "read_stream", "redact_url", "run_monitor", "send_test_alert",
 ]

@@ -9,10 +9,11 @@ server (and every restart) sees the same window and state, and one crossing is o
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from ..config import Settings
@@ -21,7 +22,10 @@ from ..score import is_positive
 from .drivers import Explainer, Terms, find_drivers
 from .events import Alert, Event, Record, Recovery, TextSample, WindowStats, iso
 from .store import NewPost, StateRow, Store, StoredPost, Transaction, open_store
-from .webhook import WebhookNotifier
+from .notify import (
+    AlertMessage, Channel, NegativePost, Notifier, channels_from_settings, check_public_url, deliveries_for,
+)
+from .outbox import StoreOutbox, add_deliveries
 from .window import MonitorConfig, WindowMonitor
 
 __all__ = ["Desk", "DeskOptions", "IngestResult"]
@@ -35,15 +39,19 @@ _DRIVER_NEGATIVES, _DRIVER_BASELINE = 200, 300
 
 @dataclass(frozen=True)
 class DeskOptions:
-    """``serve --monitor``'s settings: the store, the rules (as ``sentikit monitor``'s), retention, webhook."""
+    """``serve --monitor``'s settings: the store, the rules (as ``sentikit monitor``'s), retention, and
+    where alerts go (the channels, the dashboard's public URL, how long to retry)."""
 
-    store: str
+    store: str = field(repr=False)  # a postgresql:// URL may hold a password
     config: MonitorConfig
     retention_days: float = 90.0
-    webhook: str = ""
+    channels: tuple[Channel, ...] = ()
+    public_url: Optional[str] = None
+    retry_hours: float = 24.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Optional[DeskOptions]:
+    def from_settings(cls, settings: Settings, *, smtp_user: Optional[str] = None,
+                      smtp_password: Optional[str] = None) -> Optional[DeskOptions]:
         """The desk's options, or None when ``--monitor`` (``SENTIKIT_MONITOR``) is off.
 
         Raises:
@@ -59,13 +67,14 @@ class DeskOptions:
             window=settings.monitor_window, window_seconds=settings.monitor_window_seconds,
             min_count=settings.monitor_min_count, threshold=threshold,
         )
-        return cls(settings.monitor_store, config, settings.monitor_retention_days, settings.monitor_webhook)
+        channels = channels_from_settings(settings, smtp_user=smtp_user, smtp_password=smtp_password)
+        return cls(settings.monitor_store, config, settings.monitor_retention_days, tuple(channels),
+                   check_public_url(settings.monitor_public_url), settings.monitor_alert_retry_hours)
 
     def check(self) -> None:
-        """Fail now, in one line, on what would stop every worker: an unusable store, a bad webhook URL.
-        Opening the store migrates it; retention is applied once, here, before the workers open it."""
-        if self.webhook:
-            WebhookNotifier(self.webhook).close(timeout=0)
+        """Fail now, in one line, on what would stop every worker: an unusable store (channels are
+        checked when the options are made). Opening the store migrates it; retention is applied once,
+        here, before the workers open it."""
         store = open_store(self.store)
         try:
             store.prune(self.retention_cutoff(time.time()))
@@ -103,12 +112,17 @@ class Desk:
     """Ingest and the dashboard's reads over one store (one per worker process)."""
 
     def __init__(self, store: Store, options: DeskOptions, *, explain: Optional[Explainer] = None,
-                 model: Optional[dict[str, Any]] = None, clock: Callable[[], float] = time.time) -> None:
+                 model: Optional[dict[str, Any]] = None, clock: Callable[[], float] = time.time,
+                 deliver: bool = True) -> None:
         self.store, self.options, self.clock = store, options, clock
         self.terms = Terms(explain) if explain is not None else None
         self.config = options.config
         self.monitor = WindowMonitor(options.config, model=model)
-        self.notifier = WebhookNotifier(options.webhook) if options.webhook else None
+        self.outbox = StoreOutbox(store)
+        # deliver=False: a check in the parent process, which must not start threads before forking workers
+        self.notifier = Notifier(options.channels, outbox=self.outbox, public_url=options.public_url,
+                                 retry_hours=options.retry_hours, abandon_on_close=False,
+                                 poll_interval=2.0) if options.channels and deliver else None
         self._synced: Optional[int] = None  # the store's last seq this process's window has seen
         self._pruned = -math.inf
 
@@ -123,7 +137,7 @@ class Desk:
 
     def close(self) -> None:
         if self.notifier is not None:
-            self.notifier.close(timeout=5.0)
+            self.notifier.close(timeout=1.0)  # what is still pending stays in the store for the next start
         self.store.close()
 
     # -- ingest ---------------------------------------------------------------------
@@ -163,9 +177,8 @@ class Desk:
         except BaseException:
             self._synced = None  # the window may hold what was rolled back: rebuild it next time
             raise
-        if self.notifier is not None:
-            for event in events:
-                self.notifier.submit(event)
+        if events and self.notifier is not None:
+            self.notifier.wake()  # the deliveries were committed with the events
         if now - self._pruned > _PRUNE_EVERY:
             self.prune()
         return IngestResult(ids, len(fresh), len(posts) - len(fresh), state, events)
@@ -206,6 +219,9 @@ class Desk:
             "received": iso(now),
         }
         tx.add_event(event.kind, post.ts, now, post.id, event.mean, body)
+        if self.options.channels:  # stored with the alert: delivered even if this process dies now
+            message = _message(event.kind, post, body, self.options.public_url, self.monitor.model)
+            add_deliveries(tx, deliveries_for(message, self.options.channels, now, self.options.retry_hours))
 
     def _sync(self, tx: Transaction, row: StateRow) -> None:
         """Bring this process's window up to the committed state ``row``."""
@@ -230,7 +246,8 @@ class Desk:
         window = {k: row.window.get(k) for k in ("count", "mean", "negative_share", "start", "end")}
         window["count"] = window["count"] or 0
         return {"state": row.state, "since": iso(row.since), "window": window, "posts": row.posts,
-                "alerts": row.alerts, "recoveries": row.recoveries, "rules": self.options.rules()}
+                "alerts": row.alerts, "recoveries": row.recoveries, "rules": self.options.rules(),
+                "deliveries": self.outbox.counts().to_dict()}
 
     def alerts(self, *, limit: int, since: Optional[float], until: Optional[float]) -> dict[str, Any]:
         rows = self.store.events(limit=limit, since=since, until=until)
@@ -270,7 +287,26 @@ class Desk:
         """Delete posts older than the retention period; return how many."""
         now = self.clock()
         self._pruned = now
+        self.outbox.prune(self.options.retention_cutoff(now))  # settled deliveries go with the posts
         return self.store.prune(self.options.retention_cutoff(now))
+
+
+def _message(kind: str, post: StoredPost, body: dict[str, Any], public_url: Optional[str],
+             model: dict[str, Any]) -> AlertMessage:
+    """The alert as every channel renders it; its JSON payload is the alert as ``/v1/monitor/alerts`` shows it."""
+    window = body["window"]
+    payload = {"event": kind, "at": iso(post.ts), "post_id": post.id, **body}
+    if public_url:
+        payload["dashboard_url"] = public_url
+    posts = tuple(NegativePost(p["text"], float(p["score"]), p.get("id"), p.get("url"), p.get("timestamp"))
+                  for p in body["negative_posts"][:5])
+    return AlertMessage(
+        kind=kind, alert_id=hashlib.sha256(f"{kind}/{post.id}/{post.ts!r}".encode()).hexdigest()[:32], at=iso(post.ts),
+        mean=float(body["mean"]), alert_below=float(body["alert_below"]), recover_above=float(body["recover_above"]),
+        count=int(window["count"]), negative=int(window.get("negative") or 0), window_start=window.get("start"),
+        window_end=window.get("end"), posts=posts, drivers=tuple(d["term"] for d in body.get("drivers", ())[:10]),
+        dashboard_url=public_url, model=model, payload=payload,
+    )
 
 
 def _records(posts: list[StoredPost]) -> list[tuple[Record, float]]:

@@ -10,7 +10,7 @@ from ..errors import InvalidInputError, ServerError
 from .events import Alert, BadLine, Event, Record, Recovery, SourceNotice, Summary
 from .parse import InputFormat, LineParser
 from .sources import Chunk
-from .webhook import WebhookNotifier, redact_url
+from .notify import Notifier, redact_url
 from .window import MonitorConfig, WindowMonitor
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Scorer", "describe_scorer", "run_monitor"]
@@ -47,7 +47,7 @@ def run_monitor(
     *,
     fmt: InputFormat = InputFormat(),
     on_event: Callable[[Event], None] = lambda event: None,
-    notifier: Optional[WebhookNotifier] = None,
+    notifier: Optional[Notifier] = None,
     model: Optional[dict[str, Any]] = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     status_interval: Optional[float] = 5.0,

@@ -132,6 +132,23 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO state (id, state, since, last_seq, posts, alerts, recoveries, alert_seq, window_stats)"
         " VALUES (1, 'warming', NULL, 0, 0, 0, 0, 0, '{{}}')",
     ],
+    [  # 2: the outbox: each alert's delivery to each channel, written with the alert, claimed by one worker
+        """CREATE TABLE deliveries (
+            key TEXT NOT NULL PRIMARY KEY,
+            channel TEXT NOT NULL,
+            message TEXT NOT NULL,
+            created {real} NOT NULL,
+            deadline {real} NOT NULL,
+            next_at {real} NOT NULL,
+            attempts INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            last_error TEXT NOT NULL,
+            claimed_by TEXT,
+            claimed_until {real},
+            updated {real} NOT NULL
+        )""",
+        "CREATE INDEX deliveries_channel_state ON deliveries (channel, state, created)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -165,11 +182,28 @@ LIST_POSTS = f"SELECT {POST_COLUMNS} FROM posts{{where}} ORDER BY {{order}} LIMI
 POST_ORDERS = {"recent": "ts DESC, seq DESC", "score": "score ASC, ts DESC"}
 POST_URLS = "SELECT id, url FROM posts WHERE id IN ({marks})"
 # Per bucket of `?` units: its first unit, posts, sum of scores, negatives (from a rollup).
+# GROUP BY the alias: PostgreSQL takes `({unit} / $1) * $2` and `({unit} / $5) * $6` for different expressions.
 SUMMARY = ("SELECT ({unit} / ?) * ? AS bucket, SUM(count), SUM(score_sum), SUM(negative) FROM {table}{where}"
-           " GROUP BY ({unit} / ?) * ? ORDER BY bucket")
+           " GROUP BY bucket ORDER BY bucket")
 LIST_EVENTS = "SELECT seq, kind, at, recorded, post_id, mean, body FROM events{where} ORDER BY seq DESC LIMIT ?"
 TEXTS_BETWEEN = "SELECT text, score FROM posts{where} ORDER BY ts DESC LIMIT ?"
 NEGATIVE_TEXTS = "SELECT text FROM posts{where} ORDER BY score ASC LIMIT ?"
+
+DELIVERY_COLUMNS = "key, channel, message, created, deadline, next_at, attempts, state, last_error"
+ADD_DELIVERY = (f"INSERT INTO deliveries ({DELIVERY_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO NOTHING")
+# A channel's oldest pending delivery: delivered in order, a recovery never overtakes its alert.
+DELIVERY_HEAD = (f"SELECT {DELIVERY_COLUMNS}, claimed_until FROM deliveries WHERE channel = ? AND state = 'pending'"
+                 " ORDER BY created, key LIMIT 1")
+CLAIM_DELIVERY = "UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE key = ?"
+SETTLE_DELIVERY = ("UPDATE deliveries SET state = ?, attempts = ?, next_at = ?, last_error = ?, claimed_by = NULL,"
+                   " claimed_until = NULL, updated = ? WHERE key = ? AND state = 'pending'")
+MARK_SENT = ("UPDATE deliveries SET state = 'sent', attempts = ?, claimed_by = NULL, claimed_until = NULL, updated = ?"
+             " WHERE key = ? AND state = 'pending'")
+PRUNE_DELIVERIES = "DELETE FROM deliveries WHERE state <> 'pending' AND updated < ?"
+PENDING_DELIVERIES = f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY created, key"
+DELIVERY_COUNTS = "SELECT state, COUNT(*) FROM deliveries GROUP BY state"
+LAST_DELIVERY_ERROR = "SELECT last_error FROM deliveries WHERE last_error <> '' ORDER BY updated DESC LIMIT 1"
 
 
 def marks(count: int) -> str:

@@ -239,7 +239,7 @@ class Store:
         statement = sql.SUMMARY.format(where=clause, table=table, unit=unit)
         b = bucket_minutes * 60 // seconds
         with self.reading() as tx:
-            rows = tx.connection.execute(self.dialect.sql(statement), (b, b, *params, b, b))
+            rows = tx.connection.execute(self.dialect.sql(statement), (b, b, *params))
             return [Bucket(float(r[0]) * seconds, int(r[1]), float(r[2]), int(r[3])) for r in rows]
 
     def events(self, *, limit: int, since: Optional[float] = None, until: Optional[float] = None) -> list[EventRow]:
@@ -288,11 +288,16 @@ class Store:
 
 
 def open_store(path: str | Path) -> Store:
-    """Open (creating and migrating) the SQLite store at ``path``.
+    """Open (creating and migrating) the SQLite store at ``path``, or the PostgreSQL database at a
+    ``postgresql://`` URL.
 
     Raises:
         StoreError: the file is not a usable store, or a newer sentikit wrote it.
     """
+    from .postgres import PostgresDialect, is_postgres_url, redact_dsn
+
+    if is_postgres_url(str(path)):
+        return Store(PostgresDialect(str(path)), redact_dsn(str(path)))
     target = Path(path)
     if target.parent != Path("") and not target.parent.is_dir():
         raise StoreError(f"cannot create the monitor store {target}: directory {target.parent} does not exist")

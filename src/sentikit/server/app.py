@@ -45,7 +45,7 @@ from .azure_routes import AzureService
 from .batching import ScoreBatcher
 from .inputs import ApiError, check_fields, check_query_text, check_text, error_response, json_response, json_type, read_json
 from .inputs import request_threshold, request_top
-from .metrics import Metrics
+from .metrics import Metrics, render_deliveries
 from .openapi import docs_html, openapi_document
 
 if TYPE_CHECKING:
@@ -209,7 +209,10 @@ async def model_info(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state = served(request)
-    return Response(state.metrics.render(state.model), media_type="text/plain; version=0.0.4")
+    body = state.metrics.render(state.model)
+    if state.desk is not None:  # the store's figures: the same whichever worker or replica answers
+        body += render_deliveries(await run_in_threadpool(state.desk.outbox.counts))
+    return Response(body, media_type="text/plain; version=0.0.4")
 
 
 async def openapi(request: Request) -> Response:

@@ -131,6 +131,16 @@ def desk_schemas(limits: ServerLimits) -> dict[str, Any]:
                 "recoveries": {"type": "integer"},
                 "rules": {"type": "object", "description": "alert_below, recover_above, window, window_seconds, "
                           "min_count, threshold"},
+                "deliveries": {
+                    "type": "object", "description": "alert deliveries to the channels (webhooks, email)",
+                    "required": ["pending", "failed", "sent", "last_error"],
+                    "properties": {
+                        "pending": {"type": "integer", "description": "waiting for a (next) try"},
+                        "failed": {"type": "integer", "description": "given up on (refused, or retried too long)"},
+                        "sent": {"type": "integer"},
+                        "last_error": {"type": ["string", "null"], "description": "the latest failed try's answer"},
+                    },
+                },
             },
         },
         "StoredPost": {

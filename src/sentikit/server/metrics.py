@@ -23,9 +23,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..model import SentimentModel
+
+if TYPE_CHECKING:
+    from ..monitor.notify import DeliveryCounts
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Methods a client may send are unbounded; counting them as they come would grow the files without end.
@@ -268,3 +272,14 @@ class Metrics:
 
 def _gauges(values: dict[str, float]) -> dict[str, float]:
     return {key.split("\t", 1)[1]: value for key, value in values.items() if key.startswith("gauge\t")}
+
+
+def render_deliveries(counts: DeliveryCounts) -> str:
+    """The desk's alert deliveries as Prometheus gauges."""
+    lines = ["# HELP sentikit_alert_deliveries Alert deliveries to channels in the store, by state.",
+             "# TYPE sentikit_alert_deliveries gauge"]
+    lines += [f'sentikit_alert_deliveries{{state="{name}"}} {getattr(counts, name)}' for name in ("pending", "failed", "sent")]
+    lines += ["# HELP sentikit_alert_delivery_failing 1 when a delivery failed or waits after an error.",
+              "# TYPE sentikit_alert_delivery_failing gauge",
+              f"sentikit_alert_delivery_failing {int(bool(counts.failed or (counts.pending and counts.last_error)))}"]
+    return "\n".join(lines) + "\n"

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from starlette.applications import Starlette
 
-from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key
+from ..config import MODEL_PATH_ENV_VAR, ServerLimits, Settings, load_settings, read_api_key, read_smtp_credentials
 from ..errors import ConfigError, SentikitError, error_line, exit_code_for
 from ..model import SentimentModel, load_model, resolve_model
 from .app import create_app, release_freed_memory
@@ -66,7 +66,10 @@ class AppSpec:
     ui: bool = True  # the pages / and /monitor
 
     @classmethod
-    def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
+    def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None,
+                smtp: tuple[str | None, str | None] | None = None) -> AppSpec:
+        """``smtp``: (user, password) for email alerts, from ``SENTIKIT_SMTP_*`` when not given."""
+        smtp = read_smtp_credentials() if smtp is None else smtp
         return cls(
             model_dir=str(model.path.resolve()),
             limits=ServerLimits.from_settings(settings),
@@ -74,17 +77,17 @@ class AppSpec:
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
             azure=AzureLanguageOptions.from_settings(settings),
-            monitor=_desk_options(settings),
+            monitor=_desk_options(settings, smtp),
             ui=settings.server_ui,
         )
 
 
-def _desk_options(settings: Settings) -> DeskOptions | None:
+def _desk_options(settings: Settings, smtp: tuple[str | None, str | None]) -> DeskOptions | None:
     if not settings.monitor_enabled:
         return None  # and sentikit.monitor is not imported: a server without the desk starts as before
     from ..monitor.desk import DeskOptions
 
-    return DeskOptions.from_settings(settings)
+    return DeskOptions.from_settings(settings, smtp_user=smtp[0], smtp_password=smtp[1])
 
 
 def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
@@ -112,7 +115,7 @@ def app_from_env(environ: Mapping[str, str] | None = None) -> Starlette:
     environ = os.environ if environ is None else environ
     settings = load_settings(environ=environ)
     model = resolve_model(environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
-    return build_app(AppSpec.resolve(model, settings, read_api_key(environ)), model)
+    return build_app(AppSpec.resolve(model, settings, read_api_key(environ), read_smtp_credentials(environ)), model)
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -82,6 +82,16 @@
     $("state-foot").textContent = current.start
       ? "Window: " + formatTime(current.start) + " – " + formatTime(current.end) : "";
     document.title = (kind === "alert" ? "ALERT · " : "") + "Desk · sentikit";
+    renderDeliveries(state.deliveries || {});
+  }
+
+  /** Alert deliveries: a channel that keeps failing shows here (failed, or pending after an error). */
+  function renderDeliveries(d) {
+    const failing = (d.failed || 0) > 0 || ((d.pending || 0) > 0 && Boolean(d.last_error));
+    const box = $("deliveries");
+    box.dataset.failing = String(failing);
+    box.textContent = "Alert deliveries: " + (d.sent || 0) + " delivered, " + (d.pending || 0) + " pending, "
+      + (d.failed || 0) + " failed" + (failing && d.last_error ? " · last error: " + d.last_error : "");
   }
 
   // --- the chart ---------------------------------------------------------------------------
