@@ -43,8 +43,12 @@ CONFIG_FILE_NAME = "sentikit.toml"
 ADAPT_USER_SHARE = 0.05
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
+# The MLflow tracking server (`--mlflow`); the field's own SENTIKIT_MLFLOW_TRACKING_URI works too.
+MLFLOW_URI_ENV_VAR = "SENTIKIT_MLFLOW_URI"
+# MLflow's own variable: the tracking server a models:/ or runs:/ reference is read from, last.
+MLFLOW_STANDARD_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
 
-SECTIONS = ("server", "azure", "container", "kubernetes")
+SECTIONS = ("server", "azure", "container", "kubernetes", "mlflow")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
 # Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
@@ -105,6 +109,9 @@ class Settings:
 
     kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
     kubernetes_namespace: str = ""
+
+    mlflow_tracking_uri: str = ""  # empty: nothing is logged to MLflow, and nothing contacts it
+    mlflow_experiment: str = "sentikit"
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -262,6 +269,8 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     values: dict[str, Any] = {}
     if environ.get(AZURE_SUBSCRIPTION_ENV_VAR):
         values["azure_subscription"] = environ[AZURE_SUBSCRIPTION_ENV_VAR]
+    if environ.get(MLFLOW_URI_ENV_VAR):
+        values["mlflow_tracking_uri"] = environ[MLFLOW_URI_ENV_VAR]
     for name in _FIELD_TYPES:
         if name == "source":
             continue
@@ -283,6 +292,7 @@ _FLAG_NAMES = {
     "server_max_text_chars": "--max-text-chars", "server_max_batch": "--max-batch",
     "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
     "server_access_log": "--access-log", "model_name": "--name",
+    "mlflow_tracking_uri": "--mlflow", "mlflow_experiment": "--experiment",
 }
 
 
@@ -291,6 +301,13 @@ def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
     environ = os.environ if environ is None else environ
     value = environ.get(MODEL_KEY_ENV_VAR)
     return value.encode("utf-8") if value else None
+
+
+def mlflow_tracking_uri(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """Where models:/ and runs:/ references are read from: the setting, or else MLflow's own
+    ``MLFLOW_TRACKING_URI``; empty when neither is set."""
+    environ = os.environ if environ is None else environ
+    return settings.mlflow_tracking_uri or environ.get(MLFLOW_STANDARD_URI_ENV_VAR, "")
 
 
 def load_settings(
@@ -382,6 +399,10 @@ cpu_target = 60             # autoscalers add a replica above this average CPU %
 [kubernetes]
 api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file
 namespace = ""
+
+[mlflow]
+tracking_uri = ""           # e.g. http://127.0.0.1:5000, databricks, azureml://...; empty = no MLflow
+experiment = "sentikit"     # credentials: MLflow's own MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN variables
 """
 
 
