@@ -42,8 +42,15 @@ def import_mlflow() -> Any:
 
 
 def connect(uri: str) -> Any:
-    """An ``MlflowClient`` for ``uri`` (nothing is contacted yet)."""
+    """An ``MlflowClient`` for ``uri`` (nothing is contacted yet).
+
+    ``uri`` also becomes the process's MLflow tracking and registry server: parts of MLflow that
+    take no URI (resolving ``runs:/`` to a logged model, the fluent run API) would otherwise use
+    a local ``./mlflow.db``, created in the user's folder.
+    """
     mlflow = import_mlflow()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -54,10 +61,10 @@ def _first_line(text: str) -> str:
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """MLflow's notes ("View run at ...", "Created version '2'") go to stderr, and its advice
-    (an input example) is not shown: stdout carries a command's result (``--json``)."""
+    """MLflow's notes ("View run at ...", "Created version '2'") and its advice (an input example)
+    are not shown: stdout carries a command's result (``--json``), and sentikit prints its own line."""
+    import io
     import logging
-    import sys
     from contextlib import redirect_stdout
 
     import warnings
@@ -66,7 +73,7 @@ def quiet() -> Iterator[None]:
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with redirect_stdout(sys.stderr), warnings.catch_warnings():
+        with redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="mlflow")
             warnings.filterwarnings("ignore", message=".*input example.*")
             yield
@@ -92,7 +99,8 @@ def translated(uri: str, *, missing: str | None = None) -> Iterator[None]:
         code = getattr(exc, "error_code", "")
         status_of = getattr(exc, "get_http_status_code", None)
         status = int(status_of()) if callable(status_of) else 0
-        text = _first_line(str(getattr(exc, "message", "") or exc))
+        full = str(getattr(exc, "message", "") or exc)
+        text = _first_line(full)
         if code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in (401, 403) or "401 != 200" in text:
             raise MlflowAuthError(
                 f"MLflow at {where} refused the credentials ({'HTTP 403, no permission' if status == 403 or code == 'PERMISSION_DENIED' else 'HTTP 401'}): "
@@ -100,7 +108,11 @@ def translated(uri: str, *, missing: str | None = None) -> Iterator[None]:
             ) from None
         if code == "RESOURCE_DOES_NOT_EXIST":
             raise ModelNotFoundError(missing or f"MLflow at {where}: {text}") from None
-        if isinstance(exc, OSError) or re.search(r"Max retries exceeded|Connection(Error| refused)|NewConnectionError|timed out", text):
-            reason = "connection refused" if "refused" in text.lower() else "no answer"
+        if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
+            from ..errors import error_message
+
+            raise MlflowError(f"MLflow at {where}: cannot store the artifacts: {error_message(exc)}") from None
+        if isinstance(exc, OSError) or re.search(r"Max retries exceeded|Connection(Error| refused)|NewConnectionError|timed out", full):
+            reason = "connection refused" if "refused" in full.lower() else "no answer"
             raise MlflowError(f"cannot reach MLflow at {where} ({reason}); check --mlflow / SENTIKIT_MLFLOW_URI") from None
         raise MlflowError(f"MLflow at {where}: {text}") from None

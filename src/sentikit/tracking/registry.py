@@ -153,7 +153,7 @@ def _download(source: str, reference: str, uri: str, target: Path, record: dict[
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=target.parent))
     try:
-        with translated(uri, missing=f"{reference}: no such artifact in MLflow at {display_uri(uri)}"), quiet():
+        with translated(uri, missing=f"{reference}: no such artifact in MLflow at {display_uri(uri)} (no sentikit model there)"), quiet():
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp), tracking_uri=uri))
         model_dir = _sentikit_dir(local)
         if model_dir is None:

@@ -149,8 +149,6 @@ def log_model_run(tracking: Tracking, model: SentimentModel, *, experiment_id: O
 
     experiment_id = experiment_id or prepare(tracking)
     client = connect(tracking.uri)
-    mlflow.set_tracking_uri(tracking.uri)
-    mlflow.set_registry_uri(tracking.uri)
     now = int(time.time() * 1000)
     with translated(tracking.uri), quiet():
         run = client.create_run(experiment_id, run_name=model.reference.replace(":", "-v"),
