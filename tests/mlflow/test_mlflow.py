@@ -286,3 +286,35 @@ def test_credentials_of_the_basic_auth_app(mlflow_auth_server: Any, monkeypatch:
     listed = run_cli("models", "--mlflow", url, "--json")
     assert listed.exit_code == 0, listed.stderr
     assert listed.json == []
+
+
+def test_mlflow_models_serve_answers_sentikit_scores(trained: dict[str, Any], mlflow_server: Any, tmp_path: Path) -> None:
+    from sentikit.model import load_model
+
+    port = free_port()
+    # MLflow starts `uvicorn` by name: this interpreter's scripts come first on PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/sentiment/1", "--env-manager", "local",
+               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with open(tmp_path / "serve.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/ping", timeout=180, process=process)
+            except AssertionError:
+                raise AssertionError((tmp_path / "serve.log").read_text(errors="replace")[-3000:]) from None
+            body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in TEXTS]}}).encode()
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                predictions = json.loads(response.read())["predictions"]
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    expected = load_model(trained["model_dir"]).score(TEXTS)
+    assert max(abs(float(p) - e) for p, e in zip(predictions, expected)) <= 1e-9 and len(predictions) == len(TEXTS)
