@@ -5,6 +5,7 @@ tens of seconds to come up."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ def _start(root: Path, *, auth: bool) -> MlflowServer:
     root.mkdir(parents=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no background job workers (~7 processes) on a busy CI machine
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
                "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1"]
@@ -42,7 +44,8 @@ def _start(root: Path, *, auth: bool) -> MlflowServer:
         command += ["--app-name", "basic-auth"]
         env.update(MLFLOW_AUTH_ADMIN_PASSWORD=AUTH_PASSWORD, MLFLOW_FLASK_SERVER_SECRET_KEY="sentikit-tests")
     log = open(root / "server.log", "wb")
-    process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # its own process group: the server's uvicorn workers stop with it
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return MlflowServer(f"http://127.0.0.1:{port}", root, process, (AUTH_ADMIN, AUTH_PASSWORD) if auth else ("", ""))
 
 
@@ -62,13 +65,20 @@ def _mlflow_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     servers = {"plain": _start(root / "plain", auth=False), "auth": _start(root / "auth", auth=True)}
     yield servers
     for server in servers.values():
-        server.process.terminate()
+        _signal_group(server.process, signal.SIGTERM)
     for server in servers.values():
         try:
             server.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.process.kill()
+            _signal_group(server.process, signal.SIGKILL)
             server.process.wait()
+
+
+def _signal_group(process: subprocess.Popen[Any], sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # the group the server leads (start_new_session)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
 import subprocess
 import time
+from contextlib import redirect_stderr
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
@@ -161,11 +163,12 @@ def log_model_run(tracking: Tracking, model: SentimentModel, *, experiment_id: O
                              metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
             with mlflow.start_run(run_id=run_id):
                 info = log_mlflow_model(model)
-                version = mlflow.register_model(
-                    info.model_uri, model.name, await_registration_for=60,
-                    tags={"sentikit.version": __version__, "sentikit.model": model.reference,
-                          "sentikit.digest": str(model.manifest.get(DIGEST_FIELD, ""))},
-                )
+                with redirect_stderr(io.StringIO()):  # "Created version '1'...": sentikit says it in its own line
+                    version = mlflow.register_model(
+                        info.model_uri, model.name, await_registration_for=60,
+                        tags={"sentikit.version": __version__, "sentikit.model": model.reference,
+                              "sentikit.digest": str(model.manifest.get(DIGEST_FIELD, ""))},
+                    )
         except BaseException:
             try:
                 client.set_terminated(run_id, "FAILED")
