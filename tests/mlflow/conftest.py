@@ -93,7 +93,11 @@ def mlflow_auth_server(_mlflow_servers: dict[str, MlflowServer]) -> MlflowServer
 
 @pytest.fixture(autouse=True)
 def _no_mlflow_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MLflow server or credential of the machine leaks into a test."""
-    for key in list(os.environ):
-        if key.startswith("MLFLOW_TRACKING_"):
-            monkeypatch.delenv(key)
+    """No MLflow server or credential of the machine, or of an earlier test, leaks into a test.
+
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` (which sentikit calls) also write
+    ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI`` into the environment: each is restored after
+    the test to what it was before (unset)."""
+    for key in {*(k for k in os.environ if k.startswith("MLFLOW_TRACKING_")), "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"}:
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)

@@ -65,9 +65,8 @@ def quiet() -> Iterator[None]:
     are not shown: stdout carries a command's result (``--json``), and sentikit prints its own line."""
     import io
     import logging
-    from contextlib import redirect_stdout
-
     import warnings
+    from contextlib import redirect_stdout
 
     logger = logging.getLogger("mlflow")
     level = logger.level
@@ -99,20 +98,24 @@ def translated(uri: str, *, missing: str | None = None) -> Iterator[None]:
         code = getattr(exc, "error_code", "")
         status_of = getattr(exc, "get_http_status_code", None)
         status = int(status_of()) if callable(status_of) else 0
-        full = str(getattr(exc, "message", "") or exc)
+        full = str(getattr(exc, "message", "") or exc).replace(uri, where)
         text = _first_line(full)
         if code in ("UNAUTHENTICATED", "PERMISSION_DENIED") or status in (401, 403) or "401 != 200" in text:
+            denied = status == 403 or code == "PERMISSION_DENIED"
             raise MlflowAuthError(
-                f"MLflow at {where} refused the credentials ({'HTTP 403, no permission' if status == 403 or code == 'PERMISSION_DENIED' else 'HTTP 401'}): "
+                f"MLflow at {where} refused the credentials ({'HTTP 403, no permission' if denied else 'HTTP 401'}): "
                 "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
             ) from None
         if code == "RESOURCE_DOES_NOT_EXIST":
             raise ModelNotFoundError(missing or f"MLflow at {where}: {text}") from None
-        if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
-            from ..errors import error_message
-
-            raise MlflowError(f"MLflow at {where}: cannot store the artifacts: {error_message(exc)}") from None
-        if isinstance(exc, OSError) or re.search(r"Max retries exceeded|Connection(Error| refused)|NewConnectionError|timed out", full):
+        network = (isinstance(exc, (ConnectionError, TimeoutError))
+                   or type(exc).__module__.split(".")[0] in ("requests", "urllib3")
+                   or re.search(r"Max retries exceeded|Connection(Error| refused)|NewConnectionError|timed out", full))
+        if network:
             reason = "connection refused" if "refused" in full.lower() else "no answer"
             raise MlflowError(f"cannot reach MLflow at {where} ({reason}); check --mlflow / SENTIKIT_MLFLOW_URI") from None
+        if isinstance(exc, OSError):  # a local file the artifacts are read from or written to
+            from ..errors import error_message
+
+            raise MlflowError(f"MLflow at {where}: the artifacts could not be stored or read: {error_message(exc)}") from None
         raise MlflowError(f"MLflow at {where}: {text}") from None
