@@ -318,3 +318,22 @@ def test_mlflow_models_serve_answers_sentikit_scores(trained: dict[str, Any], ml
                 process.wait()
     expected = load_model(trained["model_dir"]).score(TEXTS)
     assert max(abs(float(p) - e) for p, e in zip(predictions, expected)) <= 1e-9 and len(predictions) == len(TEXTS)
+
+
+def test_serve_a_registered_version(trained: dict[str, Any], mlflow_server: Any, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SENTIKIT_MLFLOW_URI": mlflow_server.url, "SENTIKIT_WORKSPACE": str(tmp_path / "models")}
+    process = subprocess.Popen([sys.executable, "-m", "sentikit", "serve", "models:/sentiment/1", "--port", str(port),
+                                "--no-access-log"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=120, process=process)
+        body = json.dumps({"texts": TEXTS}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/score", data=body, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            served = json.loads(response.read())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    from sentikit.model import load_model
+
+    assert served["scores"] == load_model(trained["model_dir"]).score(TEXTS)
