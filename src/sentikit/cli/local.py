@@ -13,7 +13,7 @@ from .app import app, scorer_for, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
 from .spark import FormatOption, MasterOption, SparkFlag
-from .tracking import ExperimentOption, MlflowOption, log_model_run_for, render_logged, start_tracking, tracking_for
+from .tracking import ExperimentOption, MlflowOption, log_model_run_for, render_logged, start_tracking
 
 # The library is imported in the commands that use it: registering the commands stays cheap, so
 # `sentikit score TEXT` and `sentikit serve` do not load the training and evaluation code.
@@ -164,7 +164,7 @@ def evaluate(
 
     check_gate_bounds(min_accuracy=min_accuracy, min_auc=min_auc)  # before the work, not after
     s = settings(workspace=workspace, threshold=threshold, mlflow_tracking_uri=mlflow, mlflow_experiment=experiment)
-    tracking = tracking_for(s)
+    tracking, experiment_id = start_tracking(s)
     loaded = resolve_model(model, s.workspace_path, s.model_name, tracking_uri=s.mlflow_tracking_uri or None)
     dataset = load_dataset(files, text_column=text_column, label_column=label_column,
                            negative_max=negative_max, positive_min=positive_min, min_rows=1,
@@ -176,7 +176,7 @@ def evaluate(
     if tracking:
         from ..tracking.runs import log_evaluation_run
 
-        logged = log_evaluation_run(tracking, result, loaded, report_dir=report)
+        logged = log_evaluation_run(tracking, result, loaded, report_dir=report, experiment_id=experiment_id)
     output.render_evaluation(result, as_json=as_json)
     render_logged(logged)
     check_gates(result, min_accuracy=min_accuracy, min_auc=min_auc)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .. import __version__
 from .._atomic import atomic_output
+from ..errors import MlflowAuthError, MlflowError
 from ..model import DIGEST_FIELD, SentimentModel
 from . import SIDECAR_FILE
 from .client import connect, display_uri, import_mlflow, quiet, translated
@@ -145,11 +146,18 @@ def log_model_run(tracking: Tracking, model: SentimentModel, *, experiment_id: O
     leaves no version behind (the run is marked FAILED).
     """
     mlflow = import_mlflow()
-    from mlflow.entities import Metric, Param, RunTag
+    try:
+        return _log_model_run(mlflow, tracking, model, experiment_id or prepare(tracking), base)
+    except (MlflowError, MlflowAuthError) as exc:  # the local model stays: say so
+        raise type(exc)(f"{model.reference} is registered locally ({model.path}) but not in MLflow: {exc}") from None
+
+
+def _log_model_run(mlflow: Any, tracking: Tracking, model: SentimentModel, experiment_id: str,
+                   base: Optional[SentimentModel]) -> LoggedRun:
+    from mlflow.entities import Metric, Param
 
     from .pyfunc import log_mlflow_model
 
-    experiment_id = experiment_id or prepare(tracking)
     client = connect(tracking.uri)
     now = int(time.time() * 1000)
     with translated(tracking.uri), quiet():
@@ -187,13 +195,13 @@ def _file_keys(paths: list[str]) -> list[str]:
 
 
 def log_evaluation_run(tracking: Tracking, report: EvaluationReport, model: SentimentModel, *,
-                       report_dir: Optional[Path] = None) -> LoggedRun:
+                       report_dir: Optional[Path] = None, experiment_id: Optional[str] = None) -> LoggedRun:
     """A new run with the metrics of every evaluated file (``<file>.<metric>``) and of all files
     together, the ``--report`` plots and HTML as artifacts, tagged with the model version it measured."""
     import_mlflow()
     from mlflow.entities import Metric, Param
 
-    experiment_id = prepare(tracking)
+    experiment_id = experiment_id or prepare(tracking)
     client = connect(tracking.uri)
     origin = read_sidecar(model.path)
     tags = {"sentikit.version": __version__, "sentikit.kind": "evaluate", "sentikit.model": model.reference,
