@@ -53,7 +53,7 @@ def test_train_logs_a_run_with_params_metrics_tags_and_registers_version_1(train
 
     logged = trained["result"]["mlflow"]
     assert logged["model_uri"] == "models:/sentiment/1" and logged["model_version"] == 1
-    assert f"registered models:/sentiment/1" in trained["stderr"]
+    assert "registered models:/sentiment/1" in trained["stderr"]
     run = client(mlflow_server).get_run(logged["run_id"])
     assert run.info.status == "FINISHED"
     assert set(DEFAULT_PARAMS) | {"seed", "validation_fraction"} <= set(run.data.params)
@@ -247,6 +247,7 @@ def test_evaluate_logs_metrics_per_file_and_the_report(trained: dict[str, Any], 
                      "--mlflow", mlflow_server.url, "--report", "report", "--json")
     assert result.exit_code == 0, result.stderr
     run_id = result.stderr.split("MLflow run ")[1].split()[0]
+    assert result.stderr.strip().endswith("evaluated models:/sentiment/1")
     run = client(mlflow_server).get_run(run_id)
     files = {f["path"]: f["metrics"] for f in result.json["files"]}
     assert run.data.metrics["small.tsv.accuracy"] == pytest.approx(files[str(small_training_file)]["accuracy"])

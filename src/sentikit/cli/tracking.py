@@ -52,7 +52,7 @@ def render_logged(run: Optional[LoggedRun]) -> None:
     """One line on stderr: the run, and the version registered from it."""
     if run is None:
         return
-    registered = f", registered {run.model_uri}" if run.model_uri and run.model_name else ""
+    registered = f", {'registered' if run.registered else 'evaluated'} {run.model_uri}" if run.model_uri else ""
     output.console.print(f"MLflow run {run.run_id} (experiment {run.experiment_id}) at {run.tracking_uri}{registered}",
                          markup=False, highlight=False)
 

@@ -70,8 +70,14 @@ def log_mlflow_model(model: SentimentModel) -> Any:
     original does, and nothing else (a sidecar, an editor's backup) goes along.
     """
     import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
+
+    try:
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
+    except ImportError:  # mlflow-skinny leaves them out without pandas
+        from ..errors import EnvironmentNotReadyError
+
+        raise EnvironmentNotReadyError("logging a model to MLflow needs pandas: pip install 'sentikit[mlflow]'") from None
 
     signature = ModelSignature(inputs=Schema([ColSpec("string", INPUT_COLUMN)]), outputs=Schema([ColSpec("double")]))
     with tempfile.TemporaryDirectory(prefix="sentikit-mlflow-") as tmp:

@@ -45,6 +45,7 @@ class LoggedRun:
     run_id: str
     model_name: Optional[str] = None
     model_version: Optional[int] = None
+    registered: bool = True  # False: an evaluation run, of the model version named
 
     @property
     def model_uri(self) -> Optional[str]:
@@ -232,4 +233,5 @@ def log_evaluation_run(tracking: Tracking, report: EvaluationReport, model: Sent
                 pass
             raise
         client.set_terminated(run_id, "FINISHED")
-    return LoggedRun(display_uri(tracking.uri), experiment_id, run_id, origin.get("model_name"), origin.get("model_version"))
+    return LoggedRun(display_uri(tracking.uri), experiment_id, run_id, origin.get("model_name"), origin.get("model_version"),
+                     registered=False)
