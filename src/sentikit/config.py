@@ -46,8 +46,12 @@ CONFIG_FILE_NAME = "sentikit.toml"
 ADAPT_USER_SHARE = 0.05
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
+# The MLflow tracking server (`--mlflow`); the field's own SENTIKIT_MLFLOW_TRACKING_URI works too.
+MLFLOW_URI_ENV_VAR = "SENTIKIT_MLFLOW_URI"
+# MLflow's own variable: the tracking server a models:/ or runs:/ reference is read from, last.
+MLFLOW_STANDARD_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
 
-SECTIONS = ("server", "azure", "container", "kubernetes", "monitor")
+SECTIONS = ("server", "azure", "container", "kubernetes", "monitor", "mlflow")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
 # Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
@@ -131,6 +135,9 @@ class Settings:
     monitor_smtp_url: str = ""  # smtp://host:port (STARTTLS when offered) or smtps://host:port
     monitor_public_url: str = ""  # the dashboard's URL as the team reaches it, linked in every alert
     monitor_alert_retry_hours: float = 24.0  # keep retrying an undelivered alert this long
+
+    mlflow_tracking_uri: str = ""  # empty: nothing is logged to MLflow, and nothing contacts it
+    mlflow_experiment: str = "sentikit"
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -304,6 +311,8 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     values: dict[str, Any] = {}
     if environ.get(AZURE_SUBSCRIPTION_ENV_VAR):
         values["azure_subscription"] = environ[AZURE_SUBSCRIPTION_ENV_VAR]
+    if environ.get(MLFLOW_URI_ENV_VAR):
+        values["mlflow_tracking_uri"] = environ[MLFLOW_URI_ENV_VAR]
     for name in _FIELD_TYPES:
         if name == "source":
             continue
@@ -331,6 +340,7 @@ _FLAG_NAMES = {
     "monitor_webhook": "--webhook", "monitor_webhook_format": "--webhook-format", "monitor_email_to": "--email-to",
     "monitor_email_from": "--email-from", "monitor_smtp_url": "--smtp-url", "monitor_public_url": "--public-url",
     "monitor_alert_retry_hours": "--alert-retry-hours",
+    "mlflow_tracking_uri": "--mlflow", "mlflow_experiment": "--experiment",
 }
 
 
@@ -350,6 +360,13 @@ def read_model_key(environ: Mapping[str, str] | None = None) -> bytes | None:
     environ = os.environ if environ is None else environ
     value = environ.get(MODEL_KEY_ENV_VAR)
     return value.encode("utf-8") if value else None
+
+
+def mlflow_tracking_uri(settings: Settings, environ: Mapping[str, str] | None = None) -> str:
+    """Where models:/ and runs:/ references are read from: the setting, or else MLflow's own
+    ``MLFLOW_TRACKING_URI``; empty when neither is set."""
+    environ = os.environ if environ is None else environ
+    return settings.mlflow_tracking_uri or environ.get(MLFLOW_STANDARD_URI_ENV_VAR, "")
 
 
 def load_settings(
@@ -463,6 +480,10 @@ email_from = ""             # default sentikit@<smtp host>
 smtp_url = ""               # smtp://host:587 (STARTTLS when offered) or smtps://host:465
 public_url = ""             # the dashboard's URL as the team reaches it, linked in every alert
 alert_retry_hours = 24.0    # keep retrying an undelivered alert this long
+
+[mlflow]
+tracking_uri = ""           # e.g. http://127.0.0.1:5000, databricks, azureml://...; empty = no MLflow
+experiment = "sentikit"     # credentials: MLflow's own MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN variables
 """
 
 

@@ -77,6 +77,10 @@ class AzureAuthError(EnvironmentNotReadyError):
     """No usable Azure credential was found."""
 
 
+class MlflowAuthError(EnvironmentNotReadyError):
+    """The MLflow tracking server refused the credentials (``MLFLOW_TRACKING_*``), or none were given."""
+
+
 # --- remote failures (exit 4) -----------------------------------------------
 class RemoteError(SentikitError):
     """A remote service failed or refused the request."""
@@ -114,6 +118,10 @@ class ArmNotFoundError(ArmError):
 
 class DeploymentError(RemoteError):
     """A deployment did not reach a running, healthy state."""
+
+
+class MlflowError(RemoteError):
+    """The MLflow tracking server could not be reached, or failed a request."""
 
 
 class ServerError(RemoteError):

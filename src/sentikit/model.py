@@ -349,8 +349,14 @@ def list_models(workspace: Path) -> list[dict[str, Any]]:
     return manifests
 
 
-def resolve_model_dir(reference: str | None, workspace: Path, default_name: str) -> Path:
-    """Find a model directory from a path, ``name``, ``name:version`` or nothing (latest default)."""
+def resolve_model_dir(reference: str | None, workspace: Path, default_name: str, *, tracking_uri: str | None = None) -> Path:
+    """Find a model directory from a path, ``name``, ``name:version`` or nothing (latest default),
+    or an MLflow ``models:/...`` / ``runs:/...`` reference: downloaded once into the workspace's cache
+    from ``tracking_uri`` (default: the settings, else ``MLFLOW_TRACKING_URI``) and verified."""
+    if reference and reference.startswith(("models:/", "runs:/")):
+        from .tracking.registry import fetch_model_dir
+
+        return fetch_model_dir(reference, workspace, tracking_uri)
     if reference:
         candidate = Path(reference).expanduser()
         if (candidate / MANIFEST_FILE).is_file():
@@ -371,9 +377,9 @@ def resolve_model_dir(reference: str | None, workspace: Path, default_name: str)
     return workspace / name / str(int(version))
 
 
-def resolve_model(reference: str | None, workspace: Path, default_name: str) -> SentimentModel:
+def resolve_model(reference: str | None, workspace: Path, default_name: str, *, tracking_uri: str | None = None) -> SentimentModel:
     """Load the model a user referred to (see :func:`resolve_model_dir`)."""
-    return load_model(resolve_model_dir(reference, workspace, default_name))
+    return load_model(resolve_model_dir(reference, workspace, default_name, tracking_uri=tracking_uri))
 
 
 def register_model(

@@ -12,6 +12,7 @@ from ..errors import CheckFailedError
 from .app import app, settings
 from .local import _load
 from .options import JsonOption, LabelColumnOption, NegativeMaxOption, PositiveMinOption, TextColumnOption, WorkspaceOption
+from .tracking import ExperimentOption, MlflowOption, log_model_run_for, render_logged, start_tracking
 
 _METRIC_LABELS = {"accuracy": "accuracy", "f1_negative": "F1 (negative)", "roc_auc": "ROC AUC", "ece": "calibration error"}
 
@@ -33,6 +34,8 @@ def adapt(
     negative_max: NegativeMaxOption = None,
     positive_min: PositiveMinOption = None,
     workspace: WorkspaceOption = None,
+    mlflow: MlflowOption = None,
+    experiment: ExperimentOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Adapt a model to your labelled posts; register it only if it is better on posts held out.
@@ -50,14 +53,17 @@ def adapt(
     from ..data import default_training_files, load_dataset
     from ..model import resolve_model
 
-    s = settings(workspace=workspace, model_name=None, seed=seed)
-    base_model = resolve_model(base, s.workspace_path, s.model_name)
+    s = settings(workspace=workspace, model_name=None, seed=seed, mlflow_tracking_uri=mlflow, mlflow_experiment=experiment)
+    tracking, experiment_id = start_tracking(s)  # --mlflow: the server is checked before the work
+    base_model = resolve_model(base, s.workspace_path, s.model_name, tracking_uri=s.mlflow_tracking_uri or None)
     user = _load(files, text_column, label_column, negative_max, positive_min)
     training = load_dataset(corpus or default_training_files())
     with output.status("adapting") as say:
         result = adapt_model(base_model, user, training, workspace=s.workspace_path, name=name, seed=s.seed,
                              share=share, calibration=calibration, force=force, progress=say)
     render_adapt(result, as_json=as_json)
+    if tracking and result.model is not None:
+        render_logged(log_model_run_for(tracking, result.model, experiment_id, base=base_model))
     if result.model is None:
         raise CheckFailedError(
             f"the adapted model is not better than {result.base} on your held-out posts; not registered "

@@ -13,6 +13,7 @@ from .app import app, scorer_for, settings
 from .options import JsonOption, LabelColumnOption, ModelOption, NegativeMaxOption, PositiveMinOption
 from .options import TextColumnOption, ThresholdOption, WorkspaceOption
 from .spark import FormatOption, MasterOption, OverwriteOption, SparkFlag
+from .tracking import ExperimentOption, MlflowOption, log_model_run_for, render_logged, start_tracking
 
 # The library is imported in the commands that use it: registering the commands stays cheap, so
 # `sentikit score TEXT` and `sentikit serve` do not load the training and evaluation code.
@@ -70,9 +71,11 @@ def train(
     negative_max: NegativeMaxOption = None,
     positive_min: PositiveMinOption = None,
     workspace: WorkspaceOption = None,
+    mlflow: MlflowOption = None,
+    experiment: ExperimentOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train a model on labelled text and register it as a new version.
+    """Train a model on labelled text and register it as a new version (and in MLflow, with --mlflow).
 
     With no files, trains on the bundled corpus (shipped in the package; ./data/corpus.tsv.gz wins if present).
 
@@ -80,14 +83,16 @@ def train(
         sentikit train
         sentikit train reviews.csv --text-column body --label-column stars --negative-max 2 --positive-min 4
         sentikit train --param char_ngrams=null --param C=4   # word n-grams only: faster to score
+        sentikit train --mlflow http://127.0.0.1:5000   # a run, and a registered version of 'sentiment'
     """
     from ..train import parse_param, resolve_params, train_model
 
-    s = settings(workspace=workspace, model_name=name, seed=seed)
+    s = settings(workspace=workspace, model_name=name, seed=seed, mlflow_tracking_uri=mlflow, mlflow_experiment=experiment)
     overrides = dict(parse_param(p) for p in param or [])
     if c is not None:
         overrides["C"] = c
     resolve_params(overrides)  # bad parameters fail before the data is read
+    tracking, experiment_id = start_tracking(s)  # an unreachable server fails before the training, not after
     dataset = _load(files, text_column, label_column, negative_max, positive_min)
     with output.status("training") as say:
         result = train_model(
@@ -99,19 +104,29 @@ def train(
             params=overrides,
             progress=say,
         )
-    output.render_train(result, as_json=as_json)
+        logged = log_model_run_for(tracking, result.model, experiment_id) if tracking else None
+    output.render_train(result, as_json=as_json, mlflow=logged.to_dict() if logged else None)
+    render_logged(logged)
 
 
 @app.command()
-def models(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
-    """List the registered models and their validation metrics.
+def models(workspace: WorkspaceOption = None, mlflow: MlflowOption = None, as_json: JsonOption = False) -> None:
+    """List the registered models and their validation metrics (with --mlflow: the server's registered versions and aliases).
 
     Example:
         sentikit models --json
+        sentikit models --mlflow http://127.0.0.1:5000
     """
     from ..model import integrity_problem, list_models
 
-    s = settings(workspace=workspace)
+    s = settings(workspace=workspace, mlflow_tracking_uri=mlflow)
+    if s.mlflow_tracking_uri:
+        from ..tracking.client import display_uri
+        from ..tracking.registry import list_registered_versions
+        from .tracking import render_mlflow_models
+
+        rows = list_registered_versions(s.mlflow_tracking_uri)
+        return render_mlflow_models(rows, uri=display_uri(s.mlflow_tracking_uri), as_json=as_json)
     manifests = list_models(s.workspace_path)
     output.render_models(manifests, as_json=as_json)
     for manifest in manifests:  # the table shows what manifests claim; say which would be refused
@@ -133,27 +148,37 @@ def evaluate(
     negative_max: NegativeMaxOption = None,
     positive_min: PositiveMinOption = None,
     workspace: WorkspaceOption = None,
+    mlflow: MlflowOption = None,
+    experiment: ExperimentOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure a model on labelled data: metrics per file, optional plots, CI gates.
+    """Measure a model on labelled data: metrics per file, optional plots, CI gates (and an MLflow run, with --mlflow).
 
     Example:
         sentikit evaluate ../shared/datasets/sst2/dev.tsv --min-accuracy 0.85 --report report/
+        sentikit evaluate dev.tsv -m models:/sentiment@champion --mlflow http://127.0.0.1:5000 --report report/
     """
     from ..data import load_dataset
     from ..evaluate import check_gate_bounds, check_gates, evaluate_model, write_report
     from ..model import resolve_model
 
     check_gate_bounds(min_accuracy=min_accuracy, min_auc=min_auc)  # before the work, not after
-    s = settings(workspace=workspace, threshold=threshold)
-    loaded = resolve_model(model, s.workspace_path, s.model_name)
+    s = settings(workspace=workspace, threshold=threshold, mlflow_tracking_uri=mlflow, mlflow_experiment=experiment)
+    tracking, experiment_id = start_tracking(s)
+    loaded = resolve_model(model, s.workspace_path, s.model_name, tracking_uri=s.mlflow_tracking_uri or None)
     dataset = load_dataset(files, text_column=text_column, label_column=label_column,
                            negative_max=negative_max, positive_min=positive_min, min_rows=1,
                            require_both_classes=False, stdin=sys.stdin)
     result = evaluate_model(loaded, dataset, threshold=s.threshold)
     if report is not None:
         write_report(result, report)
+    logged = None
+    if tracking:
+        from ..tracking.runs import log_evaluation_run
+
+        logged = log_evaluation_run(tracking, result, loaded, report_dir=report, experiment_id=experiment_id)
     output.render_evaluation(result, as_json=as_json)
+    render_logged(logged)
     check_gates(result, min_accuracy=min_accuracy, min_auc=min_auc)
 
 

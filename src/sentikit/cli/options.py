@@ -14,13 +14,14 @@ WorkspaceOption = Annotated[
 ]
 ModelArgument = Annotated[
     Optional[str],
-    typer.Argument(help="Model: a directory, NAME, NAME:VERSION, or nothing for the latest default model."),
+    typer.Argument(help="Model: a directory, NAME, NAME:VERSION, models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH, "
+                  "or nothing for the latest default model."),
 ]
 # serve, build and monitor take the model as an argument; --model (as score/evaluate/explain spell it) works too.
 ModelFlag = Annotated[Optional[str], typer.Option("--model", "-m", help="The same as the MODEL argument.")]
 # score, evaluate and explain take the model as an option only.
 ModelOption = Annotated[
-    Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME or NAME:VERSION \\[default: latest].")
+    Optional[str], typer.Option("--model", "-m", help="Model: directory, NAME, NAME:VERSION or models:/NAME/VERSION (MLflow) \\[default: latest].")
 ]
 ThresholdOption = Annotated[
     Optional[float], typer.Option("--threshold", "-t", help="Scores at or above this are labelled positive \\[default: 0.5].")

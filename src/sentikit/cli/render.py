@@ -110,12 +110,12 @@ def counter(description: str) -> Iterator[Callable[[int], None]]:
 
 # --- renderers, one per result type ------------------------------------------------------------
 
-def render_train(result: Any, *, as_json: bool) -> None:
+def render_train(result: Any, *, as_json: bool, mlflow: dict[str, Any] | None = None) -> None:
     model = result.model
     if as_json:
         emit_json({"model": model.reference, "path": str(model.path), "seconds": round(result.seconds, 2),
                    "train_rows": result.train_rows, "validation_rows": result.validation_rows,
-                   "metrics": result.metrics, "params": result.params})
+                   "metrics": result.metrics, "params": result.params, **({"mlflow": mlflow} if mlflow else {})})
         return
     _stderr().print(f"[bold green]trained[/] {model.reference} in {result.seconds:.1f}s "
                   f"({result.train_rows:,} training rows, {result.validation_rows:,} validation rows)")
