@@ -11,8 +11,7 @@ ignored), or plain lines, one post each. A file that is not ``.csv``/``.tsv``/``
 first line names no text column is read as plain lines.
 
 :func:`collect` keeps one copy of each post under :func:`dedup_key`: lower case, URLs and
-mentions replaced by one token each, ``RT @name:`` prefixes and punctuation dropped, blanks
-collapsed. Fifty retweets of one complaint are one post, so they weigh once.
+mentions dropped, ``RT @name:`` prefixes and punctuation dropped, blanks collapsed. Fifty retweets of one complaint are one post, so they weigh once.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ __all__ = ["FileSource", "UnlabelledPosts", "UnlabelledSource", "collect", "dedu
 
 _STRUCTURED = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json")
 _RETWEET = re.compile(r"^(?:rt\s+xxuser\s*:?\s*)+")
+_ENTITIES = re.compile(r"\b(?:xxuser|xxurl)\b")
 _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]+")  # ASCII punctuation; emoji and letters stay
 _BLANKS = re.compile(r"\s+")
 _normalizer: list[Any] = []
@@ -108,7 +108,7 @@ def dedup_key(text: str) -> str:
         from .text import SocialNormalizer
 
         _normalizer.append(SocialNormalizer(["entities", "urls", "mentions", "elongation"], lowercase=True, strip_accents="unicode"))
-    normal = _RETWEET.sub("", _normalizer[0](text).strip())
+    normal = _ENTITIES.sub(" ", _RETWEET.sub("", _normalizer[0](text).strip()))
     normal = _BLANKS.sub(" ", _PUNCTUATION.sub(" ", normal)).strip()
     return hashlib.blake2b(normal.encode("utf-8"), digest_size=12).hexdigest()
 

@@ -181,9 +181,9 @@ _HELP = "[p]ositive  [n]egative  [s]kip  [u]ndo  [q]uit"
 
 @app.command()
 def label(
-    file: Annotated[str, typer.Argument(help="Posts to label: CSV, TSV, JSONL (with a text column) or plain lines.")],
+    file: Annotated[str, typer.Argument(help="Posts to label: CSV, TSV, JSONL (with a text column) or plain lines; .gz.")],
     output_path: Annotated[Optional[str], typer.Option("--output", "-o", help="Labelled CSV to write \\[default: FILE's name + .labelled.csv].")] = None,
-    order: Annotated[str, typer.Option("--order", help="uncertain (least-certain first, diverse), random (unbiased sample) or file.")] = "uncertain",
+    order: Annotated[str, typer.Option("--order", help="uncertain (least-certain first, diverse), adapt (what helps adapt --unlabelled most), random (unbiased sample) or file.")] = "uncertain",
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model that scores the posts \\[default: latest].")] = None,
     text_column: TextColumnOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --order random.")] = 42,
@@ -193,19 +193,20 @@ def label(
 
     Shows each post with the model's score; keys p (positive), n (negative), s (skip), u (undo),
     q (quit). Every answer is saved at once, so you can stop and resume at any time. By default
-    the posts the model is least sure about come first, near-duplicates last.
+    the posts the model is least sure about come first, near-duplicates last; retweets and other
+    near-duplicates are asked once. --order adapt asks first for what self-training cannot learn.
 
     Example:
         sentikit label posts.csv                  # writes posts.labelled.csv
+        sentikit label mentions.jsonl --order adapt -o labelled.csv   # then: sentikit adapt labelled.csv -u mentions.jsonl
         sentikit label posts.txt --order random -o test-sample.csv
     """
     import sys
     from pathlib import Path
 
-    from ..data import iter_records
-    from ..errors import InvalidInputError
     from ..label import ORDERS, LabelSession
     from ..model import resolve_model
+    from ..unlabelled import FileSource, collect
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InvalidInputError("sentikit label is interactive: run it in a terminal (stdin and stdout must be a TTY)")
@@ -213,12 +214,9 @@ def label(
         raise InvalidInputError(f"--order must be one of {', '.join(ORDERS)}, got '{order}'")
     s = settings(workspace=workspace)
     scorer = resolve_model(model, s.workspace_path, s.model_name)
-    _, _, records = iter_records(file, text_column=text_column)
-    texts = list(dict.fromkeys(text.strip() for _, _, text in records if text.strip()))
-    if not texts:
-        raise InvalidInputError(f"{file}: no posts to label")
+    posts = collect([FileSource(file, text_column=text_column)])
     target = Path(output_path) if output_path else Path(file).with_name(Path(file).name.split(".")[0] + ".labelled.csv")
-    session = LabelSession.start(texts, scorer.score(texts), target, order=order, seed=seed)
+    session = LabelSession.start(posts.texts, scorer.score(posts.texts), target, order=order, seed=seed, copies=posts.copies)
     _run_labeller(session, scorer.reference)
 
 
