@@ -36,8 +36,9 @@ def configs(grid: bool) -> list[Any]:
     from sentikit.selftrain import SelfTrainParams
 
     chosen = SelfTrainParams()
-    if not grid:
-        return [chosen]
+    if not grid:  # the default, two more rounds-of-two neighbours, and the issue's measured recipe
+        return [chosen, SelfTrainParams(cutoff=0.8, weight=30.0, rounds=2), SelfTrainParams(cutoff=0.8, weight=10.0, rounds=2),
+                SelfTrainParams(cutoff=0.9, weight=3.0, rounds=1, balance="none")]
     out = [SelfTrainParams(cutoff=0.9, weight=3.0, rounds=1, balance="none")]  # the issue's measured recipe
     out += [SelfTrainParams(cutoff=c, weight=w, rounds=1, balance="prior") for c in (0.8, 0.9, 0.95) for w in (3.0, 10.0, 30.0)]
     out += [SelfTrainParams(cutoff=0.9, weight=10.0, rounds=2, balance="prior"), SelfTrainParams(cutoff=0.9, weight=10.0, rounds=1, balance="equal"),
@@ -54,8 +55,8 @@ def run(candidate: q.Candidate, blocks: dict[str, Any], labels: np.ndarray, corp
     """Accuracies on the test half of one domain for one seed: zero-shot, each unlabelled-only set, labelled ones."""
     from sklearn.linear_model import LogisticRegression
 
-    from sentikit.adapt import adapted_classifiers, calibrate, pseudo_weight, user_weight
-    from sentikit.selftrain import self_train, weighted_fit
+    from sentikit.adapt import adapted_classifiers, calibrate, user_weight
+    from sentikit.selftrain import pseudo_weight, self_train, weighted_fit
 
     rng = np.random.default_rng(seed)
     shuffled = rng.permutation(posts)
@@ -97,7 +98,7 @@ def run(candidate: q.Candidate, blocks: dict[str, Any], labels: np.ndarray, corp
     def refit(pseudo: Any, pseudo_labels: Any) -> tuple[Any, Any]:
         both = adapted_classifiers(sp.vstack([x_c, x_r[pseudo]]).tocsr(), np.concatenate([y_corpus, pseudo_labels]), x_l, labels[shots], make,
                                    weight=weight, folds=folds, seed=seed,
-                                   corpus_weights=np.concatenate([np.ones(n_corpus), np.full(len(pseudo), pseudo_weight(p, weight / scale) * scale)]))
+                                   corpus_weights=np.concatenate([np.ones(n_corpus), np.full(len(pseudo), pseudo_weight(p.weight * scale, n_corpus, len(pseudo), weight))]))
         return both, calibrate(both[1], both[0].decision_function(x_r).tolist())
 
     (clf, spec) = self_train(teacher, refit, p).model

@@ -33,7 +33,7 @@ from .data import Dataset
 from .errors import DataError, InvalidInputError
 from .evaluate import bootstrap_metrics
 from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
-from .selftrain import MIN_POSTS, SelfTrainParams, self_train
+from .selftrain import MIN_POSTS, SelfTrainParams, pseudo_weight, self_train
 from .unlabelled import UnlabelledPosts, dedup_key
 
 HOLDOUT_FRACTION = 0.3
@@ -258,7 +258,7 @@ def adapt_model(
             both = adapted_classifiers(
                 scipy.sparse.vstack([x_corpus, x_posts[pseudo]]).tocsr(), numpy.concatenate([y_corpus, labels]),
                 x_user[rows], y_user[rows], make_classifier, weight=weight, calibration=calibration, seed=seed,
-                folds=folds, corpus_weights=numpy.concatenate([numpy.ones(len(y_corpus)), numpy.full(len(pseudo), pseudo_weight(st, weight))]))
+                folds=folds, corpus_weights=numpy.concatenate([numpy.ones(len(y_corpus)), numpy.full(len(pseudo), pseudo_weight(st.weight, len(y_corpus), len(pseudo), weight))]))
             return both, calibrate(both[1], both[0].decision_function(x_posts).tolist())
 
         teacher = calibrate(alone[1], alone[0].decision_function(x_posts).tolist())
@@ -328,11 +328,6 @@ def adapt_model(
                                   "metrics": {"rows": comparison.rows, **{k: v["value"] for k, v in after_metrics.items()}}})
     result.seconds = time.perf_counter() - started
     return result
-
-
-def pseudo_weight(params: SelfTrainParams, labelled_weight: float) -> float:
-    """A pseudo-label's training weight beside labelled posts: never more than a real label's."""
-    return min(params.weight, labelled_weight)
 
 
 def _better(before: Mapping[str, Mapping[str, Optional[float]]], after: Mapping[str, Mapping[str, Optional[float]]]) -> bool:

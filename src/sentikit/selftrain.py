@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # the CLI reads the defaults below without importing the mode
 
 BALANCES = ("prior", "equal", "none")
 MIN_POSTS = 20  # fewer distinct unlabelled posts than this cannot move a model measurably
+# Pseudo-labels together never weigh more than this share of the corpus: bench/quality.py measured up
+# to 0.4 (1,024 tweets at the default weight); beyond, the teacher's own errors would outweigh the corpus.
+MAX_PSEUDO_SHARE = 0.5
 
 ProgressCallback = Callable[[str], None]
 Fit = Callable[[Any, Any], tuple[Any, Any]]  # (pseudo rows, pseudo labels) -> (model, its scores of every post)
@@ -41,8 +44,8 @@ Fit = Callable[[Any, Any], tuple[Any, Any]]  # (pseudo rows, pseudo labels) -> (
 class SelfTrainParams:
     """How pseudo-labels are chosen and weighed (defaults measured by bench/quality.py --unlabelled)."""
 
-    cutoff: float = 0.9
-    weight: float = 3.0
+    cutoff: float = 0.8
+    weight: float = 30.0
     rounds: int = 1
     balance: str = "prior"
 
@@ -109,6 +112,12 @@ def self_train(teacher_scores: Any, fit: Fit, params: SelfTrainParams) -> SelfTr
     return SelfTraining(model, scores, history)
 
 
+def pseudo_weight(weight: float, corpus_rows: float, pseudo_rows: int, labelled_weight: float = float("inf")) -> float:
+    """A pseudo-label's training weight: ``weight``, but together at most :data:`MAX_PSEUDO_SHARE` of
+    the corpus, and never more than a real label's (``labelled_weight``)."""
+    return min(weight, MAX_PSEUDO_SHARE * corpus_rows / max(pseudo_rows, 1), labelled_weight)
+
+
 def weighted_fit(make_classifier: Callable[[], Any], x_corpus: Any, y_corpus: Any, x_posts: Any, weight: float) -> Fit:
     """A :data:`Fit` that refits a classifier on the corpus plus the weighted pseudo-labelled posts."""
     import numpy
@@ -117,7 +126,8 @@ def weighted_fit(make_classifier: Callable[[], Any], x_corpus: Any, y_corpus: An
     def fit(rows: Any, labels: Any) -> tuple[Any, Any]:
         x = scipy.sparse.vstack([x_corpus, x_posts[rows]]).tocsr()
         y = numpy.concatenate([y_corpus, labels])
-        w = numpy.concatenate([numpy.ones(x_corpus.shape[0]), numpy.full(len(rows), weight)])
+        each = pseudo_weight(weight, x_corpus.shape[0], len(rows))
+        w = numpy.concatenate([numpy.ones(x_corpus.shape[0]), numpy.full(len(rows), each)])
         clf = make_classifier().fit(x, y, sample_weight=w)
         return clf, clf.predict_proba(x_posts)[:, 1]
 
@@ -205,7 +215,7 @@ def adapt_unlabelled(
     fit = weighted_fit(lambda: clone(classifier), x_corpus, y_corpus, x_posts, params.weight)
 
     def counted(rows: Any, labels: Any) -> tuple[Any, Any]:
-        say(f"refitting with {len(rows):,} pseudo-labelled posts (weight {params.weight:g} each)")
+        say(f"refitting with {len(rows):,} pseudo-labelled posts (weight {pseudo_weight(params.weight, len(y_corpus), len(rows)):.3g} each)")
         return fit(rows, labels)
 
     trained = self_train(before, counted, params)
