@@ -3,7 +3,8 @@
 # Idempotent: each step checks first and does nothing when its result is already there.
 #   1. apt packages: Docker engine, local registry, mmdebstrap, htpasswd, zstd, Node.js, wrk, the
 #      Java 17 runtime Spark runs on (tests/spark: PySpark local mode and a standalone cluster), and
-#      tmux (tests/test_label.py drives `sentikit label` in a real terminal)
+#      tmux (tests/test_label.py drives `sentikit label` in a real terminal), and chromium with its
+#      chromedriver (tests/browser drive the pages / and /monitor in a real browser through Selenium)
 #   2. dockerd, started in the background if no engine answers (log: /var/log/dockerd.log)
 #   3. the stand-in base image python:3.11-slim (mmdebstrap -> docker import), cached as a
 #      zstd tarball under $SENTIKIT_CI_CACHE (default /var/cache/sentikit-ci) between runs
@@ -15,7 +16,8 @@ BASE_IMAGE="${SENTIKIT_CI_BASE_IMAGE:-python:3.11-slim}"
 CACHE_DIR="${SENTIKIT_CI_CACHE:-/var/cache/sentikit-ci}"
 BASE_TARBALL="$CACHE_DIR/$(printf '%s' "$BASE_IMAGE" | tr ':/' '--').tar.zst"
 DOCKERD_LOG=/var/log/dockerd.log
-PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk openjdk-17-jre-headless tmux)
+PACKAGES=(docker.io docker-registry mmdebstrap apache2-utils zstd nodejs wrk openjdk-17-jre-headless tmux
+          chromium chromium-driver)
 
 started=$(date +%s.%N)
 step_started=$started

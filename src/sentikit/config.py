@@ -44,7 +44,7 @@ ADAPT_USER_SHARE = 0.05
 # Azure's own conventional variable, honoured as a fallback for the subscription.
 AZURE_SUBSCRIPTION_ENV_VAR = "AZURE_SUBSCRIPTION_ID"
 
-SECTIONS = ("server", "azure", "container", "kubernetes")
+SECTIONS = ("server", "azure", "container", "kubernetes", "monitor")
 # Keys that look like secrets are refused in the file: secrets live in the environment.
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "client_secret")
 # Settings that *name* where a secret lives (a Kubernetes Secret), never hold its value.
@@ -77,6 +77,7 @@ class Settings:
     server_body_timeout: float = 120.0  # seconds for a whole request body (1 MiB at 9 KB/s still passes)
     server_tls_cert: str = ""  # PEM certificate (chain) file: serve HTTPS
     server_tls_key: str = ""  # its private key (PEM), unless the certificate file holds it
+    server_ui: bool = True  # the pages / (try a text) and /monitor (the desk); --no-ui turns them off
     # Azure AI Language compatibility routes (/language/:analyze-text, /text/analytics/v3.x/sentiment)
     server_azure_max_documents: int = 10  # the service's limit per request
     server_azure_max_text_elements: int = 5_120  # longest document, in text elements
@@ -105,6 +106,19 @@ class Settings:
 
     kubernetes_api_key_secret: str = ""  # name of an existing Secret holding the API key (key "api-key")
     kubernetes_namespace: str = ""
+
+    # The desk (`sentikit serve --monitor`): the same rules as `sentikit monitor`, kept in a store.
+    # None: not set (the rules then follow `sentikit monitor`'s, e.g. --threshold falls back to `threshold`).
+    monitor_enabled: bool = False  # SENTIKIT_MONITOR; [monitor] enabled = true
+    monitor_store: str = "monitor.db"  # SQLite file
+    monitor_alert_below: float | None = None
+    monitor_recover_above: float | None = None
+    monitor_window: int | None = None
+    monitor_window_seconds: float | None = None
+    monitor_min_count: int | None = None
+    monitor_threshold: float | None = None
+    monitor_webhook: str = ""
+    monitor_retention_days: float = 90.0
 
     source: str = ""  # where the file settings came from, for `sentikit init`/diagnostics
 
@@ -153,14 +167,23 @@ _RANGES: dict[str, tuple[float, float]] = {
     "container_max_replicas": (1, 1_000),
     "container_concurrency": (1, 100_000),
     "container_cpu_target": (1, 100),
+    "monitor_alert_below": (0.0, 1.0),
+    "monitor_recover_above": (0.0, 1.0),
+    "monitor_window": (1, 1 << 31),
+    "monitor_window_seconds": (0.001, 1e10),
+    "monitor_min_count": (1, 1 << 31),
+    "monitor_threshold": (0.0, 1.0),
+    "monitor_retention_days": (0.0001, 1e6),
 }
+# Fields whose variable is not simply SENTIKIT_<FIELD>.
+_ENV_NAMES = {"monitor_enabled": "SENTIKIT_MONITOR"}
 
 
 def env_var(name: str) -> str:
     """The environment variable of a Settings field: ``server_port`` -> ``SENTIKIT_SERVER_PORT``."""
     if name not in _FIELD_TYPES or name == "source":
         raise KeyError(name)
-    return ENV_PREFIX + name.upper()
+    return _ENV_NAMES.get(name) or ENV_PREFIX + name.upper()
 
 
 def _check_range(name: str, value: Any, where: str) -> Any:
@@ -181,6 +204,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
 
 def _convert(name: str, value: Any, where: str) -> Any:
     kind = _FIELD_TYPES[name]
+    if isinstance(kind, str) and kind.endswith(" | None"):  # optional: unset is None, a value has the type
+        kind = kind[: -len(" | None")]
     try:
         if kind in ("bool", bool):
             if isinstance(value, bool):
@@ -282,7 +307,10 @@ _FLAG_NAMES = {
     "server_host": "--host", "server_port": "--port", "server_workers": "--workers",
     "server_max_text_chars": "--max-text-chars", "server_max_batch": "--max-batch",
     "server_max_body_bytes": "--max-body-bytes", "server_cors_origins": "--cors-origins",
-    "server_access_log": "--access-log", "model_name": "--name",
+    "server_access_log": "--access-log", "server_ui": "--ui", "model_name": "--name",
+    "monitor_enabled": "--monitor", "monitor_store": "--store", "monitor_alert_below": "--alert-below",
+    "monitor_recover_above": "--recover-above", "monitor_window": "--window", "monitor_window_seconds": "--window-seconds",
+    "monitor_min_count": "--min-count", "monitor_webhook": "--webhook", "monitor_retention_days": "--retention-days",
 }
 
 
@@ -353,6 +381,7 @@ header_timeout = 15.0       # seconds for the request line and headers to arrive
 body_timeout = 120.0        # seconds for a whole request body to arrive (slow mobile uploads included)
 tls_cert = ""               # PEM certificate file: serve HTTPS (with tls_key, its private key)
 tls_key = ""
+ui = true                   # the pages / (try a text) and /monitor (the desk's dashboard)
 # Azure AI Language compatibility (POST /language/:analyze-text, /text/analytics/v3.x/sentiment)
 azure_max_documents = 10        # documents per request (the service's limit)
 azure_max_text_elements = 5120  # longest document, in text elements
@@ -382,6 +411,20 @@ cpu_target = 60             # autoscalers add a replica above this average CPU %
 [kubernetes]
 api_key_secret = ""         # name of an existing Secret with key "api-key"; the value never goes in a file
 namespace = ""
+
+[monitor]
+# The desk: `sentikit serve --monitor` (or enabled = true, SENTIKIT_MONITOR=1) stores posts sent to
+# POST /v1/posts and alerts like `sentikit monitor`, with the same rules. Uncomment what you need.
+enabled = false
+store = "monitor.db"        # SQLite file (/data/monitor.db in the image)
+retention_days = 90         # posts older than this are deleted
+# alert_below = 0.4         # alert when the rolling mean score falls below this (required with the desk)
+# window = 50               # the last N posts, or:
+# window_seconds = 3600     # the last S seconds of event time
+# recover_above = 0.5       # recover when the mean reaches this [default: alert_below]
+# min_count = 10            # no alert with fewer posts in the window
+# threshold = 0.5           # posts scored below this count as negative [default: threshold]
+# webhook = "https://..."   # POST each alert and recovery as JSON (or SENTIKIT_MONITOR_WEBHOOK)
 """
 
 

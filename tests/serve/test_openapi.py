@@ -12,6 +12,8 @@ ROUTES = {
     ("GET", "/analyze"), ("GET", "/predict"), ("POST", "/v1/score"), ("POST", "/v1/explain"), ("GET", "/healthz"),
     ("GET", "/readyz"), ("GET", "/v1/model"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/docs"),
     ("POST", "/language/:analyze-text"), ("POST", "/text/analytics/v3.0/sentiment"), ("POST", "/text/analytics/v3.1/sentiment"),
+    # the desk (serve --monitor; 404 with a hint without it)
+    ("POST", "/v1/posts"), *(("GET", f"/v1/monitor/{name}") for name in ("state", "alerts", "posts", "summary", "drivers", "sources")),
 }
 
 

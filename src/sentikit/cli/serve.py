@@ -47,6 +47,18 @@ def serve(
     tls_key: Annotated[
         Optional[Path], typer.Option("--tls-key", help="The certificate's PEM private key, unless the certificate file holds it.")
     ] = None,
+    ui: Annotated[
+        Optional[bool], typer.Option("--ui/--no-ui", help="Serve the pages / and /monitor \\[default: on].")
+    ] = None,
+    monitor: Annotated[Optional[bool], typer.Option("--monitor/--no-monitor", help="The desk: store posts sent to POST /v1/posts and alert like `sentikit monitor` \\[default: off].", rich_help_panel="Monitor (the desk)")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", help="The desk's SQLite file \\[default: ./monitor.db].", rich_help_panel="Monitor (the desk)")] = None,
+    alert_below: Annotated[Optional[float], typer.Option("--alert-below", help="Alert when the rolling mean score falls below this (0-1). Required with --monitor.", rich_help_panel="Monitor (the desk)")] = None,
+    recover_above: Annotated[Optional[float], typer.Option("--recover-above", help="Recover when the mean reaches this again \\[default: --alert-below].", rich_help_panel="Monitor (the desk)")] = None,
+    window: Annotated[Optional[int], typer.Option("--window", "-n", min=1, help="Rolling window: the last N posts.", rich_help_panel="Monitor (the desk)")] = None,
+    window_seconds: Annotated[Optional[float], typer.Option("--window-seconds", "-s", help="Rolling window: the last S seconds of event time.", rich_help_panel="Monitor (the desk)")] = None,
+    min_count: Annotated[Optional[int], typer.Option("--min-count", help="No alert with fewer posts in the window \\[default: N for --window, 10 for --window-seconds].", rich_help_panel="Monitor (the desk)")] = None,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="POST each alert and recovery as JSON to this URL.", rich_help_panel="Monitor (the desk)")] = None,
+    retention_days: Annotated[Optional[float], typer.Option("--retention-days", help="Delete posts older than this \\[default: 90].", rich_help_panel="Monitor (the desk)")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Serve a model over HTTP until Ctrl-C or SIGTERM.
@@ -59,21 +71,27 @@ def serve(
     Example:
         sentikit serve sentiment:1 --port 8000 --workers 2
         sentikit serve --tls-cert cert.pem --tls-key key.pem
+        sentikit serve --monitor --alert-below 0.4 --window 50
     """
-    from ..server.run import run_server, server_url
+    from ..server.run import checked_spec, run_server, server_url
 
     s = settings(
         workspace=workspace, server_host=host, server_port=port, server_workers=workers,
         server_max_text_chars=max_text_chars, server_max_batch=max_batch, server_max_body_bytes=max_body_bytes,
         server_cors_origins=cors_origins, server_access_log=access_log, threshold=threshold,
         server_tls_cert=tls_cert and str(tls_cert), server_tls_key=tls_key and str(tls_key),
+        monitor_enabled=monitor, monitor_store=store, monitor_alert_below=alert_below, monitor_recover_above=recover_above,
+        monitor_window=window, monitor_window_seconds=window_seconds, monitor_min_count=min_count,
+        monitor_webhook=webhook, monitor_retention_days=retention_days, server_ui=ui,
     )
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     api_key = read_api_key()
+    spec = checked_spec(loaded, s, api_key)
     # plain, like the server's log lines that follow: rich is not imported to start a server
     print(f"serving {loaded.reference} ({loaded.path}) on {server_url(s)} - docs at /docs"
-          f"{', API key required' if api_key else ''}", file=sys.stderr, flush=True)
-    run_server(loaded, s, api_key=api_key)
+          f"{', API key required' if api_key else ''}{f', monitor store {s.monitor_store}' if s.monitor_enabled else ''}",
+          file=sys.stderr, flush=True)
+    run_server(loaded, s, api_key=api_key, spec=spec)
 
 
 @app.command()

@@ -15,6 +15,15 @@ The pieces, from the inside out:
 * :func:`run_monitor` (:mod:`.run`) - the loop: read what is available, score it in micro-batches,
   feed the core, report events, and return a :class:`Summary`.
 
+The desk (``sentikit serve --monitor``) runs the same window over a store; import its modules directly
+(they are not re-exported here, so ``sentikit monitor`` does not load them):
+
+* :mod:`.store` - :class:`~.store.Store`: posts, per-minute and per-hour rollups, events and the alert
+  state in SQLite, migrated at open; :mod:`.sql` holds every statement and the dialect seam.
+* :mod:`.desk` - :class:`~.desk.Desk`: ingest decided in one transaction against the committed state
+  (so restarts and worker processes agree), and the dashboard's reads.
+* :mod:`.drivers` - the terms over-represented in a window's negative posts.
+
 A *scorer* is anything with ``score(list[str]) -> list[float]``: a local
 :class:`~sentikit.model.SentimentModel` or a :class:`~sentikit.remote.RemoteScorer`.
 """

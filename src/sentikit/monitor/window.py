@@ -180,6 +180,32 @@ class WindowMonitor:
                 events.append(event)
         return events
 
+    def restore(
+        self, items: Iterable[tuple[Record, float]], *, position: int, alerting: bool, alerts: int, recoveries: int,
+        alert_position: int, reset: bool = False,
+    ) -> None:
+        """Replay stored texts (in arrival order) into the window, then take the alert state as stored.
+
+        What the replay would raise is not raised again: the store already holds those events (a
+        restart, or texts another worker took). ``reset`` empties the window first.
+        """
+        if reset:
+            self._items.clear()
+            self._sum, self._newest, self._event_time, self._last = 0.0, -math.inf, False, None
+        for record, score in items:
+            self.add(record, score)
+        self.position, self.alerting, self.alerts, self.recoveries = position, alerting, alerts, recoveries
+        self._alert_position = alert_position
+
+    @property
+    def alert_position(self) -> int:
+        """The position of the text that raised the current (or last) alert."""
+        return self._alert_position
+
+    def window_records(self) -> list[tuple[Record, float]]:
+        """The texts in the window and their scores (event-time order for time windows)."""
+        return [(item[3], item[1]) for item in self._items]
+
     def expire(self, now: float) -> Optional[Event]:
         """Advance an arrival-time window to ``now`` while no texts arrive (no-op with event time)."""
         if self._seconds is None or self._event_time or now <= self._newest:

@@ -20,7 +20,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping, Sequence, cast
 from urllib.parse import unquote_plus
 
 from starlette.applications import Starlette
@@ -39,7 +39,7 @@ from ..config import ServerLimits
 from ..model import SentimentModel
 from .._json import to_jsonable
 from ..score import labels_for
-from . import azure_routes
+from . import azure_routes, desk_routes, pages
 from .azure_language import AzureLanguageOptions
 from .azure_routes import AzureService
 from .batching import ScoreBatcher
@@ -48,11 +48,15 @@ from .inputs import request_threshold, request_top
 from .metrics import Metrics
 from .openapi import docs_html, openapi_document
 
+if TYPE_CHECKING:
+    from ..monitor.desk import Desk, DeskOptions
+
 # Work above this many characters is scored in a worker thread so the event loop keeps
 # answering health checks; below it, inline is faster (no thread hand-off, no GIL ping-pong).
 INLINE_CHARS = 200_000
 # Routes reachable without the API key: probes, and the static docs a browser opens.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"})
+# The pages (/, /monitor and their assets) hold no data: they ask for the key when the API answers 401.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json"}) | pages.PATHS
 # The CSP makes "nothing loads from the internet" enforceable, not just true.
 DOCS_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'"
 
@@ -67,6 +71,8 @@ class Served:
     openapi_body: str
     metrics: Metrics = field(default_factory=Metrics)
     ready: bool = False
+    desk_options: DeskOptions | None = None  # serve --monitor
+    desk: Desk | None = None  # opened at startup, in each worker process
     batcher: ScoreBatcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +235,7 @@ ROUTES = [
     Route("/openapi.json", openapi, methods=GET),
     Route("/docs", docs, methods=GET),
     *azure_routes.ROUTES,
+    *desk_routes.ROUTES,
 ]
 
 
@@ -376,10 +383,20 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     # builds them between requests; half of a start's time went to building them (bench/README.md).
     scorer = state.model.load_scorer(progressive=True)
     scorer.score(["warm up"])
+    if state.desk_options is not None:
+        from ..monitor.desk import Desk
+
+        state.desk = Desk.open(state.desk_options, explain=getattr(scorer, "explain", None),
+                               model={"reference": state.model.reference})
     state.ready = True
     finishing = asyncio.get_running_loop().create_task(finish_loading(scorer))
-    yield
-    finishing.cancel()
+    try:
+        yield
+    finally:
+        finishing.cancel()
+        if state.desk is not None:
+            state.desk.close()
+            state.desk = None
 
 
 async def finish_loading(scorer: Any) -> None:
@@ -415,6 +432,8 @@ def create_app(
     threshold: float = 0.5,
     metrics_dir: Path | None = None,
     azure: AzureLanguageOptions | None = None,
+    monitor: DeskOptions | None = None,
+    ui: bool = True,
 ) -> Starlette:
     """Build the ASGI app serving ``model``.
 
@@ -426,11 +445,14 @@ def create_app(
         threshold: scores at or above it are labelled positive in ``/v1/score``.
         metrics_dir: the directory the workers of one server share their metrics in (None: one process).
         azure: limits and three-class mapping of the Azure AI Language routes (defaults: the service's).
+        monitor: the desk (``serve --monitor``): ``POST /v1/posts`` and ``/v1/monitor/*``; None: they answer 404.
+        ui: serve the pages ``/`` and ``/monitor`` (:mod:`sentikit.server.pages`); off, they answer 404.
     """
     azure = azure or AzureLanguageOptions(threshold=threshold)
     openapi_body = json.dumps(openapi_document(limits=limits, api_key=api_key is not None, azure=azure), indent=2)
-    state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir))
-    routes = frozenset(route.path for route in ROUTES)
+    state = Served(model, limits, threshold, openapi_body, Metrics(metrics_dir), desk_options=monitor)
+    table = [*ROUTES, *pages.ROUTES] if ui else ROUTES
+    routes = frozenset(route.path for route in table)
     middleware = [Middleware(ObserveAndAuthorize, served=state, api_key=api_key, routes=routes,
                              body_timeout=limits.body_timeout)]
     if cors_origins:
@@ -445,7 +467,7 @@ def create_app(
                 max_age=600,
             ),
         )
-    app = Starlette(routes=ROUTES, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(routes=table, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.state.served = state
     app.state.azure = AzureService(azure, model.reference, limits.max_body_bytes, state.score_async, state.metrics.error)
     app.state.model = model

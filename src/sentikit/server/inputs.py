@@ -84,25 +84,22 @@ def get_text_chars(limits: ServerLimits) -> int:
     return min(limits.max_text_chars, GET_TEXT_CHARS)
 
 
+def media_type(request: Request) -> str:
+    """The request's media type, lower case, without parameters (``application/json``)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 async def read_json(request: Request, limits: ServerLimits) -> dict[str, Any]:
     """The request's JSON object, read within the byte limit as it streams in."""
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(request)
     if media != "application/json" and not media.endswith("+json"):
+        content_type = request.headers.get("content-type", "")
         raise ApiError(
             415,
             "unsupported_media_type",
             f"send the body as JSON with 'Content-Type: application/json' (got {content_type or 'none'!r})",
         )
-    too_large = ApiError(413, "body_too_large", f"request body exceeds {limits.max_body_bytes:,} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limits.max_body_bytes:
-            raise too_large
+    body = await read_body(request, limits)
     if not body.strip():
         raise ApiError(400, "invalid_json", "the request body is empty; send a JSON object")
     try:
@@ -112,6 +109,22 @@ async def read_json(request: Request, limits: ServerLimits) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ApiError(422, "invalid_type", f"the body must be a JSON object, got {json_type(document)}")
     return document
+
+
+async def read_body(request: Request, limits: ServerLimits) -> bytearray:
+    """The request's body, read within the byte limit as it streams in."""
+    # Connection: close: the server does not read the rest, so the connection cannot carry another request.
+    too_large = ApiError(413, "body_too_large", f"request body exceeds {limits.max_body_bytes:,} bytes",
+                         {"Connection": "close"})
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limits.max_body_bytes:
+            raise too_large
+    return body
 
 
 def check_fields(document: Mapping[str, Any], allowed: Sequence[str], required: str) -> None:

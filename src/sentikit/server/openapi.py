@@ -18,6 +18,7 @@ from .inputs import NON_BLANK_PATTERN, get_text_chars
 from .protocols import HEAD_LIMIT
 from .azure_language import AzureLanguageOptions
 from .azure_openapi import KEY_SCHEME, azure_paths, azure_schemas
+from .desk_openapi import desk_paths, desk_schemas
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _MODEL_REF = {
@@ -31,6 +32,7 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "Missing, empty or malformed input",
         401: "Missing or invalid API key",
+        404: "The monitor is off: start the server with --monitor (SENTIKIT_MONITOR=1)",
         408: "The request body did not arrive within the server's body timeout",
         413: "Text, batch or body over the server's limit",
         414: "Request line and headers over 64 KiB: send long texts with POST /v1/score",
@@ -288,6 +290,8 @@ def openapi_document(
             },
         },
     }
+    document["paths"].update(desk_paths(_error_responses))
+    document["components"]["schemas"].update(desk_schemas(limits))
     document["paths"].update(azure_paths(azure or AzureLanguageOptions()))
     document["components"]["schemas"].update(azure_schemas())
     document["components"]["securitySchemes"].update(KEY_SCHEME)

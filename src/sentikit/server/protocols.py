@@ -9,6 +9,12 @@
   (5,000 characters, 12 bytes each percent-encoded at worst); beyond it a 414 JSON error that
   points to POST /v1/score, instead of a parser-dependent plain-text 400.
 * Malformed requests get the JSON error envelope too.
+* A lingering close (as nginx does it): when the server answers before it has read the whole
+  request body (a 413 for a body over the limit, a 408), it sends the answer and a FIN, then reads
+  and discards what the client is still sending, up to ``LINGER_BYTES`` and ``LINGER_SECONDS``
+  (``LINGER_IDLE`` without data), and only then closes. Closing with unread data makes the
+  kernel send a reset, and a client that writes its whole body before reading (Python's
+  ``http.client``, ``requests``) got ``Connection reset by peer`` instead of the 413.
 * What a connection writes in one event-loop turn goes out in one ``write`` (uvicorn writes a
   response's head and body separately): one packet per small response instead of two, so a
   client reads each answer once (wrk spent a third less CPU per request, and 2 workers answered
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 from ..errors import ConfigError
 
@@ -31,6 +37,10 @@ PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 414: b"URI Too Long"}
 # httptools cannot parse a URL over 65,535 bytes (16-bit offsets); one limit for both parsers:
 # the request line and headers together, 64 KiB (GET_TEXT_CHARS characters of any kind fit).
 HEAD_LIMIT = 65_535
+# The lingering close's bounds: what a client may still send after the answer, and for how long.
+LINGER_BYTES = 64 * 1024 * 1024
+LINGER_SECONDS = 30.0
+LINGER_IDLE = 5.0
 
 
 class CoalescingTransport:
@@ -39,10 +49,12 @@ class CoalescingTransport:
     Everything else (``is_closing``, ``get_extra_info``, reading flow control, ...) is the
     wrapped transport's; ``close`` and ``write_eof`` send what is held first, ``abort`` drops it."""
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop,
+                 before_close: Callable[[], bool] | None = None) -> None:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._before_close = before_close  # True: the protocol closes later itself (a lingering close)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._held:
@@ -62,7 +74,20 @@ class CoalescingTransport:
 
     def close(self) -> None:
         self.flush()
+        if self._before_close is not None and self._before_close():
+            return
         self._transport.close()
+
+    def close_now(self) -> None:
+        """Close, whatever the protocol would rather do."""
+        self.flush()
+        self._transport.close()
+
+    def half_close(self) -> None:
+        """Send what is held and a FIN; keep reading."""
+        self.flush()
+        if self._transport.can_write_eof() and not self._transport.is_closing():
+            self._transport.write_eof()
 
     def write_eof(self) -> None:
         self.flush()
@@ -87,7 +112,10 @@ class _Edges:
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
-        self.transport = cast(asyncio.Transport, CoalescingTransport(transport, self.loop))
+        self._coalescing = CoalescingTransport(transport, self.loop, before_close=self._linger)
+        self.transport = cast(asyncio.Transport, self._coalescing)
+        self._lingering = False
+        self._linger_timer: asyncio.TimerHandle | None = None
         self._head_bytes, self._tail = 0, b""
         self._head_timer: asyncio.TimerHandle | None = None
         self._rejection: tuple[int, str, str] | None = None
@@ -106,7 +134,7 @@ class _Edges:
 
     def _head_deadline_passed(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._lingering:
             return
         left = self._head_since + self.header_timeout - self.loop.time()
         if left > 0:  # a response completed since the timer was set: the head started later
@@ -121,6 +149,12 @@ class _Edges:
             self.transport.close()  # nothing was asked: nothing to answer
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._linger_bytes += len(data)
+            self._linger_last = self.loop.time()
+            if self._linger_bytes > LINGER_BYTES:
+                self._stop_lingering()
+            return
         if not self._in_request():
             # Count the head only: a body that arrives in the same read is not part of it.
             end = (self._tail + data).find(b"\r\n\r\n")
@@ -134,13 +168,51 @@ class _Edges:
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
+        if self._lingering or self._linger():  # answered before the whole body came: no next request here
+            return
         if not self.transport.is_closing():
             self._arm_head_deadline()
+
+    # -- the lingering close ------------------------------------------------------------------
+    def _linger(self) -> bool:
+        """Start a lingering close if the answer went out before the request body was read; True if lingering."""
+        if self._lingering:
+            return True
+        cycle = self.cycle
+        if cycle is None or not cycle.response_complete or not cycle.more_body or self.transport.is_closing():
+            return False
+        self._lingering = True
+        self._linger_bytes, self._linger_last = 0, self.loop.time()
+        self._linger_until = self._linger_last + LINGER_SECONDS
+        self._coalescing.half_close()
+        flow = getattr(self, "flow", None)
+        if flow is not None:
+            flow.resume_reading()  # uvicorn pauses reading while a body waits to be consumed
+        self._linger_timer = self.loop.call_later(LINGER_IDLE, self._linger_check)
+        return True
+
+    def _linger_check(self) -> None:
+        self._linger_timer = None
+        now = self.loop.time()
+        if now >= self._linger_until or now - self._linger_last >= LINGER_IDLE:
+            self._stop_lingering()
+            return
+        wait = min(self._linger_until, self._linger_last + LINGER_IDLE) - now
+        self._linger_timer = self.loop.call_later(wait, self._linger_check)
+
+    def _stop_lingering(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        self._coalescing.close_now()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         super().connection_lost(exc)  # type: ignore[misc]
 
     def send_400_response(self, msg: str) -> None:

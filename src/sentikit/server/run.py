@@ -40,6 +40,8 @@ from .protocols import HEAD_LIMIT, protocol_class
 if TYPE_CHECKING:
     import multiprocessing.process
 
+    from ..monitor.desk import DeskOptions
+
 logger = logging.getLogger("uvicorn.error")
 
 HTTP_CHOICES = ("auto", "h11", "httptools")
@@ -60,6 +62,8 @@ class AppSpec:
     api_key: str | None = None
     azure: AzureLanguageOptions = AzureLanguageOptions()
     metrics_dir: str | None = None
+    monitor: DeskOptions | None = None  # serve --monitor
+    ui: bool = True  # the pages / and /monitor
 
     @classmethod
     def resolve(cls, model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
@@ -70,7 +74,17 @@ class AppSpec:
             cors_origins=tuple(settings.cors_origins),
             api_key=api_key,
             azure=AzureLanguageOptions.from_settings(settings),
+            monitor=_desk_options(settings),
+            ui=settings.server_ui,
         )
+
+
+def _desk_options(settings: Settings) -> DeskOptions | None:
+    if not settings.monitor_enabled:
+        return None  # and sentikit.monitor is not imported: a server without the desk starts as before
+    from ..monitor.desk import DeskOptions
+
+    return DeskOptions.from_settings(settings)
 
 
 def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
@@ -82,6 +96,8 @@ def build_app(spec: AppSpec, model: SentimentModel | None = None) -> Starlette:
         cors_origins=spec.cors_origins,
         threshold=spec.threshold,
         azure=spec.azure,
+        monitor=spec.monitor,
+        ui=spec.ui,
         metrics_dir=Path(spec.metrics_dir) if spec.metrics_dir else None,
     )
 
@@ -152,14 +168,25 @@ def server_url(settings: Settings) -> str:
     return f"{scheme}://{settings.server_host}:{settings.server_port}"
 
 
-def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None = None) -> None:
+def checked_spec(model: SentimentModel, settings: Settings, api_key: str | None) -> AppSpec:
+    """The app spec for ``settings``, with what would stop every worker checked now (the desk's rules,
+    its store, its webhook): one line before serving, rather than each worker failing at its start."""
+    spec = AppSpec.resolve(model, settings, api_key)
+    if spec.monitor is not None:
+        spec.monitor.check()
+    return spec
+
+
+def run_server(model: SentimentModel, settings: Settings, *, api_key: str | None = None,
+               spec: AppSpec | None = None) -> None:
     """Serve ``model`` with uvicorn until SIGINT/SIGTERM (graceful: in-flight requests finish).
 
-    Host, port, workers, limits, CORS, threshold, parser, loop and access log come from ``settings``.
+    Host, port, workers, limits, CORS, threshold, parser, loop and access log come from ``settings``
+    (``spec``: :func:`checked_spec` of them, when the caller has it already).
     """
     import uvicorn
 
-    spec = AppSpec.resolve(model, settings, api_key)
+    spec = spec or checked_spec(model, settings, api_key)
     options = uvicorn_options(settings)
     if settings.server_workers <= 1:
         uvicorn.run(build_app(spec, model), **options)
@@ -321,8 +348,10 @@ def main() -> int:
     try:
         settings = load_settings()
         model = resolve_model(os.environ.get(MODEL_PATH_ENV_VAR) or None, Path(settings.workspace), settings.model_name)
-        print(f"sentikit: serving {model.reference} on {server_url(settings)}", file=sys.stderr)
-        run_server(model, settings, api_key=read_api_key())
+        spec = checked_spec(model, settings, read_api_key())
+        print(f"sentikit: serving {model.reference} on {server_url(settings)}"
+              f"{f', monitor store {settings.monitor_store}' if spec.monitor else ''}", file=sys.stderr)
+        run_server(model, settings, api_key=spec.api_key, spec=spec)
     except (SentikitError, OSError) as exc:
         print(error_line(exc), file=sys.stderr)
         return exit_code_for(exc)
