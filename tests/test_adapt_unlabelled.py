@@ -180,3 +180,36 @@ def test_bad_unlabelled_input_is_one_line_and_exit_2(cli: Any, tmp_path: Path, t
 def test_adapt_needs_some_posts(cli: Any, tmp_path: Path) -> None:
     result = cli("adapt", "--workspace", str(tmp_path))
     assert result.exit_code == 2 and result.stderr.strip() == "error: give your labelled posts (FILES), --unlabelled posts, or both"
+
+
+def test_a_desk_store_is_a_source_for_a_period(cli: Any, tmp_path: Path, trained_model_dir: Path, small_training_file: Path,
+                                               yelp: list[tuple[str, int]]) -> None:
+    from sentikit.monitor.store import StoredPost, open_store
+    from sentikit.unlabelled import parse_time
+
+    day = parse_time("2026-11-02", "--since")
+    assert day is not None
+    store_path = tmp_path / "monitor.db"
+    store = open_store(store_path)
+    with store.transaction() as tx:  # 30 posts a day over three days
+        tx.insert_posts(StoredPost(i + 1, f"p{i}", text, 0.5, 1, day + (i // 30 - 1) * 86400 + i, day, "", None)
+                        for i, (text, _) in enumerate(yelp[:90]))
+    store.close()
+    args = ["adapt", "-u", str(store_path), "--base", str(trained_model_dir), "--corpus", str(small_training_file),
+            "--workspace", str(tmp_path / "models"), "--force", "--json"]
+    result = cli(*args, "--since", "2026-11-02", "--until", "2026-11-03T00:00:00+00:00")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["diagnostics"]["posts_read"] == 30
+    source = load_model(Path(result.json["path"])).manifest["lineage"]["unlabelled"]["sources"][0]
+    assert source["kind"] == "store" and source["rows"] == 30 and source["since"] == "2026-11-02T00:00:00+00:00"
+    assert source["until"] == "2026-11-03T00:00:00+00:00" and len(source["sha256"]) == 64
+    assert cli(*args).json["diagnostics"]["posts_read"] == 90  # no period: every post
+    posts = tmp_path / "posts.txt"
+    posts.write_text("great\n", encoding="utf-8")
+    for extra, message in [(["--since", "yesterday"], "--since must be an ISO 8601 date or time"),
+                           (["--since", "2026-11-03", "--until", "2026-11-02"], "--since (2026-11-03) must be before --until"),
+                           (["-u", "postgresql://db/desk"], "a PostgreSQL store cannot be read yet")]:
+        bad = cli(*args, *extra)
+        assert bad.exit_code == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    no_store = cli("adapt", "-u", str(posts), "--since", "2026-11-02", "--base", str(trained_model_dir), "--workspace", str(tmp_path))
+    assert no_store.exit_code == 2 and "no store was given" in no_store.stderr

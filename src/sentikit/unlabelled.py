@@ -2,7 +2,8 @@
 
 A source is anything with :meth:`UnlabelledSource.texts` (an iterable of posts) and
 :meth:`UnlabelledSource.lineage` (what to record in the manifest, asked once the texts are read),
-so a store of monitored posts is a few lines beside :class:`FileSource`.
+so a store of monitored posts is a few lines beside :class:`FileSource`: :class:`StoreSource` reads
+the desk's store (``monitor.db``, :mod:`sentikit.monitor.store`), the posts of a period.
 
 :class:`FileSource` reads with the data readers (:mod:`sentikit.data`: gzip by magic bytes, ``-``
 for stdin, UTF-8/UTF-16, bounded lines, SHA-256 of the raw bytes): CSV, TSV or JSON Lines with a
@@ -29,7 +30,8 @@ from .data.labels import TEXT_COLUMNS
 from .data.sources import Source, decode_head
 from .errors import DataError, InvalidInputError
 
-__all__ = ["FileSource", "UnlabelledPosts", "UnlabelledSource", "collect", "dedup_key", "open_sources"]
+__all__ = ["FileSource", "StoreSource", "UnlabelledPosts", "UnlabelledSource", "collect", "dedup_key", "open_sources",
+           "parse_time"]
 
 _STRUCTURED = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json")
 _RETWEET = re.compile(r"^(?:rt\s+xxuser\s*:?\s*)+")
@@ -37,6 +39,8 @@ _ENTITIES = re.compile(r"\b(?:xxuser|xxurl)\b")
 _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]+")  # ASCII punctuation; emoji and letters stay
 _BLANKS = re.compile(r"\s+")
 _normalizer: list[Any] = []
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+MAX_STORE_POSTS = 1_000_000  # newest first: a store of more posts in the period gives its newest million
 
 
 class UnlabelledSource(Protocol):
@@ -93,13 +97,79 @@ class FileSource:
         return not any(name.strip().casefold() in TEXT_COLUMNS for name in header)
 
 
-def open_sources(paths: Sequence[str], *, text_column: Optional[str] = None, stdin: Optional[TextIO] = None) -> list[UnlabelledSource]:
-    """A :class:`FileSource` per path (``-`` at most once)."""
+class StoreSource:
+    """The posts a desk store (``sentikit serve --monitor``) holds with event time in ``[since, until)``."""
+
+    def __init__(self, path: Union[str, Path], *, since: Optional[float] = None, until: Optional[float] = None) -> None:
+        self.path, self.since, self.until = str(path), since, until
+        self._lineage: dict[str, Any] = {"kind": "store", "path": self.path}
+
+    def texts(self) -> Iterator[str]:
+        from .monitor.store import open_store
+
+        store = open_store(self.path)
+        try:
+            rows = store.texts_between(self.since, self.until, None, MAX_STORE_POSTS)
+        finally:
+            store.close()
+        digest = hashlib.sha256()
+        for text, _ in reversed(rows):  # oldest first
+            digest.update(text.encode("utf-8") + b"\n")
+            yield text
+        self._lineage = {"kind": "store", "path": self.path, "since": _iso(self.since), "until": _iso(self.until),
+                         "rows": len(rows), "sha256": digest.hexdigest(), "format": "store", "text_column": "text"}
+
+    def lineage(self) -> dict[str, Any]:
+        return dict(self._lineage)
+
+
+def parse_time(text: Optional[str], flag: str) -> Optional[float]:
+    """Seconds since the epoch from an ISO 8601 date or time (UTC unless it says otherwise)."""
+    from datetime import datetime, timezone
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInputError(f"{flag} must be an ISO 8601 date or time such as 2026-12-01 or 2026-12-01T09:00Z, got '{text}'") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _iso(ts: Optional[float]) -> Optional[str]:
+    from datetime import datetime, timezone
+
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+
+
+def _is_store(path: str) -> bool:
+    if path.startswith(("postgresql://", "postgres://")):
+        raise InvalidInputError("a PostgreSQL store cannot be read yet: the desk's store here is SQLite (monitor.db)")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False  # FileSource reports it
+
+
+def open_sources(paths: Sequence[str], *, text_column: Optional[str] = None, stdin: Optional[TextIO] = None,
+                 since: Optional[str] = None, until: Optional[str] = None) -> list[UnlabelledSource]:
+    """A source per path: a desk store (an SQLite file) or a file of posts (``-`` at most once).
+
+    ``since``/``until`` (ISO 8601) choose the period of a store's posts; they are an error without one.
+    """
     if not paths:
         raise InvalidInputError("no unlabelled files given")
     if list(paths).count("-") > 1:
         raise InvalidInputError("standard input (-) can be read only once")
-    return [FileSource(p, text_column=text_column, stdin=stdin) for p in paths]
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise InvalidInputError(f"--since ({since}) must be before --until ({until})")
+    stores = [p != "-" and _is_store(p) for p in paths]
+    if (start is not None or end is not None) and not any(stores):
+        raise InvalidInputError("--since and --until choose the posts of a monitor store (monitor.db); no store was given")
+    return [StoreSource(p, since=start, until=end) if store else FileSource(p, text_column=text_column, stdin=stdin)
+            for p, store in zip(paths, stores)]
 
 
 def dedup_key(text: str) -> str:

@@ -26,7 +26,10 @@ def adapt(
     files: Annotated[Optional[list[str]], typer.Argument(
         help="Your labelled posts (CSV, TSV, JSONL, .gz; e.g. from `sentikit label`), or - for stdin; optional with --unlabelled.")] = None,
     unlabelled: Annotated[Optional[list[str]], typer.Option(
-        "--unlabelled", "-u", help="Posts without labels to self-train on (CSV/TSV/JSONL with a text column, or plain lines; .gz; -), repeatable.")] = None,
+        "--unlabelled", "-u", help="Posts without labels to self-train on (CSV/TSV/JSONL with a text column, or plain lines; .gz; -; "
+        "or the desk's monitor.db), repeatable.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="With a monitor.db: its posts from this time (ISO 8601, UTC).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="With a monitor.db: its posts before this time (ISO 8601, UTC).")] = None,
     base: Annotated[Optional[str], typer.Option("--base", "-b", help="Model to adapt: directory, NAME or NAME:VERSION \\[default: latest].")] = None,
     name: Annotated[Optional[str], typer.Option("--name", "-n", help="Register as this model name \\[default: the base's].")] = None,
     corpus: Annotated[
@@ -58,6 +61,7 @@ def adapt(
 
     Example:
         sentikit adapt --unlabelled mentions.jsonl --force
+        sentikit adapt --unlabelled monitor.db --since 2026-11-01 --until 2026-12-01 --force
         sentikit label mentions.jsonl --order adapt --output labelled.csv
         sentikit adapt labelled.csv --unlabelled mentions.jsonl
         sentikit adapt labelled.csv --base sentiment:1 --json
@@ -79,7 +83,8 @@ def adapt(
     base_model = resolve_model(base, s.workspace_path, s.model_name)
     user = _load(files, text_column, label_column, negative_max, positive_min) if files else None
     with output.counter("reading unlabelled posts") as advance:
-        posts = collect(open_sources(unlabelled, text_column=text_column, stdin=sys.stdin), progress=advance) if unlabelled else None
+        sources = open_sources(unlabelled, text_column=text_column, stdin=sys.stdin, since=since, until=until) if unlabelled else []
+        posts = collect(sources, progress=advance) if sources else None
     training = load_dataset(corpus or default_training_files())
     with output.status("adapting") as say:
         if user is None:
