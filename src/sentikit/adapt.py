@@ -14,6 +14,11 @@ Recipe (:func:`adapt_model`):
    registered only when it is better (higher accuracy, or equal accuracy and lower calibration
    error), unless forced; its manifest records its lineage (base model, files and their hashes).
 
+With unlabelled posts as well (``unlabelled=``), each fit self-trains on them too
+(:mod:`sentikit.selftrain`, the labelled-adapted model as the teacher), and the comparison gains a
+third column, the labelled posts alone; ``sentikit adapt --unlabelled`` without labels is
+:func:`sentikit.selftrain.adapt_unlabelled`.
+
 The vectorizers are fitted once on the corpus and every user post (unsupervised: document
 frequencies, no labels), and only the classifier is refitted per fold, which keeps the
 cross-validation to seconds per fold.
