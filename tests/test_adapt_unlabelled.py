@@ -142,7 +142,9 @@ def test_labelled_and_unlabelled_compare_three_models_on_held_out_posts(
     for side in ("before", "labelled_alone", "after"):
         assert 0.5 <= c[side]["accuracy"]["value"] <= 1.0
     st = out["selftrain"]
-    assert st["pseudo_labels"][0]["pseudo_labelled"] > 0
+    assert st["pseudo_labels"][0]["pseudo_labelled"] > 0 and isinstance(st["pseudo_labels"][0]["kept"], bool)
+    if not st["pseudo_labels"][0]["kept"]:  # then the registered model is the labelled-alone one
+        assert c["after"] == c["labelled_alone"]
     lineage = load_model(Path(out["path"])).manifest["lineage"]
     # every labelled post is in the unlabelled file too: used only with its label
     assert 145 <= st["labelled_overlap"] <= 150 and st["posts"] + st["labelled_overlap"] == lineage["unlabelled"]["used"]

@@ -114,6 +114,17 @@ def calibrate(spec: Mapping[str, Any], logits: Sequence[float]) -> list[float]:
     return [mapping(float(v)) for v in logits]
 
 
+def oof_accuracy(spec: Mapping[str, Any], oof: Sequence[float], labels: Sequence[int]) -> float:
+    """Accuracy of calibrated out-of-fold logits: how a variant did on the training posts it never saw."""
+    return sum((p >= 0.5) == (y == 1) for p, y in zip(calibrate(spec, oof), labels)) / max(len(labels), 1)
+
+
+def keep_self_training(alone: tuple[Any, dict[str, Any]], alone_oof: Sequence[float], both: tuple[Any, dict[str, Any]],
+                       both_oof: Sequence[float], labels: Sequence[int]) -> bool:
+    """Use the self-trained variant only when it is at least as accurate out-of-fold on the labelled posts."""
+    return oof_accuracy(both[1], both_oof, labels) >= oof_accuracy(alone[1], alone_oof, labels)
+
+
 def user_weight(corpus_rows: int, user_rows: int, share: float = USER_SHARE) -> float:
     """Per-post training weight that makes ``user_rows`` posts weigh ``share`` of the corpus (at least 1)."""
     return max(1.0, share * corpus_rows / max(user_rows, 1))
@@ -131,11 +142,13 @@ def adapted_classifiers(
     calibration: str = "auto",
     seed: int = 42,
     corpus_weights: Any = None,
+    oof_out: Optional[list[float]] = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The classifier fitted on corpus + weighted user rows, and its calibration from out-of-fold logits.
 
     Works on feature matrices, so ``bench/quality.py`` runs the very same recipe on cached features.
     ``corpus_weights`` (default: 1 per row) weighs the corpus rows, pseudo-labelled posts among them.
+    ``oof_out``, when given, receives the out-of-fold logits of the user rows.
     """
     import numpy
     import scipy.sparse
@@ -157,6 +170,8 @@ def adapted_classifiers(
     for train_rows, test_rows in StratifiedKFold(k, shuffle=True, random_state=seed).split(numpy.zeros(n_user), y_user):
         oof[test_rows] = fit(train_rows).decision_function(x_user[test_rows])
     spec = fit_calibration(oof.tolist(), y_user.tolist(), calibration)
+    if oof_out is not None:
+        oof_out[:] = oof.tolist()
     return fit(numpy.arange(n_user)), spec
 
 
@@ -253,23 +268,28 @@ def adapt_model(
 
     def fit(rows: Any, weight: float, folds: int) -> tuple[tuple[Any, dict[str, Any]], Optional[tuple[Any, dict[str, Any]]]]:
         """(labelled alone, labelled + self-trained on the posts) fitted on the user rows ``rows``."""
+        alone_oof: list[float] = []
         alone = adapted_classifiers(x_corpus, y_corpus, x_user[rows], y_user[rows], make_classifier,
-                                    weight=weight, calibration=calibration, seed=seed, folds=folds)
+                                    weight=weight, calibration=calibration, seed=seed, folds=folds, oof_out=alone_oof)
         if not posts:
             return alone, None
+        both_oof: list[float] = []
 
         def refit(pseudo: Any, labels: Any) -> tuple[Any, Any]:
             say(f"self-training on {len(pseudo):,} pseudo-labelled posts")
             both = adapted_classifiers(
                 scipy.sparse.vstack([x_corpus, x_posts[pseudo]]).tocsr(), numpy.concatenate([y_corpus, labels]),
                 x_user[rows], y_user[rows], make_classifier, weight=weight, calibration=calibration, seed=seed,
-                folds=folds, corpus_weights=numpy.concatenate([numpy.ones(len(y_corpus)), numpy.full(len(pseudo), pseudo_weight(st.weight, len(y_corpus), len(pseudo), weight))]))
+                folds=folds, oof_out=both_oof,
+                corpus_weights=numpy.concatenate([numpy.ones(len(y_corpus)), numpy.full(len(pseudo), pseudo_weight(st.weight, len(y_corpus), len(pseudo), weight))]))
             return both, calibrate(both[1], both[0].decision_function(x_posts).tolist())
 
         teacher = calibrate(alone[1], alone[0].decision_function(x_posts).tolist())
         trained = self_train(teacher, refit, st)
-        rounds.append(trained.rounds)
-        return alone, trained.model
+        kept = keep_self_training(alone, alone_oof, trained.model, both_oof, y_user[rows].tolist())
+        rounds.append([{**r, "kept": kept} for r in trained.rounds])
+        # the posts did not help out-of-fold on the labelled posts: "both" is the labelled model then
+        return alone, trained.model if kept else alone
 
     def scores(model: tuple[Any, dict[str, Any]], rows: Any) -> Any:
         return numpy.asarray(calibrate(model[1], model[0].decision_function(x_user[rows]).tolist()))

@@ -142,6 +142,9 @@ def render_adapt(result: Any, *, as_json: bool) -> None:
         st, last = result.selftrain, result.selftrain["pseudo_labels"][-1]
         output.console.print(f"self-trained on {st['posts']:,} unlabelled posts: {last['pseudo_labelled']:,} pseudo-labelled "
                              f"({last['positive']:,} positive, {last['negative']:,} negative), weight {st['params']['weight']:g} each")
+        if not last.get("kept", True):
+            output.console.print("they did not help out-of-fold on your labelled training posts, so the adapted model "
+                                 "uses your labelled posts alone")
     if result.model is not None:
         verdict = "[yellow]registered (forced, not better)[/]" if result.forced else "[bold green]better: registered[/]"
         output.console.print(f"{verdict} {result.model.reference} in {result.seconds:.0f}s")
