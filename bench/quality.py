@@ -23,6 +23,7 @@ re-tokenising. Folds run on 2 processes.
     .venv/bin/python bench/quality.py            # all candidates (~9 min on 2 cores, first run)
     .venv/bin/python bench/quality.py --only NAME ...   # just these candidates (+ VADER)
     .venv/bin/python bench/quality.py --quick    # 3 candidates, no deployability columns
+    .venv/bin/python bench/quality.py --unlabelled [--grid] [--no-labels]   # issue 26: self-training
 
 Prints a markdown table and writes it to bench/out/quality.md.
 """
@@ -523,9 +524,19 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3, help="few-shot: calibration folds (sentikit adapt uses 5)")
     parser.add_argument("--domains", nargs="*", default=None, help="few-shot: held-out domains (default: all)")
     parser.add_argument("--share", type=float, default=None, help="few-shot: weight of the K rows as a share of the corpus (default: sentikit adapt's)")
+    parser.add_argument("--unlabelled", action="store_true", help="issue 26: self-training on each held-out domain's unlabelled half (bench/quality_unlabelled.py)")
+    parser.add_argument("--grid", action="store_true", help="unlabelled: every parameter set, not only the defaults")
+    parser.add_argument("--no-labels", action="store_true", help="unlabelled: skip the 200-label arms")
     args = parser.parse_args()
     started = time.perf_counter()
     corpus = load_corpus()
+    if args.unlabelled:
+        import quality_unlabelled
+
+        report = quality_unlabelled.main(args, corpus, started)
+        print(report)
+        (OUT / "unlabelled.md").write_text(report + "\n", encoding="utf-8")
+        return
     if args.few_shot:
         chosen = next((c for c in CANDIDATES if c.name == args.few_shot), None)
         if chosen is None:

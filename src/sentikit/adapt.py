@@ -14,6 +14,11 @@ Recipe (:func:`adapt_model`):
    registered only when it is better (higher accuracy, or equal accuracy and lower calibration
    error), unless forced; its manifest records its lineage (base model, files and their hashes).
 
+With unlabelled posts as well (``unlabelled=``), each fit self-trains on them too
+(:mod:`sentikit.selftrain`, the labelled-adapted model as the teacher), and the comparison gains a
+third column, the labelled posts alone; ``sentikit adapt --unlabelled`` without labels is
+:func:`sentikit.selftrain.adapt_unlabelled`.
+
 The vectorizers are fitted once on the corpus and every user post (unsupervised: document
 frequencies, no labels), and only the classifier is refitted per fold, which keeps the
 cross-validation to seconds per fold.
@@ -33,6 +38,8 @@ from .data import Dataset
 from .errors import DataError, InvalidInputError
 from .evaluate import bootstrap_metrics
 from .model import PIPELINE_FILE, SCORER_FILE, SentimentModel, register_model
+from .selftrain import MIN_POSTS, SelfTrainParams, pseudo_weight, self_train
+from .unlabelled import UnlabelledPosts, dedup_key
 
 HOLDOUT_FRACTION = 0.3
 HOLDOUT_MIN_ROWS = 150  # fewer user posts than this: cross-validate instead of holding out
@@ -56,9 +63,11 @@ class Comparison:
     before: dict[str, dict[str, Optional[float]]]
     after: dict[str, dict[str, Optional[float]]]
     better: bool
+    labelled_alone: Optional[dict[str, dict[str, Optional[float]]]] = None  # with unlabelled posts: without them
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "rows": self.rows, "before": self.before, "after": self.after, "better": self.better}
+        out = {"method": self.method, "rows": self.rows, "before": self.before, "after": self.after, "better": self.better}
+        return {**out, "labelled_alone": self.labelled_alone} if self.labelled_alone is not None else out
 
 
 @dataclass
@@ -74,6 +83,7 @@ class AdaptResult:
     seconds: float
     forced: bool = False
     notes: list[str] = field(default_factory=list)
+    selftrain: Optional[dict[str, Any]] = None  # with unlabelled posts: parameters and pseudo-labels
 
 
 def fit_calibration(logits: Sequence[float], labels: Sequence[int], method: str = "auto") -> dict[str, Any]:
@@ -104,6 +114,17 @@ def calibrate(spec: Mapping[str, Any], logits: Sequence[float]) -> list[float]:
     return [mapping(float(v)) for v in logits]
 
 
+def oof_accuracy(spec: Mapping[str, Any], oof: Sequence[float], labels: Sequence[int]) -> float:
+    """Accuracy of calibrated out-of-fold logits: how a variant did on the training posts it never saw."""
+    return sum((p >= 0.5) == (y == 1) for p, y in zip(calibrate(spec, oof), labels)) / max(len(labels), 1)
+
+
+def keep_self_training(alone: tuple[Any, dict[str, Any]], alone_oof: Sequence[float], both: tuple[Any, dict[str, Any]],
+                       both_oof: Sequence[float], labels: Sequence[int]) -> bool:
+    """Use the self-trained variant only when it is at least as accurate out-of-fold on the labelled posts."""
+    return oof_accuracy(both[1], both_oof, labels) >= oof_accuracy(alone[1], alone_oof, labels)
+
+
 def user_weight(corpus_rows: int, user_rows: int, share: float = USER_SHARE) -> float:
     """Per-post training weight that makes ``user_rows`` posts weigh ``share`` of the corpus (at least 1)."""
     return max(1.0, share * corpus_rows / max(user_rows, 1))
@@ -120,10 +141,14 @@ def adapted_classifiers(
     folds: int = CALIBRATION_FOLDS,
     calibration: str = "auto",
     seed: int = 42,
+    corpus_weights: Any = None,
+    oof_out: Optional[list[float]] = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The classifier fitted on corpus + weighted user rows, and its calibration from out-of-fold logits.
 
     Works on feature matrices, so ``bench/quality.py`` runs the very same recipe on cached features.
+    ``corpus_weights`` (default: 1 per row) weighs the corpus rows, pseudo-labelled posts among them.
+    ``oof_out``, when given, receives the out-of-fold logits of the user rows.
     """
     import numpy
     import scipy.sparse
@@ -135,7 +160,8 @@ def adapted_classifiers(
     def fit(rows: Any) -> Any:
         x = scipy.sparse.vstack([x_corpus, x_user[rows]]).tocsr()
         y = numpy.concatenate([y_corpus, y_user[rows]])
-        w = numpy.concatenate([numpy.ones(x_corpus.shape[0]), numpy.full(len(rows), weight)])
+        base_weights = numpy.ones(x_corpus.shape[0]) if corpus_weights is None else numpy.asarray(corpus_weights, dtype=float)
+        w = numpy.concatenate([base_weights, numpy.full(len(rows), weight)])
         return make_classifier().fit(x, y, sample_weight=w)
 
     smallest = int(min(numpy.bincount(y_user, minlength=2)))
@@ -144,6 +170,8 @@ def adapted_classifiers(
     for train_rows, test_rows in StratifiedKFold(k, shuffle=True, random_state=seed).split(numpy.zeros(n_user), y_user):
         oof[test_rows] = fit(train_rows).decision_function(x_user[test_rows])
     spec = fit_calibration(oof.tolist(), y_user.tolist(), calibration)
+    if oof_out is not None:
+        oof_out[:] = oof.tolist()
     return fit(numpy.arange(n_user)), spec
 
 
@@ -186,10 +214,18 @@ def adapt_model(
     share: float = USER_SHARE,
     calibration: str = "auto",
     force: bool = False,
+    unlabelled: Optional[UnlabelledPosts] = None,
+    selftrain: Optional[SelfTrainParams] = None,
     progress: Optional[ProgressCallback] = None,
 ) -> AdaptResult:
-    """Adapt ``base`` to the user's labelled posts (see the module docstring); register when better or forced."""
+    """Adapt ``base`` to the user's labelled posts (see the module docstring); register when better or forced.
+
+    With ``unlabelled`` posts, the adapted model also self-trains on them (:mod:`sentikit.selftrain`,
+    the labelled-adapted model is the teacher), and the comparison holds three models on the same
+    held-out posts: the base, the labelled posts alone, and both; the one registered is both.
+    """
     import numpy
+    import scipy.sparse
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -198,6 +234,7 @@ def adapt_model(
         raise InvalidInputError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got '{calibration}'")
     if not 0.0 < share < 1.0:
         raise InvalidInputError(f"user share must be between 0 and 1, got {share}")
+    st = (selftrain or SelfTrainParams()).check()
     _check_user_data(user)
     started = time.perf_counter()
     from .train import build_pipeline
@@ -208,17 +245,54 @@ def adapt_model(
     y_user = numpy.asarray(user.labels)
     y_corpus = numpy.asarray(corpus.labels)
     n = len(y_user)
+    posts: list[str] = []
+    if unlabelled is not None:
+        # a labelled post is only ever used with its label (and never pseudo-labelled where it is tested)
+        labelled_keys = {dedup_key(t) for t in user.texts}
+        posts = [t for t in unlabelled.texts if dedup_key(t) not in labelled_keys]
+        if len(posts) < MIN_POSTS:
+            raise DataError(f"too few unlabelled posts besides the labelled ones: {len(posts)} (need at least {MIN_POSTS})")
 
-    say(f"fitting the features on {len(corpus):,} corpus rows and {n:,} of your posts")
+    say(f"fitting the features on {len(corpus):,} corpus rows and {n + len(posts):,} of your posts")
     try:
-        x_all = features.fit_transform(list(corpus.texts) + list(user.texts), numpy.concatenate([y_corpus, y_user]))
+        x_all = features.fit_transform(list(corpus.texts) + list(user.texts) + posts)
     except ValueError as exc:
         raise DataError(f"cannot fit the base model's features to this data: {' '.join(str(exc).split())}") from None
     x_all = x_all.tocsr()
-    x_corpus, x_user = x_all[: len(y_corpus)], x_all[len(y_corpus):]
+    x_corpus, x_user, x_posts = x_all[: len(y_corpus)], x_all[len(y_corpus): len(y_corpus) + n], x_all[len(y_corpus) + n:]
 
     def make_classifier() -> Any:
         return clone(classifier)
+
+    rounds: list[list[dict[str, int]]] = []
+
+    def fit(rows: Any, weight: float, folds: int) -> tuple[tuple[Any, dict[str, Any]], Optional[tuple[Any, dict[str, Any]]]]:
+        """(labelled alone, labelled + self-trained on the posts) fitted on the user rows ``rows``."""
+        alone_oof: list[float] = []
+        alone = adapted_classifiers(x_corpus, y_corpus, x_user[rows], y_user[rows], make_classifier,
+                                    weight=weight, calibration=calibration, seed=seed, folds=folds, oof_out=alone_oof)
+        if not posts:
+            return alone, None
+        both_oof: list[float] = []
+
+        def refit(pseudo: Any, labels: Any) -> tuple[Any, Any]:
+            say(f"self-training on {len(pseudo):,} pseudo-labelled posts")
+            both = adapted_classifiers(
+                scipy.sparse.vstack([x_corpus, x_posts[pseudo]]).tocsr(), numpy.concatenate([y_corpus, labels]),
+                x_user[rows], y_user[rows], make_classifier, weight=weight, calibration=calibration, seed=seed,
+                folds=folds, oof_out=both_oof,
+                corpus_weights=numpy.concatenate([numpy.ones(len(y_corpus)), numpy.full(len(pseudo), pseudo_weight(st.weight, len(y_corpus), len(pseudo), weight))]))
+            return both, calibrate(both[1], both[0].decision_function(x_posts).tolist())
+
+        teacher = calibrate(alone[1], alone[0].decision_function(x_posts).tolist())
+        trained = self_train(teacher, refit, st)
+        kept = keep_self_training(alone, alone_oof, trained.model, both_oof, y_user[rows].tolist())
+        rounds.append([{**r, "kept": kept} for r in trained.rounds])
+        # the posts did not help out-of-fold on the labelled posts: "both" is the labelled model then
+        return alone, trained.model if kept else alone
+
+    def scores(model: tuple[Any, dict[str, Any]], rows: Any) -> Any:
+        return numpy.asarray(calibrate(model[1], model[0].decision_function(x_user[rows]).tolist()))
 
     base_scores = numpy.asarray(base.score(list(user.texts)))
     if n >= HOLDOUT_MIN_ROWS:
@@ -227,47 +301,66 @@ def adapt_model(
             numpy.arange(n), test_size=HOLDOUT_FRACTION, random_state=seed, stratify=y_user))
         weight = user_weight(len(y_corpus), len(train_rows), share)
         say(f"retraining with {len(train_rows):,} of your posts (weight {weight:.0f} each), {len(test_rows):,} held out")
-        clf, spec = adapted_classifiers(x_corpus, y_corpus, x_user[train_rows], y_user[train_rows], make_classifier,
-                                        weight=weight, calibration=calibration, seed=seed)
-        after = numpy.asarray(calibrate(spec, clf.decision_function(x_user[test_rows]).tolist()))
+        alone, both = fit(train_rows, weight, CALIBRATION_FOLDS)
+        after_alone = scores(alone, test_rows)
+        after_both = scores(both, test_rows) if both else None
         evaluated = test_rows
+        final = both or alone
     else:
         method = "cross-validation"
         weight = user_weight(len(y_corpus), int(n * 0.8), share)
-        after = numpy.zeros(n)
+        after_alone = numpy.zeros(n)
+        after_both = numpy.zeros(n) if posts else None
         folds = max(2, min(5, int(min(numpy.bincount(y_user, minlength=2)))))
         say(f"cross-validating over {n} posts in {folds} folds (weight {weight:.0f} each)")
         for number, (train_rows, test_rows) in enumerate(
             StratifiedKFold(folds, shuffle=True, random_state=seed).split(numpy.zeros(n), y_user), 1
         ):
             say(f"fold {number}/{folds}")
-            clf, spec = adapted_classifiers(x_corpus, y_corpus, x_user[train_rows], y_user[train_rows], make_classifier,
-                                            weight=weight, calibration=calibration, seed=seed, folds=3)
-            after[test_rows] = calibrate(spec, clf.decision_function(x_user[test_rows]).tolist())
+            alone, both = fit(train_rows, weight, 3)
+            after_alone[test_rows] = scores(alone, test_rows)
+            if both is not None and after_both is not None:
+                after_both[test_rows] = scores(both, test_rows)
         evaluated = numpy.arange(n)
         weight = user_weight(len(y_corpus), n, share)
         say(f"fitting the adapted model on all {n} posts")
-        clf, spec = adapted_classifiers(x_corpus, y_corpus, x_user, y_user, make_classifier,
-                                        weight=weight, calibration=calibration, seed=seed, folds=3)
+        alone, both = fit(evaluated, weight, 3)
+        final = both or alone
 
-    y_eval = y_user[evaluated]
-    before_metrics = bootstrap_metrics(y_eval.tolist(), base_scores[evaluated].tolist(), seed=seed)
-    after_metrics = bootstrap_metrics(y_eval.tolist(), after.tolist(), seed=seed)
-    acc_before, acc_after = before_metrics["accuracy"]["value"], after_metrics["accuracy"]["value"]
-    ece_before, ece_after = before_metrics["ece"]["value"], after_metrics["ece"]["value"]
-    assert acc_before is not None and acc_after is not None and ece_before is not None and ece_after is not None
-    better = acc_after > acc_before or (acc_after == acc_before and ece_after < ece_before)
-    comparison = Comparison(method, int(len(evaluated)), before_metrics, after_metrics, bool(better))
+    y_eval = y_user[evaluated].tolist()
+    before_metrics = bootstrap_metrics(y_eval, base_scores[evaluated].tolist(), seed=seed)
+    alone_metrics = bootstrap_metrics(y_eval, after_alone.tolist(), seed=seed)
+    after_metrics = bootstrap_metrics(y_eval, after_both.tolist(), seed=seed) if after_both is not None else alone_metrics
+    comparison = Comparison(method, int(len(evaluated)), before_metrics, after_metrics, _better(before_metrics, after_metrics),
+                            labelled_alone=alone_metrics if posts else None)
+    better = comparison.better
 
+    clf, spec = final
     pipeline.steps[-1] = (pipeline.steps[-1][0], clf)
     result = AdaptResult(base=base.reference, comparison=comparison, model=None, user_rows=n, user_weight=weight,
                          calibration=spec, seconds=0.0, forced=force and not better)
+    lineage: dict[str, Any] = {}
+    if unlabelled is not None:
+        result.selftrain = {"params": st.to_dict(), "posts": len(posts), "labelled_overlap": len(unlabelled) - len(posts),
+                            "pseudo_labels": rounds[-1]}
+        lineage = {"unlabelled": unlabelled.lineage(), "selftrain": st.to_dict(), "pseudo_labels": rounds[-1]}
     if better or force:
         say("registering")
-        result.model = _register(pipeline, spec, base, user, corpus, params, comparison, weight, seed,
-                                 workspace=workspace, name=name or base.name)
+        lineage.update({"user_rows": n, "user_weight": weight})
+        result.model = register_adapted(
+            pipeline, spec, base, corpus, params, seed, workspace=workspace, name=name or base.name, lineage=lineage,
+            labelled=user, extra={"adaptation": comparison.to_dict(),
+                                  "metrics": {"rows": comparison.rows, **{k: v["value"] for k, v in after_metrics.items()}}})
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _better(before: Mapping[str, Mapping[str, Optional[float]]], after: Mapping[str, Mapping[str, Optional[float]]]) -> bool:
+    """Higher accuracy, or equal accuracy and lower calibration error."""
+    acc_before, acc_after = before["accuracy"]["value"], after["accuracy"]["value"]
+    ece_before, ece_after = before["ece"]["value"], after["ece"]["value"]
+    assert acc_before is not None and acc_after is not None and ece_before is not None and ece_after is not None
+    return bool(acc_after > acc_before or (acc_after == acc_before and ece_after < ece_before))
 
 
 def _files(dataset: Dataset) -> list[dict[str, Any]]:
@@ -276,9 +369,10 @@ def _files(dataset: Dataset) -> list[dict[str, Any]]:
     return [{"path": _portable_path(f.path), "sha256": f.sha256, "rows": f.rows, "format": f.format} for f in dataset.files]
 
 
-def _register(pipeline: Any, calibration: dict[str, Any], base: SentimentModel, user: Dataset, corpus: Dataset,
-              params: dict[str, Any], comparison: Comparison, weight: float, seed: int, *,
-              workspace: Path, name: str) -> SentimentModel:
+def register_adapted(pipeline: Any, calibration: Optional[dict[str, Any]], base: SentimentModel, corpus: Dataset,
+                     params: dict[str, Any], seed: int, *, workspace: Path, name: str, lineage: Mapping[str, Any],
+                     labelled: Optional[Dataset], extra: Mapping[str, Any]) -> SentimentModel:
+    """Register an adapted pipeline: its lineage (base, corpus, the user's files) and ``extra`` manifest keys."""
     import platform
 
     import joblib
@@ -289,7 +383,9 @@ def _register(pipeline: Any, calibration: dict[str, Any], base: SentimentModel, 
     def write_files(directory: Path) -> dict[str, Any]:
         joblib.dump(pipeline, directory / PIPELINE_FILE, compress=3)
         export_scorer(pipeline, directory / SCORER_FILE, calibration=calibration)
-        after = comparison.after
+        user_files = _files(labelled) if labelled is not None else []
+        rows = len(corpus) + (len(labelled) if labelled is not None else 0)
+        counts = labelled.counts() if labelled is not None else corpus.counts()
         return {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"sentikit": __version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()},
@@ -298,15 +394,13 @@ def _register(pipeline: Any, calibration: dict[str, Any], base: SentimentModel, 
             "calibration": calibration,
             "lineage": {
                 "base": {"reference": base.reference, "checksum": base.checksum, "path": str(base.path)},
-                "adapted_on": _files(user),
-                "user_rows": len(user),
-                "user_weight": weight,
+                "adapted_on": user_files,
+                **lineage,
                 "corpus": _files(corpus),
             },
-            "data": {"files": _files(corpus) + _files(user), "rows": len(corpus) + len(user),
-                     "class_counts": {str(k): v for k, v in sorted(user.counts().items())}},
-            "adaptation": comparison.to_dict(),
-            "metrics": {"rows": comparison.rows, **{k: v["value"] for k, v in after.items()}},
+            "data": {"files": _files(corpus) + user_files, "rows": rows,
+                     "class_counts": {str(k): v for k, v in sorted(counts.items())}},
+            **extra,
         }
 
     return register_model(workspace, name, write_files)

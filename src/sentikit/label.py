@@ -9,7 +9,10 @@ skipped posts and the answer order (for undo, and to resume where you stopped).
 Order ``uncertain`` (default): the posts the model is least sure about first (score nearest 0.5),
 skipping near-duplicates of posts already queued (word-set Jaccard >= 0.6) until the end, so fifty
 copies of one retweet do not crowd out everything else. ``random``: a seeded shuffle, for an
-unbiased test sample. ``file``: as in the file.
+unbiased test sample. ``file``: as in the file. ``adapt``: the posts that help ``sentikit adapt
+--unlabelled`` most: those self-training cannot pseudo-label (scored inside its confidence cut-off)
+first, the least certain first and a post with many copies (retweets) before a lone one as uncertain,
+with the same near-duplicate rule; the posts it pseudo-labels anyway come last.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -26,7 +30,7 @@ from typing import Optional, Sequence
 from ._atomic import atomic_output
 from .errors import DataError, InvalidInputError
 
-ORDERS = ("uncertain", "random", "file")
+ORDERS = ("uncertain", "adapt", "random", "file")
 LABELS = ("positive", "negative")
 SKIP = "skip"
 NEAR_DUPLICATE = 0.6
@@ -43,8 +47,9 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(w.lower() for w in _WORDS.findall(text))
 
 
-def order_posts(texts: Sequence[str], scores: Sequence[float], order: str = "uncertain", seed: int = 42) -> list[int]:
-    """Indices of ``texts`` in the order to ask (see the module docstring)."""
+def order_posts(texts: Sequence[str], scores: Sequence[float], order: str = "uncertain", seed: int = 42,
+                copies: Optional[Sequence[int]] = None) -> list[int]:
+    """Indices of ``texts`` in the order to ask (see the module docstring); ``copies``: of each post, for ``adapt``."""
     if order not in ORDERS:
         raise InvalidInputError(f"order must be one of {', '.join(ORDERS)}, got '{order}'")
     indices = list(range(len(texts)))
@@ -53,7 +58,19 @@ def order_posts(texts: Sequence[str], scores: Sequence[float], order: str = "unc
     if order == "random":
         random.Random(seed).shuffle(indices)
         return indices
-    indices.sort(key=lambda i: (abs(scores[i] - 0.5), i))
+    if order == "adapt":
+        from .selftrain import SelfTrainParams
+
+        cutoff = SelfTrainParams().cutoff
+        many = copies or [1] * len(texts)
+
+        def need(i: int) -> tuple[bool, float, int]:
+            certainty = abs(2.0 * scores[i] - 1.0)
+            return (not 1.0 - cutoff < scores[i] < cutoff, -(1.0 - certainty) * math.log1p(many[i]), i)
+
+        indices.sort(key=need)
+    else:
+        indices.sort(key=lambda i: (abs(scores[i] - 0.5), i))
     queued: list[int] = []
     recent: list[frozenset[str]] = []
     later: list[int] = []
@@ -78,9 +95,10 @@ class LabelSession:
     answers: list[tuple[int, str]] = field(default_factory=list)  # (post index, positive/negative/skip)
 
     @classmethod
-    def start(cls, texts: Sequence[str], scores: Sequence[float], output: Path, *, order: str = "uncertain", seed: int = 42) -> "LabelSession":
+    def start(cls, texts: Sequence[str], scores: Sequence[float], output: Path, *, order: str = "uncertain", seed: int = 42,
+              copies: Optional[Sequence[int]] = None) -> "LabelSession":
         """A session over ``texts``; resumes the answers already saved for ``output``."""
-        session = cls(list(texts), list(scores), order_posts(texts, scores, order, seed), Path(output))
+        session = cls(list(texts), list(scores), order_posts(texts, scores, order, seed, copies), Path(output))
         session._resume()
         return session
 
