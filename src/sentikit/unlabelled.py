@@ -175,7 +175,7 @@ def open_sources(paths: Sequence[str], *, text_column: Optional[str] = None, std
 def dedup_key(text: str) -> str:
     """The hash two near-duplicate posts (retweets, case, links, mentions, punctuation) share."""
     if not _normalizer:
-        from .text import SocialNormalizer
+        from .engine.text import SocialNormalizer
 
         _normalizer.append(SocialNormalizer(["entities", "urls", "mentions", "elongation"], lowercase=True, strip_accents="unicode"))
     normal = _ENTITIES.sub(" ", _RETWEET.sub("", _normalizer[0](text).strip()))
