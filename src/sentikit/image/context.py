@@ -140,6 +140,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentikit"
 
 
+def wheelhouse_dir(requirements: list[str], *, cache_dir: Path | None = None) -> Path:
+    """Where :func:`build_wheelhouse` caches the wheels of ``requirements``: keyed on the pinned set
+    (``--postgres`` adds psycopg, so it gets its own) and this host's Python and platform."""
+    text = "\n".join(requirements) + "\n"
+    key = hashlib.sha256(f"{sys.implementation.cache_tag}|{sys.platform}|{text}".encode()).hexdigest()[:16]
+    return (cache_dir or default_cache_dir()) / "wheelhouse" / key
+
+
 def build_wheelhouse(requirements: list[str], *, cache_dir: Path | None = None,
                      progress: Optional[Progress] = None) -> Path:
     """Wheels for ``requirements`` built on this host with ``pip wheel``, cached by their hash.
@@ -148,8 +156,7 @@ def build_wheelhouse(requirements: list[str], *, cache_dir: Path | None = None,
     host's Python (``cp311`` here), so the base image must run the same Python minor version.
     """
     text = "\n".join(requirements) + "\n"
-    key = hashlib.sha256(f"{sys.implementation.cache_tag}|{sys.platform}|{text}".encode()).hexdigest()[:16]
-    target = (cache_dir or default_cache_dir()) / "wheelhouse" / key
+    target = wheelhouse_dir(requirements, cache_dir=cache_dir)
     if (target / "requirements.txt").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
