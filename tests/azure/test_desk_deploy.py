@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from sentikit.deploy.desk import POSTGRES_LABEL
 from sentikit.deploy.readiness import smoke_test
 from sentikit.errors import CheckFailedError
 
@@ -32,6 +33,7 @@ def _app_calls(aca: Any, method: str, contains: str = "/containerApps/") -> list
 
 STORE_URL = "postgresql://desk:pg-s3cret-0123456789@db.example:5432/desk"
 IMAGE = "registry.example/sentikit-sentiment:1"
+UNCHECKED = f"warning: could not check that {IMAGE} has psycopg for the PostgreSQL store ("
 WARNING = ("warning: the desk's SQLite store lives in the container and is lost when the {where} restarts or is "
            "re-created; pass --store-url postgresql://... to keep its history")
 
@@ -53,6 +55,43 @@ def _env_of(arm: Any) -> dict[str, dict[str, str]]:
     return {e["name"]: e for e in body["properties"]["containers"][0]["properties"]["environmentVariables"]}
 
 
+@pytest.fixture(scope="module")
+def engine_images(docker_client: Any, base_image: str) -> Iterator[dict[str, str]]:
+    """Two small images in the local engine under registry names, as a build then a push leaves them:
+    one without the --postgres label (an image built before it), one with it."""
+    from _docker_fixtures import RUN_ID, TEST_LABEL, _remove_image, build_from_files
+
+    images = {"plain": f"registry.example/sentikit-test-plain:{RUN_ID}", "postgres": f"registry.example/sentikit-test-pg:{RUN_ID}"}
+    for kind, tag in images.items():
+        label = f"LABEL {POSTGRES_LABEL}=true\n" if kind == "postgres" else ""
+        build_from_files(docker_client, tag, {"Dockerfile": f"FROM {base_image}\nLABEL {TEST_LABEL}={RUN_ID}\n{label}".encode()})
+    yield images
+    for tag in images.values():
+        _remove_image(docker_client, tag)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("target", ["azure", "containerapps"])
+def test_a_store_url_refuses_an_image_the_engine_has_without_psycopg(cli: Any, azure: Any, target: str,
+                                                                    engine_images: dict[str, str]) -> None:
+    aca = ContainerAppsStandIn(azure, group_locations={RG: "eastus"})
+    args = ["deploy", "--target", target, "--name", "sentiment", "-g", RG, "--no-wait", "--no-smoke-test",
+            "--monitor", "--alert-below", "0.4", "--store-url-env", "DESK_STORE", "--json"]
+    refused = cli(*args, "--image", engine_images["plain"])
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        f"error: {engine_images['plain']} has no psycopg for the desk's PostgreSQL store (--store-url): "
+        "rebuild it with `sentikit build --postgres`")
+    assert azure.calls("PUT", "/containerGroups/") == [] and _app_calls(aca, "PUT") == []
+
+    accepted = cli(*args, "--image", engine_images["postgres"])
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "warning" not in accepted.stderr
+    deployed = azure.calls("PUT", "/containerGroups/sentiment") if target == "azure" else \
+        _app_calls(aca, "PUT", "/containerApps/sentiment")
+    assert len(deployed) == 1 and engine_images["postgres"] in json.dumps(deployed[0].body)
+
+
 def test_aci_with_sqlite_warns_that_a_restart_loses_the_history(cli: Any, azure: Any) -> None:
     result = _aci(cli, "--json")
     assert result.exit_code == 0, result.stderr
@@ -66,7 +105,10 @@ def test_aci_with_sqlite_warns_that_a_restart_loses_the_history(cli: Any, azure:
 def test_aci_with_a_store_url_passes_it_as_a_secure_value_only(cli: Any, azure: Any) -> None:
     result = _aci(cli, "--store-url-env", "DESK_STORE", "--webhook", "https://hooks.example/T0/B0/xyz", "--json")
     assert result.exit_code == 0, result.stderr
-    assert "warning" not in result.stderr
+    # the engine here does not have the image: deployed, with one line saying it went unchecked
+    assert [line for line in result.stderr.splitlines() if "warning" in line] == [
+        line for line in result.stderr.splitlines() if line.startswith(UNCHECKED)]
+    assert result.stderr.count("warning") == 1 and "sentikit build --postgres" in result.stderr
     env = _env_of(azure)
     assert env["SENTIKIT_MONITOR_STORE"] == {"name": "SENTIKIT_MONITOR_STORE", "secureValue": STORE_URL}
     assert env["SENTIKIT_MONITOR_WEBHOOK"] == {"name": "SENTIKIT_MONITOR_WEBHOOK", "secureValue": "https://hooks.example/T0/B0/xyz"}
@@ -86,7 +128,8 @@ def test_containerapps_refuses_replicas_on_sqlite_and_takes_the_url_as_a_secret(
 
     shared = cli(*args, "--store-url", STORE_URL, "--json")
     assert shared.exit_code == 0, shared.stderr
-    assert "pg-s3cret" not in shared.stdout + shared.stderr and "warning" not in shared.stderr
+    assert "pg-s3cret" not in shared.stdout + shared.stderr
+    assert shared.stderr.count("warning") == 1 and UNCHECKED in shared.stderr  # the engine here lacks the image
     assert shared.json["detail"]["monitor_store"] == "PostgreSQL (--store-url, passed as a secret)"
     body = _app_calls(aca, "PUT", "/containerApps/sentiment")[-1].body
     env = {e["name"]: e for e in body["properties"]["template"]["containers"][0]["env"]}
@@ -174,3 +217,13 @@ def test_the_smoke_test_checks_the_desk_when_it_was_deployed(server: tuple[str, 
         with pytest.raises(CheckFailedError, match=r"GET .*/v1/monitor/state answered HTTP 404 \(the image's server has "
                                                    r"no desk: rebuild the image with this sentikit\)"):
             smoke_test(url, timeout=5, monitor=True)
+
+
+def test_a_store_url_without_an_engine_deploys_with_a_one_line_warning(cli: Any, azure: Any, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = _aci(cli, "--store-url-env", "DESK_STORE", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip() == (f"{UNCHECKED}no Docker engine to read it from); it needs an image built with "
+                                     "`sentikit build --postgres`")
+    assert len(azure.calls("PUT", "/containerGroups/sentiment")) == 1

@@ -232,6 +232,33 @@ def test_cli_render_only_writes_the_context(cli: Any, trained_model_dir: Path, t
     assert (tmp_path / "ctx" / "Dockerfile").read_text().startswith("# Rendered by `sentikit build`")
 
 
+def test_cli_render_only_postgres_adds_psycopg_pinned_and_the_label(cli: Any, trained_model_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from sentikit.image.context import wheelhouse_dir
+
+    result = cli("build", str(trained_model_dir), "--render-only", str(tmp_path / "ctx"), "--postgres", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["postgres"] is True and result.json["labels"]["io.sentikit.desk.postgres"] == "true"
+    assert "LABEL " in (tmp_path / "ctx" / "Dockerfile").read_text() and \
+        'io.sentikit.desk.postgres="true"' in (tmp_path / "ctx" / "Dockerfile").read_text()
+    requirements = (tmp_path / "ctx" / "wheelhouse" / "requirements.txt").read_text().split()
+    version = metadata.version("psycopg")
+    assert f"psycopg=={version}" in requirements and f"psycopg-binary=={metadata.version('psycopg-binary')}" in requirements
+    assert requirements == serving_requirements(("serve", "postgres"))
+    assert sorted(set(requirements) - set(serving_requirements())) == sorted(
+        r for r in requirements if r.startswith("psycopg"))  # the serve closure plus psycopg, nothing dropped
+    assert any(w.name.startswith("psycopg_binary-") for w in (tmp_path / "ctx" / "wheelhouse").glob("*.whl"))
+    # its own wheelhouse in the cache: the default image's is keyed on a different set
+    assert wheelhouse_dir(requirements) != wheelhouse_dir(serving_requirements())
+    assert (wheelhouse_dir(requirements) / "requirements.txt").read_text().split() == requirements
+
+    plain = cli("build", str(trained_model_dir), "--render-only", str(tmp_path / "plain"), "--from-pypi", "--json")
+    assert plain.json["postgres"] is False and "io.sentikit.desk.postgres" not in plain.json["labels"]
+    assert not [r for r in (tmp_path / "plain" / "requirements.txt").read_text().split() if r.startswith("psycopg")]
+
+
 def test_cli_bad_model_path_is_a_user_error(cli: Any, tmp_path: Path) -> None:
     result = cli("build", str(tmp_path / "no-such-model"), "--tag", "x:1")
     assert result.exit_code == 2

@@ -24,6 +24,7 @@ def build(
     render_only: Annotated[Optional[Path], typer.Option("--render-only", help="Only write the Dockerfile and build context to this new directory (e.g. for `az acr build`).")] = None,
     wheelhouse: Annotated[Optional[Path], typer.Option("--wheelhouse", help="Install the serving dependencies from these wheels \\[default: a cached wheelhouse built on this host].")] = None,
     from_pypi: Annotated[bool, typer.Option("--from-pypi", help="Install the serving dependencies from the package index during the build.")] = False,
+    postgres: Annotated[bool, typer.Option("--postgres", help="Also install psycopg 3 (the postgres extra, ~13 MB), for `deploy --monitor --store-url postgresql://...`.")] = False,
     port: Annotated[Optional[int], typer.Option("--port", "-p", help="Port the server listens on in the container \\[default: 8000].")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not reuse cached build layers.")] = False,
     platform: Annotated[Optional[str], typer.Option("--platform", help="Target platform, e.g. linux/amd64.")] = None,
@@ -36,6 +37,7 @@ def build(
 
     Example:
         sentikit build sentiment:1 --tag sentiment:1
+        sentikit build sentiment:1 --postgres   # for a desk whose store is PostgreSQL
     """
     from ..image import build as build_image_for, prepare_context
 
@@ -43,11 +45,11 @@ def build(
     loaded = resolve_model(pick_model(model, model_flag), Path(s.workspace), s.model_name)
     if render_only is not None:
         prepared = prepare_context(loaded, render_only, base_image=s.base_image, port=s.container_port,
-                                   wheelhouse=wheelhouse, from_pypi=from_pypi,
+                                   wheelhouse=wheelhouse, from_pypi=from_pypi, postgres=postgres,
                                    progress=None if as_json else _say)
         if as_json:
             output.emit_json({"context": str(prepared.path), "dockerfile": str(prepared.path / "Dockerfile"),
-                              "labels": dict(prepared.context.labels)})
+                              "labels": dict(prepared.context.labels), "postgres": postgres})
             return
         output.console.print(f"wrote the build context to {prepared.path}; build it with e.g.\n"
                              f"  docker build -t {tag or _default_tag(s.image, loaded.version)} {prepared.path}\n"
@@ -58,7 +60,7 @@ def build(
     with _build_display(quiet=as_json) as (say, on_log):
         image = build_image_for(loaded, tag=tag or _default_tag(s.image, loaded.version), base_image=s.base_image,
                                 port=s.container_port, wheelhouse=wheelhouse, from_pypi=from_pypi,
-                                no_cache=no_cache, platform=platform, progress=say, on_log=on_log,
+                                postgres=postgres, no_cache=no_cache, platform=platform, progress=say, on_log=on_log,
                                 # Untagged builds also move IMAGE:latest, what `deploy --target local` runs.
                                 extra_tags=() if tag else (f"{s.image}:latest",))
     if as_json:

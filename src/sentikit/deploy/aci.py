@@ -18,7 +18,7 @@ from ..azure.clients import resource_group_location
 from ..imageref import is_acr_host, parse_reference
 from ..push import RegistryLogin, admin_login, find_registry
 from .base import USER_IDENTITY_RE, Deployment, DeployOptions, ProgressCallback, register_target
-from .desk import describe_store, warn_if_ephemeral
+from .desk import check_image_for_store, describe_store, warn_if_ephemeral
 from .readiness import smoke_test
 
 if TYPE_CHECKING:
@@ -281,6 +281,7 @@ class AciTarget:
         options.validate()
         validate_resources(options.cpu, options.memory_gb)
         warn_if_ephemeral(options.desk, "container group")
+        check_image_for_store(options.desk, options.image)
         self._prepare(options, on_progress)
         existing = self._get_group(options.name)
         client = container_instance_client(self.ctx)

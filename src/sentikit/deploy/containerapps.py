@@ -21,7 +21,7 @@ from ..config import Settings
 from ..errors import ArmNotFoundError, CheckFailedError, DeploymentError, InvalidInputError
 from ..push import RegistryLogin
 from .base import Deployment, DeployOptions, ProgressCallback, register_target
-from .desk import describe_store, warn_if_ephemeral
+from .desk import check_image_for_store, describe_store, warn_if_ephemeral
 from .containerapps_spec import (
     ALLOWED_CPU,
     ENVIRONMENT_COST,
@@ -222,6 +222,7 @@ def deploy_container_app(
 
     spec.validate()
     warn_if_ephemeral(spec.desk, "replica")
+    check_image_for_store(spec.desk, spec.image)
     if spec.registry and spec.registry_login is None:
         spec.registry_login = registry_login_for(ctx, spec.resource_group, spec.registry)
     environment, env_created = ensure_environment(ctx, resource_group=spec.resource_group, name=spec.environment,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
 
-from ..errors import InvalidInputError
+from ..errors import DockerUnavailableError, InvalidInputError, SentikitError
 
 MONITOR_ENV = "SENTIKIT_MONITOR"
 STORE_ENV = "SENTIKIT_MONITOR_STORE"
@@ -24,12 +24,17 @@ WEBHOOK_ENV = "SENTIKIT_MONITOR_WEBHOOK"
 DATA_DIR = "/data"  # owned by the image's user (the Dockerfile template creates it)
 IMAGE_STORE = f"{DATA_DIR}/monitor.db"
 STORE_SCHEMES = ("postgresql", "postgres")
+POSTGRES_LABEL = "io.sentikit.desk.postgres"  # "true" on images built with `sentikit build --postgres`
 LOST_ON_RESTART = ("the desk's SQLite store lives in the container and is lost when the {where} restarts or is "
                    "re-created; pass --store-url postgresql://... to keep its history")
 
 
 class EphemeralStoreWarning(UserWarning):
     """The desk's store would not outlive the container it runs in."""
+
+
+class UncheckedImageWarning(UserWarning):
+    """The image could not be checked for what the desk needs (the local engine does not have it)."""
 
 
 @dataclass
@@ -112,3 +117,30 @@ def warn_if_ephemeral(desk: DeskSettings | None, where: str) -> None:
 def volume_name(deployment: str) -> str:
     """The named Docker volume that keeps a local deployment's SQLite store across deployments."""
     return f"{deployment}-monitor"
+
+
+def check_image_for_store(desk: DeskSettings | None, image: str) -> None:
+    """Refuse a PostgreSQL-backed desk an image built without psycopg (no :data:`POSTGRES_LABEL`).
+
+    The image is read from the local Docker engine, where a build-then-push leaves it; an image the
+    engine does not have (or no engine) cannot be checked, which is said and not refused.
+    """
+    if desk is None or not desk.shared:
+        return
+    from ..docker_engine import docker_client, local_image
+
+    try:
+        labels = (local_image(docker_client(timeout=10), image, hint="").labels or {})
+    except (DockerUnavailableError, InvalidInputError) as exc:
+        reason = "no Docker engine to read it from" if isinstance(exc, DockerUnavailableError) else \
+            "it is not in the local Docker engine"
+        warnings.warn(f"could not check that {image} has psycopg for the PostgreSQL store ({reason}); "
+                      "it needs an image built with `sentikit build --postgres`", UncheckedImageWarning, stacklevel=3)
+        return
+    except SentikitError as exc:  # the engine failed reading it
+        warnings.warn(f"could not check that {image} has psycopg for the PostgreSQL store ({exc})",
+                      UncheckedImageWarning, stacklevel=3)
+        return
+    if labels.get(POSTGRES_LABEL) != "true":
+        raise InvalidInputError(f"{image} has no psycopg for the desk's PostgreSQL store (--store-url): "
+                                "rebuild it with `sentikit build --postgres`")

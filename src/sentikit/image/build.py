@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..docker_engine import build_stream, docker_client, engine_message, image_platform, local_image, tag_image
+from ..deploy.desk import POSTGRES_LABEL
 from ..errors import ImageBuildError, InvalidInputError
 from ..model import SentimentModel
 from ..imageref import validate_tag
 from ..push.registry import warn_if_not_cloud_platform
 from .context import PreparedContext, prepare_context
 from .dockerfile import DEFAULT_BASE_IMAGE, DEFAULT_PORT
-
 
 
 @dataclass
@@ -27,6 +27,7 @@ class BuiltImage:
     size: int  # bytes
     labels: dict[str, str] = field(default_factory=dict)
     platform: str = ""  # os/architecture
+    postgres: bool = False  # built with --postgres: psycopg 3 for a PostgreSQL-backed desk
 
 
 def require_base_image(client: Any, base_image: str) -> None:
@@ -85,7 +86,8 @@ def build_image(
     for extra in extra_tags:
         tag_image(image, extra, error=ImageBuildError)
     return BuiltImage(id=image.id, tag=tag, size=int((image.attrs or {}).get("Size", 0)),
-                      labels=dict(image.labels or {}), platform=image_platform(image))
+                      labels=dict(image.labels or {}), platform=image_platform(image),
+                      postgres=(image.labels or {}).get(POSTGRES_LABEL) == "true")
 
 
 def build(
@@ -96,6 +98,7 @@ def build(
     port: int = DEFAULT_PORT,
     wheelhouse: Path | None = None,
     from_pypi: bool = False,
+    postgres: bool = False,
     no_cache: bool = False,
     platform: str | None = None,
     progress: Optional[Callable[[str], None]] = None,
@@ -111,7 +114,8 @@ def build(
     require_base_image(client, base_image)
     with tempfile.TemporaryDirectory(prefix="sentikit-build-") as tmp:
         prepared = prepare_context(model, Path(tmp) / "context", base_image=base_image, port=port,
-                                   wheelhouse=wheelhouse, from_pypi=from_pypi, progress=progress)
+                                   wheelhouse=wheelhouse, from_pypi=from_pypi, postgres=postgres,
+                                   progress=progress)
         if progress:
             progress(f"building {tag} from {base_image}")
         built = build_image(prepared, tag=tag, no_cache=no_cache, platform=platform, on_log=on_log, client=client,

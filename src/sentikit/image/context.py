@@ -19,9 +19,10 @@ from collections import deque
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
 from ..data.sources import CORPUS_FILE
+from ..deploy.desk import POSTGRES_LABEL
 from ..errors import ImageBuildError, InvalidInputError, ModelIntegrityError
 from ..model import MANIFEST_FILE, SCORER_FILE, SentimentModel, verify_model_dir
 from .dockerfile import (
@@ -58,8 +59,12 @@ def _checkout_pyproject() -> Optional[Path]:
     return path if path.is_file() and 'name = "sentikit"' in path.read_text(encoding="utf-8") else None
 
 
-def declared_serve_requirements() -> list[str]:
-    """The ``serve`` extra as the project declares it: the checkout's pyproject.toml when running
+SERVE_EXTRA = "serve"
+POSTGRES_EXTRA = "postgres"  # psycopg 3, for a desk whose store is PostgreSQL (`sentikit build --postgres`)
+
+
+def declared_extra_requirements(extra: str) -> list[str]:
+    """The extra ``extra`` as the project declares it: the checkout's pyproject.toml when running
     from one (an editable install's metadata is as old as its last ``pip install -e``), else the
     METADATA of the wheel this very package was installed from."""
     pyproject = _checkout_pyproject()
@@ -69,31 +74,36 @@ def declared_serve_requirements() -> list[str]:
         else:  # pragma: no cover
             import tomli as tomllib
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
-        declared = project.get("optional-dependencies", {}).get("serve")
+        declared = project.get("optional-dependencies", {}).get(extra)
         if not declared:
-            raise ImageBuildError(f"{pyproject} declares no 'serve' extra")
+            raise ImageBuildError(f"{pyproject} declares no '{extra}' extra")
         return [str(r) for r in declared]
     from packaging.requirements import Requirement
 
     package = Path(__file__).resolve().parents[1]
     own = sorted(package.parent.glob("sentikit-*.dist-info"))
     dist = metadata.PathDistribution(own[-1]) if own else metadata.distribution("sentikit")
-    serve: list[str] = []
+    found: list[str] = []
     for raw in dist.requires or []:
         requirement = Requirement(raw)
-        if requirement.marker is not None and requirement.marker.evaluate({"extra": "serve"}) \
+        if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}) \
                 and not requirement.marker.evaluate({"extra": ""}):
-            serve.append(raw)
-    if not serve:
-        raise ImageBuildError("sentikit's package metadata has no 'serve' extra; reinstall sentikit")
-    return serve
+            found.append(raw)
+    if not found:
+        raise ImageBuildError(f"sentikit's package metadata has no '{extra}' extra; reinstall sentikit")
+    return found
 
 
-def serving_requirements() -> list[str]:
-    """The ``serve`` extra (:func:`declared_serve_requirements`) and its dependency closure,
-    pinned to the versions installed here.
+def declared_serve_requirements() -> list[str]:
+    """The ``serve`` extra as the project declares it (:func:`declared_extra_requirements`)."""
+    return declared_extra_requirements(SERVE_EXTRA)
 
-    Pinning to what this machine runs (and tests) keeps the image reproducible; a package of the
+
+def serving_requirements(extras: Sequence[str] = (SERVE_EXTRA,)) -> list[str]:
+    """sentikit's ``extras`` (:func:`declared_extra_requirements`; the ``serve`` extra by default)
+    and their dependency closure, pinned to the versions installed here.
+
+    Pinning to what this machine runs (and tests) keeps the image reproducible; a package of an
     extra that is not installed here keeps the extra's own version range.
     """
     from packaging.markers import default_environment
@@ -101,8 +111,9 @@ def serving_requirements() -> list[str]:
     from packaging.utils import canonicalize_name
 
     environment: dict[str, str] = {k: str(v) for k, v in default_environment().items()} | {"extra": ""}
-    roots = [Requirement(r) for r in declared_serve_requirements()]
-    roots = [r for r in roots if r.marker is None or r.marker.evaluate({**environment, "extra": "serve"})]
+    roots = [root for extra in dict.fromkeys(extras)
+             for root in (Requirement(r) for r in declared_extra_requirements(extra))
+             if root.marker is None or root.marker.evaluate({**environment, "extra": extra})]
     pinned: dict[str, str] = {}
     pending = deque(roots)
     while pending:
@@ -129,6 +140,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentikit"
 
 
+def wheelhouse_dir(requirements: list[str], *, cache_dir: Path | None = None) -> Path:
+    """Where :func:`build_wheelhouse` caches the wheels of ``requirements``: keyed on the pinned set
+    (``--postgres`` adds psycopg, so it gets its own) and this host's Python and platform."""
+    text = "\n".join(requirements) + "\n"
+    key = hashlib.sha256(f"{sys.implementation.cache_tag}|{sys.platform}|{text}".encode()).hexdigest()[:16]
+    return (cache_dir or default_cache_dir()) / "wheelhouse" / key
+
+
 def build_wheelhouse(requirements: list[str], *, cache_dir: Path | None = None,
                      progress: Optional[Progress] = None) -> Path:
     """Wheels for ``requirements`` built on this host with ``pip wheel``, cached by their hash.
@@ -137,8 +156,7 @@ def build_wheelhouse(requirements: list[str], *, cache_dir: Path | None = None,
     host's Python (``cp311`` here), so the base image must run the same Python minor version.
     """
     text = "\n".join(requirements) + "\n"
-    key = hashlib.sha256(f"{sys.implementation.cache_tag}|{sys.platform}|{text}".encode()).hexdigest()[:16]
-    target = (cache_dir or default_cache_dir()) / "wheelhouse" / key
+    target = wheelhouse_dir(requirements, cache_dir=cache_dir)
     if (target / "requirements.txt").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +283,7 @@ def prepare_context(
     wheelhouse: Path | None = None,
     from_pypi: bool = False,
     extra_labels: Mapping[str, str] | None = None,
+    postgres: bool = False,
     template: str | None = None,
     cache_dir: Path | None = None,
     progress: Optional[Progress] = None,
@@ -273,7 +292,8 @@ def prepare_context(
 
     Dependencies come from ``wheelhouse`` (a directory of wheels, optionally with a
     requirements.txt), else from a host-built cached wheelhouse, or, with ``from_pypi``,
-    from the package index during the build.
+    from the package index during the build. ``postgres`` adds the ``postgres`` extra (psycopg 3,
+    for a desk whose store is PostgreSQL) and labels the image ``io.sentikit.desk.postgres=true``.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -287,7 +307,7 @@ def prepare_context(
     out_dir.mkdir(parents=True, exist_ok=True)
     _copy_model(model, out_dir / "model")
 
-    requirements = serving_requirements()
+    requirements = serving_requirements((SERVE_EXTRA, POSTGRES_EXTRA) if postgres else (SERVE_EXTRA,))
     host_ca = False
     if from_pypi:
         (out_dir / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -314,7 +334,8 @@ def prepare_context(
     build_sentikit_wheel(out_dir / "dist")
     context = DockerContext(
         base_image=base_image,
-        labels=image_labels(model, base_image=base_image, port=port, extra=extra_labels),
+        labels=image_labels(model, base_image=base_image, port=port,
+                            extra={**({POSTGRES_LABEL: "true"} if postgres else {}), **(extra_labels or {})}),
         port=port,
         dependencies="pypi" if from_pypi else "wheelhouse",
         host_ca=host_ca,

@@ -72,7 +72,8 @@ class PostgresDialect:
         try:
             import psycopg
         except ImportError:
-            raise ConnectionError("a PostgreSQL store needs psycopg 3: pip install 'sentikit[postgres]'") from None
+            raise ConnectionError("a PostgreSQL store needs psycopg 3: pip install 'sentikit[postgres]' "
+                                  "(in the serving image: rebuild it with `sentikit build --postgres`)") from None
 
         try:
             raw = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
