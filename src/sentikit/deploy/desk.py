@@ -17,6 +17,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from ..errors import DockerUnavailableError, InvalidInputError, SentikitError
+from ..image.dockerfile import POSTGRES_LABEL
 
 MONITOR_ENV = "SENTIKIT_MONITOR"
 STORE_ENV = "SENTIKIT_MONITOR_STORE"
@@ -24,7 +25,6 @@ WEBHOOK_ENV = "SENTIKIT_MONITOR_WEBHOOK"
 DATA_DIR = "/data"  # owned by the image's user (the Dockerfile template creates it)
 IMAGE_STORE = f"{DATA_DIR}/monitor.db"
 STORE_SCHEMES = ("postgresql", "postgres")
-POSTGRES_LABEL = "io.sentikit.desk.postgres"  # "true" on images built with `sentikit build --postgres`
 LOST_ON_RESTART = ("the desk's SQLite store lives in the container and is lost when the {where} restarts or is "
                    "re-created; pass --store-url postgresql://... to keep its history")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..docker_engine import build_stream, docker_client, engine_message, image_platform, local_image, tag_image
-from ..deploy.desk import POSTGRES_LABEL
+from .dockerfile import POSTGRES_LABEL
 from ..errors import ImageBuildError, InvalidInputError
 from ..model import SentimentModel
 from ..imageref import validate_tag

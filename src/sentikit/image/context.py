@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
 from ..data.sources import CORPUS_FILE
-from ..deploy.desk import POSTGRES_LABEL
+from .dockerfile import POSTGRES_LABEL
 from ..errors import ImageBuildError, InvalidInputError, ModelIntegrityError
 from ..model import MANIFEST_FILE, SCORER_FILE, SentimentModel, verify_model_dir
 from .dockerfile import (

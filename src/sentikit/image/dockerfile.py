@@ -23,6 +23,7 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim"
 DEFAULT_USER = "sentikit"
 DEFAULT_UID = 10001
 DEFAULT_PORT = 8000
+POSTGRES_LABEL = "io.sentikit.desk.postgres"  # "true" on images built with `sentikit build --postgres` (psycopg in)
 DOCKERIGNORE = "*\n!Dockerfile\n!model/\n!dist/\n!wheelhouse/\n!requirements.txt\n!host-ca.pem\n"
 _FIELD = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
