@@ -293,10 +293,12 @@
       return;
     }
     const shown = distinctTerms(drivers).slice(0, 8);
-    const top = Math.max(...shown.map((d) => d.lift || 0), 1);
+    // the bar: how strongly the term drives the turn, as the API ranks it (lift and the model's pull down)
+    const strength = (d) => (typeof d.weight === "number" && d.lift > 1 ? -d.weight * Math.log(d.lift) : d.lift || 0);
+    const top = Math.max(...shown.map(strength), 1e-9);
     for (const driver of shown) {
-      const bar = el("span", {className: "lift-bar"});
-      bar.style.width = Math.max(4, ((driver.lift || 0) / top) * 100).toFixed(0) + "%";
+      const bar = el("span", {className: "lift-bar", title: "how strongly it drives the turn"});
+      bar.style.width = Math.max(4, (strength(driver) / top) * 100).toFixed(0) + "%";
       body.append(el("tr", {},
         el("th", {scope: "row", className: "term", title: driver.term}, termText(driver.term)),
         el("td", {className: "num"}, percent(driver.negative)),
