@@ -100,6 +100,10 @@ def test_dashboard_follows_a_turn_live(desk: Served, browser: WebDriver, artifac
     assert drivers["drivers"], drivers
     terms = texts(browser, "[data-testid=drivers] tbody th")
     assert terms and terms[0] == drivers["drivers"][0]["term"].replace("NOT_", "")
+    assert all(d["weight"] < 0 for d in drivers["drivers"]), drivers  # each pulls the scores down
+    bars = [float(w) for w in browser.execute_script(
+        "return [...document.querySelectorAll('[data-testid=drivers] .lift-bar')].map((b) => parseFloat(b.style.width))")]
+    assert bars[0] == 100 and bars == sorted(bars, reverse=True), bars  # the bar shows the API's ranking
     screenshot(browser, artifacts / "desk.png")
 
     # the turn back: a recovery, in the timeline above the alert

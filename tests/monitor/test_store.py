@@ -212,10 +212,11 @@ def test_drivers_are_the_terms_of_the_negative_posts_that_were_rare_before(tmp_p
     assert [e.kind for e in result.events] == ["alert"]
     alert = desk.alerts(limit=1, since=None, until=None)["alerts"][0]
     terms = [d["term"] for d in alert["drivers"]]
-    assert "refund" in terms and "delayed" in terms
+    # "refund" and "awful" are new and weigh down; this small model weighs "delayed" up, so it is no driver
+    assert {"refund", "awful"} <= set(terms) and "delayed" not in terms
     assert not any(t.startswith("lexicon:") or "NOT_" in t for t in terms)  # model features, negation marks
     top = alert["drivers"][0]
-    assert top["negative"] > 0 and top["baseline"] == 0 and top["lift"] > 1
+    assert top["negative"] > 0 and top["baseline"] == 0 and top["lift"] > 1 and top["weight"] < 0
     # the route's reading of the same window agrees
     assert "refund" in [d["term"] for d in desk.drivers(since=None, until=None, source=None)["drivers"]]
     desk.close()

@@ -74,7 +74,8 @@ def desk_paths(error_responses: Callable[..., dict[str, Any]]) -> dict[str, Any]
                                         "schema": {"enum": list(BUCKETS), "default": "1h"}},
                                        *_time_params(), _SOURCE_PARAM]),
         "/v1/monitor/drivers": get("monitorDrivers", "Terms over-represented in the negative posts of a period "
-                                   "(default: the current window) compared with the period as long before it",
+                                   "(default: the current window) compared with the period as long before it, "
+                                   "and pushing those posts' scores down",
                                    "MonitorDrivers", [*_time_params(), _SOURCE_PARAM]),
         "/v1/monitor/sources": get("monitorSources", "The sources posts came from", "MonitorSources", []),
     }
@@ -90,7 +91,8 @@ def desk_schemas(limits: ServerLimits) -> dict[str, Any]:
     driver = {"type": "object", "required": ["term", "negative", "baseline", "lift"], "properties": {
         "term": {"type": "string"}, "negative": {"type": "number", "description": "share of the negative posts with it"},
         "baseline": {"type": "number", "description": "share of the posts before with it"},
-        "lift": {"type": "number"}}}
+        "lift": {"type": "number", "description": "share of the negative posts over share before (smoothed)"},
+        "weight": {"type": "number", "description": "mean contribution to the negative posts' log-odds (below zero; absent in alerts stored before sentikit had it)"}}}
     return {
         "PostsRequest": {
             "type": "object", "required": ["posts"], "additionalProperties": False,

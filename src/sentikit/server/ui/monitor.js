@@ -18,6 +18,7 @@
   const stateCard = $("state-card");
   let chart = null;
   let chartData = null;
+  let xSpan = [0, 1]; // the x axis's [min, max] in epoch seconds: the chosen range, not what uPlot makes of the data
   let markers = []; // [{at: seconds, kind}]
   let threshold = null;
   let lastSignature = "";
@@ -139,6 +140,16 @@
     return [xs, mean, rolling, negative, volume];
   }
 
+  /** The x axis for the chosen range: 24 h / 7 d / 30 d end now (or at the newest bucket, when a client's
+   * clock runs ahead); "all" spans the buckets, one bucket wider each side (so one bucket is not a point). */
+  function span(xs, range, step) {
+    const now = Date.now() / 1000;
+    const newest = xs[xs.length - 1];
+    const seconds = RANGES[range].seconds;
+    if (seconds) return [now - seconds, newest > now ? newest + step : now];
+    return [xs[0] - step, newest + step];
+  }
+
   function drawOverlay(u) {
     const {ctx, bbox} = u;
     ctx.save();
@@ -180,12 +191,15 @@
     return {width, height: width < 500 ? 220 : 300};
   }
 
-  /** A legend value: the hovered bucket's, or the latest bucket's when the cursor is off the chart. */
+  /** A legend value: the hovered bucket's, or, when the cursor is off the chart, the latest bucket's
+   * that has posts (every series of the same bucket: the empty buckets up to now are not news). */
   function legend(format) {
     return (u, value, seriesIndex, dataIndex) => {
       if (dataIndex !== null && dataIndex !== undefined) return format(value);
-      const values = u.data[seriesIndex] || [];
-      for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null) return format(values[i]);
+      const volume = u.data[4] || [];
+      for (let i = volume.length - 1; i >= 0; i--) {
+        if (volume[i]) return u.data[seriesIndex][i] === null ? "–" : format(u.data[seriesIndex][i]);
+      }
       return "–";
     };
   }
@@ -196,7 +210,7 @@
       ...chartSize(),
       cursor: {drag: {x: false, y: false}},
       legend: {live: true},
-      scales: {x: {time: true}, score: {range: [0, 1]}, volume: {range: (u, lo, hi) => [0, Math.max(4, hi * 1.15)]}},
+      scales: {x: {time: true, range: () => [...xSpan]}, score: {range: [0, 1]}, volume: {range: (u, lo, hi) => [0, Math.max(4, hi * 1.15)]}},
       axes: [
         {stroke: "#475569", grid: {stroke: "#e2e8f0"}, ticks: {stroke: "#cbd5e1"}},
         {scale: "score", stroke: "#475569", grid: {stroke: "#e2e8f0"}, ticks: {stroke: "#cbd5e1"},
@@ -220,16 +234,26 @@
     return new uPlot(options, data, $("chart"));
   }
 
-  function renderChart(summary, bucket, state) {
-    const span = windowSpan(state);
-    chartData = series(summary.buckets || [], bucket, span);
-    $("chart").dataset.points = String(chartData[0].length);
-    $("chart-note").textContent = chartData[0].length
+  function renderChart(summary, range, state) {
+    const bucket = RANGES[range].bucket;
+    const rolling = windowSpan(state);
+    chartData = series(summary.buckets || [], bucket, rolling);
+    const points = chartData[0].length;
+    $("chart").dataset.points = String(points);
+    // no posts: a message, not an empty grid with a made-up time axis
+    $("chart").hidden = !points;
+    $("chart-empty").hidden = Boolean(points);
+    $("chart-note").textContent = points
       ? "Per " + {"15m": "15 minutes", "1h": "hour", "1d": "day"}[bucket] + ". Rolling mean over about "
-        + span.text + "; dashed red line: the alert threshold; flags: alerts (red) and recoveries (green)."
-      : "No posts in this range yet.";
+        + rolling.text + "; dashed red line: the alert threshold; flags: alerts (red) and recoveries (green)."
+      : "";
+    if (!points) return;
+    xSpan = span(chartData[0], range, BUCKET_SECONDS[bucket]);
     if (!chart) chart = makeChart(chartData);
-    else chart.setData(chartData);
+    else {
+      chart.setSize(chartSize()); // it may have been hidden
+      chart.setData(chartData);
+    }
   }
 
   // --- posts, drivers, alerts ---------------------------------------------------------------
@@ -269,10 +293,12 @@
       return;
     }
     const shown = distinctTerms(drivers).slice(0, 8);
-    const top = Math.max(...shown.map((d) => d.lift || 0), 1);
+    // the bar: how strongly the term drives the turn, as the API ranks it (lift and the model's pull down)
+    const strength = (d) => (typeof d.weight === "number" && d.lift > 1 ? -d.weight * Math.log(d.lift) : d.lift || 0);
+    const top = Math.max(...shown.map(strength), 1e-9);
     for (const driver of shown) {
-      const bar = el("span", {className: "lift-bar"});
-      bar.style.width = Math.max(4, ((driver.lift || 0) / top) * 100).toFixed(0) + "%";
+      const bar = el("span", {className: "lift-bar", title: "how strongly it drives the turn"});
+      bar.style.width = Math.max(4, (strength(driver) / top) * 100).toFixed(0) + "%";
       body.append(el("tr", {},
         el("th", {scope: "row", className: "term", title: driver.term}, termText(driver.term)),
         el("td", {className: "num"}, percent(driver.negative)),
@@ -345,7 +371,7 @@
     ]);
     renderSources(sources);
     renderAlerts(alerts.alerts || []);
-    renderChart(summary, bucket, state);
+    renderChart(summary, range, state);
     renderPosts(posts.posts || []);
     renderDrivers(drivers.drivers || []);
     lastSignature = signature;
