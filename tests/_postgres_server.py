@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,12 @@ def run_postgres(base: Path) -> Iterator[Postgres]:
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    base = tmp_path_factory.mktemp("pg")
-    if os.geteuid() == 0:  # the postgres user must reach its directory
-        for directory in (base, base.parent, base.parent.parent):
-            os.chmod(directory, 0o755)
-    yield from run_postgres(base / "cluster")
+def postgres() -> Iterator[Postgres]:
+    # Its own directory, not pytest's tmp_path: the postgres user must traverse it, and pytest keeps its
+    # base directory (/tmp/pytest-of-root) at mode 0700.
+    base = Path(tempfile.mkdtemp(prefix="sentikit-pg-"))
+    os.chmod(base, 0o755)
+    try:
+        yield from run_postgres(base / "cluster")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
