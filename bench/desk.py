@@ -6,7 +6,10 @@ All in one run, on one model and the same real sentences:
   keep-alive connections for --duration seconds, against one worker with a fresh SQLite store
   (WAL, synchronous=FULL: each batch is on disk before its answer); the baseline is
   ``POST /v1/score`` of the same batches on the same server in the same run, so the ratio is
-  what storing and windowing costs on top of scoring;
+  what storing and windowing costs on top of scoring. That stream (the bench's real sentences, half of
+  them negative) crosses the alert threshold every few hundred posts, and each alert finds its
+  drivers inside the ingest; then a calm stream (the sentences the model scores positive: no
+  crossing) on the same server, the desk's usual day;
 * reads: a store of --posts posts (default 1,000,000, spread over 30 days and 5 sources, written
   through the real ingest path, :meth:`sentikit.monitor.desk.Desk.ingest`, 1,000 a transaction),
   then ``GET /v1/monitor/summary`` (1h buckets over everything, 5m over the last day, 1d per
@@ -98,6 +101,18 @@ def ingest(model: str, texts: list[str], args: argparse.Namespace, workdir: Path
         cpu = (load.cpu_seconds(process.pid) - cpu_before) / args.duration
         with urllib_open(port, "/v1/monitor/state") as state:
             stored, alerts = state["posts"], state["alerts"] + state["recoveries"]
+        # The mixed stream crosses the threshold every few hundred posts, and each alert finds its drivers
+        # (the model's explanation of up to 350 posts) inside the ingest; a calm stream, the desk's usual
+        # day, only stores and windows: the posts the model scores positive, so the mean never falls.
+        calm_texts = [t for t, s in zip(texts, score_all(port, texts)) if s >= 0.5]
+        calm = [json.dumps({"posts": [{"id": f"c{b}-{i}", "text": calm_texts[(b * args.batch + i) % len(calm_texts)],
+                                       "source": f"s{i % 5}"} for i in range(args.batch)]}).encode() for b in range(count)]
+        hammer(port, "/v1/posts", calm[:20], 1.0, args.clients)  # the window fills with calm posts: one recovery at most
+        cpu_before = load.cpu_seconds(process.pid)
+        calm_rate, calm_failed = hammer(port, "/v1/posts", calm[20:], args.duration, args.clients)
+        calm_cpu = (load.cpu_seconds(process.pid) - cpu_before) / args.duration
+        with urllib_open(port, "/v1/monitor/state") as state:
+            calm_events = state["alerts"] + state["recoveries"] - alerts
         rss_sustained = sustain(port, process, texts, args) if args.sustain else []
         return {"rss_sustained_mib": rss_sustained, "score_texts_per_s": score_rate * args.batch, "ingest_posts_per_s": post_rate * args.batch,
                 "ratio": post_rate / score_rate, "failed": score_failed + post_failed, "stored": stored,
@@ -106,10 +121,25 @@ def ingest(model: str, texts: list[str], args: argparse.Namespace, workdir: Path
                 # what one fully available core would do (the machine may give the server less than one)
                 "score_texts_per_cpu_s": score_rate * args.batch / score_cpu if score_cpu else None,
                 "ingest_posts_per_cpu_s": post_rate * args.batch / cpu if cpu else None,
+                "calm_ingest_posts_per_s": calm_rate * args.batch, "calm_ratio": calm_rate / score_rate,
+                "calm_failed": calm_failed, "calm_alerts_and_recoveries": calm_events, "server_cores_calm": calm_cpu,
+                "calm_ingest_posts_per_cpu_s": calm_rate * args.batch / calm_cpu if calm_cpu else None,
                 "rss_empty_mib": rss_empty, "rss_after_ingest_mib": load.memory_mib(process.pid)[0]}
     finally:
         process.terminate()
         process.wait(30)
+
+
+def score_all(port: int, texts: list[str]) -> list[float]:
+    """The server's scores of ``texts``, 1,000 a request."""
+    scores: list[float] = []
+    for start in range(0, len(texts), 1000):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("POST", "/v1/score", json.dumps({"texts": texts[start:start + 1000]}),
+                           {"Content-Type": "application/json"})
+        scores += json.loads(connection.getresponse().read())["scores"]
+        connection.close()
+    return scores
 
 
 def sustain(port: int, process: subprocess.Popen[bytes], texts: list[str], args: argparse.Namespace) -> list[float]:
