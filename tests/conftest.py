@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -55,6 +55,25 @@ def wait_ready(url: str, *, timeout: float = 60.0, process: Optional[subprocess.
             last = exc
         time.sleep(0.05)
     raise AssertionError(f"{url} did not answer 200 within {timeout} s: {last}")
+
+
+@contextmanager
+def live_server(model_dir: Path, *args: str) -> Iterator[str]:
+    """``sentikit serve MODEL_DIR ARGS`` on a free port (no access log): yields its URL once ready, and
+    fails the test if the server wrote a traceback."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sentikit", "serve", str(model_dir), "--port", str(port), "--no-access-log", *args],
+        env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url + "/readyz", process=process)
+        yield url
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+        assert "Traceback" not in stderr, stderr
 
 
 @pytest.fixture(name="free_port")

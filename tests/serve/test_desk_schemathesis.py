@@ -3,9 +3,6 @@ no 5xx, and every answer as the OpenAPI document says."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from conftest import free_port, wait_ready
+from conftest import live_server
 from sentikit.config import ServerLimits
 from sentikit.server.openapi import openapi_document
 
@@ -31,21 +28,9 @@ EXAMPLES = 15
 
 @pytest.fixture(scope="module")
 def desk_url(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     store = tmp_path_factory.mktemp("desk") / "monitor.db"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sentikit", "serve", str(trained_model_dir), "--port", str(port), "--no-access-log",
-         "--monitor", "--store", str(store), "--alert-below", "0.4", "--window", "20"],
-        env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url + "/readyz", process=process)
+    with live_server(trained_model_dir, "--monitor", "--store", str(store), "--alert-below", "0.4", "--window", "20") as url:
         yield url
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-        assert "Traceback" not in stderr, stderr
 
 
 @pytest.mark.slow

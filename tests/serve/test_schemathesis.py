@@ -6,9 +6,6 @@ match what the document says (status codes, content types, response schemas).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +14,7 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, settings
 
-from conftest import free_port, wait_ready
+from conftest import live_server
 from sentikit.config import ServerLimits
 from sentikit.server.openapi import openapi_document
 
@@ -34,19 +31,8 @@ EXAMPLES = 30
 
 @pytest.fixture(scope="module")
 def live_url(trained_model_dir: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sentikit", "serve", str(trained_model_dir), "--port", str(port), "--no-access-log"],
-        env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url + "/readyz", process=process)
+    with live_server(trained_model_dir) as url:
         yield url
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=30)
-        assert "Traceback" not in stderr, stderr
 
 
 @pytest.mark.slow
