@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib.util
 import ssl
-import sys
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -17,23 +15,9 @@ from typing import Any, Iterator
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import free_port
+from conftest import free_port, tls_files
 
-ROOT = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "desk", "s3cret-pass"
-
-
-def tls_files(directory: Path) -> tuple[Path, Path, Path]:
-    """(ca, cert, key) for 127.0.0.1 from the ARM stand-in's certificate maker (tests/azure/arm_standin.py)."""
-    name = "sentikit_tests_arm_standin"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "azure" / "arm_standin.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module.make_tls_files(directory)  # type: ignore[no-any-return]
 
 
 @dataclass

@@ -57,6 +57,21 @@ def wait_ready(url: str, *, timeout: float = 60.0, process: Optional[subprocess.
     raise AssertionError(f"{url} did not answer 200 within {timeout} s: {last}")
 
 
+def tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """(ca, cert, key) for 127.0.0.1 from the ARM stand-in's certificate maker (tests/azure/arm_standin.py)."""
+    import importlib.util
+
+    name = "sentikit_tests_arm_standin"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "azure" / "arm_standin.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module.make_tls_files(directory)  # type: ignore[no-any-return]
+
+
 @contextmanager
 def live_server(model_dir: Path, *args: str) -> Iterator[str]:
     """``sentikit serve MODEL_DIR ARGS`` on a free port (no access log): yields its URL once ready, and

@@ -6,12 +6,10 @@ it speaks; JavaScript: ``@azure/ai-language-text`` from clients/azure-language, 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +21,8 @@ import pytest
 from azure.ai.textanalytics import TextAnalyticsClient
 from azure.core.credentials import AccessToken, AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+
+from conftest import tls_files
 
 pytestmark = pytest.mark.slow
 
@@ -171,19 +171,6 @@ class StaticToken:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
-def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
-    """(ca, cert, key) from the ARM stand-in's certificate maker (tests/azure/arm_standin.py)."""
-    name = "sentikit_tests_arm_standin"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "azure" / "arm_standin.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module.make_tls_files(directory)  # type: ignore[no-any-return]
-
-
 def _wait_https(url: str, ca: Path, exited: Callable[[], str | None], timeout: float = 60.0) -> None:
     """Poll ``url``/readyz over HTTPS (trusting ``ca``); ``exited()`` gives the logs of a server that stopped."""
     context = ssl.create_default_context(cafile=str(ca))
@@ -210,7 +197,7 @@ class HttpsServer:
 @pytest.fixture
 def https_server(start_server: Any, model_dir: Path, tmp_path: Path) -> HttpsServer:
     """``sentikit serve --tls-cert --tls-key`` with a test CA."""
-    ca, cert, key = _tls_files(tmp_path / "tls")
+    ca, cert, key = tls_files(tmp_path / "tls")
     server = start_server(
         str(model_dir), "--tls-cert", str(cert), "--tls-key", str(key), "--no-access-log", wait=False,
         env={"SENTIKIT_API_KEY": KEY},
@@ -277,7 +264,7 @@ def test_both_clients_against_the_built_image(app_image: Any, docker_client: Any
     from _docker_fixtures import RUN_ID, TEST_LABEL
 
     tls = tmp_path / "tls"
-    ca, _, _ = _tls_files(tls)
+    ca, _, _ = tls_files(tls)
     # The container's user (uid 10001) reads the mounted certificate and key.
     tls.chmod(0o755)
     for path in tls.iterdir():
