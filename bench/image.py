@@ -179,6 +179,18 @@ def memory_after_requests(client: Any, tag: str, requests: int) -> tuple[float, 
         container.remove(force=True)
 
 
+
+def model_or_bundled(model_dir: Path | None, workspace: Path) -> Path:
+    """``model_dir``, or a model trained on the bundled corpus (seed 42) in ``workspace``."""
+    if model_dir is not None:
+        return model_dir
+    from sentikit.data import default_training_files, load_dataset
+    from sentikit.train import train_model
+
+    print("training a model on the bundled corpus ...", file=sys.stderr)
+    return train_model(load_dataset(default_training_files()), workspace=workspace, name="sentiment", seed=42).model.path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model directory (default: train one on the bundled corpus)")
@@ -190,14 +202,7 @@ def main() -> None:
 
     client = docker_client()
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
-        model_dir = args.model
-        if model_dir is None:
-            from sentikit.data import default_training_files, load_dataset
-            from sentikit.train import train_model
-
-            print("training a model on the bundled corpus ...", file=sys.stderr)
-            model_dir = train_model(load_dataset(default_training_files()), workspace=Path(tmp), name="sentiment",
-                                    seed=42).model.path
+        model_dir = model_or_bundled(args.model, Path(tmp))
         print("building the baseline image ...", file=sys.stderr)
         t = time.perf_counter()
         baseline = build_baseline(client, model_dir, args.base_image, "sentikit-bench-baseline:latest")

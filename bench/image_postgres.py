@@ -9,7 +9,6 @@ Needs a running Docker engine and the base image (``sudo bash scripts/setup-test
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 from sentikit.docker_engine import docker_client
 from sentikit.image import build
 from sentikit.model import load_model
+
+from image import model_or_bundled  # bench/image.py: the model, or one trained on the bundled corpus
 
 MB = 1e6
 
@@ -32,14 +33,7 @@ def main() -> None:
     base = client.images.get(args.base_image).attrs["Size"]
     run = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="bench-image-pg-") as tmp:
-        model_dir = args.model
-        if model_dir is None:
-            from sentikit.data import default_training_files, load_dataset
-            from sentikit.train import train_model
-
-            print("training a model on the bundled corpus ...", file=sys.stderr)
-            model_dir = train_model(load_dataset(default_training_files()), workspace=Path(tmp), name="sentiment",
-                                    seed=42).model.path
+        model_dir = model_or_bundled(args.model, Path(tmp))
         model = load_model(model_dir)
         built = {postgres: build(model, tag=f"sentikit-bench-{'pg' if postgres else 'plain'}:{run}",
                                  base_image=args.base_image, postgres=postgres) for postgres in (False, True)}
